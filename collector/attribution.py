@@ -1,0 +1,214 @@
+"""Which AI Studio project and model each cost row's resource belongs to.
+
+A serverless deployment's costs land on a Marketplace SaaS resource in the project's resource group,
+but AI Studio puts every project of a hub in the hub's resource group: several projects there often
+hold the same offer, so the resource group alone cannot tell them apart. The rules, in order:
+
+1. an explicit mapping in settings (`[attribution.resources]` resource ID -> project);
+2. the tag `costwatch-project` (key configurable) on the SaaS resource;
+3. the projects in the same subscription and resource group that hold a marketplace subscription to
+   the resource's offer, less those rules 1-2 already gave another SaaS resource of that offer:
+   exactly one left -> that project;
+4. otherwise `(unattributed)`: kept, never dropped, with the candidates named so an admin can add a
+   tag or a mapping.
+
+Resources under a project workspace's ID (managed compute) belong to that project. Anything else is
+not AI spend and is kept apart as `other`.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from collector.settings import AttributionSettings
+
+log = logging.getLogger(__name__)
+
+UNATTRIBUTED = "(unattributed)"
+MANAGED_COMPUTE_MODEL = "(managed compute)"
+_SAAS_SEGMENT = "/providers/microsoft.saas/resources/"
+_GUID_SUFFIX = re.compile(r"-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Project:
+    resource_id: str
+    name: str
+    subscription_id: str
+    resource_group: str
+
+
+@dataclass(frozen=True)
+class SaasInfo:
+    resource_id: str
+    subscription_id: str
+    resource_group: str
+    name: str
+    offer: str
+    tags: dict[str, str]
+
+
+@dataclass(frozen=True)
+class OfferSubscription:
+    """A project's marketplace subscription to an offer."""
+
+    workspace_id: str
+    offer_id: str
+    model_id: str
+
+
+@dataclass(frozen=True)
+class Attribution:
+    resource_id: str
+    spend_kind: str  # marketplace | managed_compute | other
+    project_id: str | None
+    project: str | None
+    model: str | None
+    rule: str  # mapping | tag | offer-match | ambiguous | no-candidate | not-in-inventory | workspace | not-ai
+    detail: str = ""
+
+
+def model_name(model_id: str) -> str:
+    """'azureml://registries/azureml-meta/models/Meta-Llama-3-70B-Instruct/versions/2' -> the model's name."""
+    parts = [p for p in model_id.split("/") if p]
+    if "models" in parts and parts.index("models") + 1 < len(parts):
+        return parts[parts.index("models") + 1]
+    return parts[-1] if parts else ""
+
+
+def offer_from_name(saas_name: str) -> str:
+    return _GUID_SUFFIX.sub("", saas_name)
+
+
+def attribute(
+    resource_ids: Iterable[str],
+    projects: Iterable[Project],
+    saas: Iterable[SaasInfo],
+    offer_subscriptions: Iterable[OfferSubscription],
+    settings: AttributionSettings,
+) -> list[Attribution]:
+    """Attribute every given resource ID (lower-case) and every known SaaS resource."""
+    project_list = list(projects)
+    by_id = {p.resource_id: p for p in project_list}
+    by_name = {p.name.lower(): p for p in project_list}
+    saas_by_id = {s.resource_id: s for s in saas}
+    # (project workspace ID, offer) -> model ID of the project's subscription to that offer
+    holds: dict[tuple[str, str], str] = {}
+    for sub in offer_subscriptions:
+        if sub.workspace_id in by_id:
+            holds[(sub.workspace_id, sub.offer_id.lower())] = sub.model_id
+
+    explicit = {rid: _explicit(info, settings, by_name) for rid, info in saas_by_id.items()}
+    claimed: dict[str, set[str]] = defaultdict(set)  # offer -> projects that rules 1-2 gave a resource of it
+    for rid, found in explicit.items():
+        if found is not None:
+            claimed[saas_by_id[rid].offer.lower()].add(found[0].resource_id)
+
+    out: list[Attribution] = []
+    for rid in sorted(set(resource_ids) | set(saas_by_id)):
+        info = saas_by_id.get(rid)
+        if info is not None:
+            out.append(_attribute_saas(info, explicit[rid], project_list, holds, claimed))
+        elif _SAAS_SEGMENT in rid:
+            offer = offer_from_name(rid.rsplit("/", 1)[-1])
+            out.append(
+                Attribution(
+                    rid,
+                    "marketplace",
+                    None,
+                    UNATTRIBUTED,
+                    offer,
+                    "not-in-inventory",
+                    "SaaS resource not found in the inventory (deleted, or its subscription not listed)",
+                )
+            )
+        else:
+            out.append(_attribute_other(rid, by_id))
+    return out
+
+
+def _explicit(info: SaasInfo, settings: AttributionSettings, by_name: dict[str, Project]) -> tuple[Project, str] | None:
+    """Rules 1-2: the project named by the settings mapping or by the resource's tag."""
+    tags = {k.lower(): v for k, v in info.tags.items()}
+    for rule, name in (
+        ("mapping", settings.resources.get(info.resource_id)),
+        ("tag", tags.get(settings.tag_key.lower())),
+    ):
+        if not name:
+            continue
+        project = by_name.get(name.strip().lower())
+        if project is None:
+            log.warning(
+                "attribution: %s of %s names project %r, which is not in the inventory; ignored",
+                rule,
+                info.resource_id,
+                name,
+            )
+            continue
+        return project, rule
+    return None
+
+
+def _attribute_saas(
+    info: SaasInfo,
+    explicit: tuple[Project, str] | None,
+    projects: list[Project],
+    holds: dict[tuple[str, str], str],
+    claimed: dict[str, set[str]],
+) -> Attribution:
+    offer = info.offer.lower()
+    if explicit is not None:
+        project, rule = explicit
+        model = model_name(holds.get((project.resource_id, offer), "")) or info.offer
+        return Attribution(info.resource_id, "marketplace", project.resource_id, project.name, model, rule)
+    candidates = [
+        p
+        for p in projects
+        if p.subscription_id == info.subscription_id
+        and p.resource_group == info.resource_group
+        and (p.resource_id, offer) in holds
+    ]
+    left = [p for p in candidates if p.resource_id not in claimed[offer]]
+    if len(left) == 1:
+        project = left[0]
+        model = model_name(holds[(project.resource_id, offer)]) or info.offer
+        detail = f"only project in {info.resource_group} holding offer {info.offer}"
+        return Attribution(
+            info.resource_id, "marketplace", project.resource_id, project.name, model, "offer-match", detail
+        )
+    models = {model_name(holds[(p.resource_id, offer)]) for p in candidates} - {""}
+    model = models.pop() if len(models) == 1 else info.offer
+    if left:
+        names = ", ".join(sorted(p.name for p in left))
+        detail = (
+            f"{len(left)} projects in resource group {info.resource_group} hold offer {info.offer}: "
+            f"{names}; tag the SaaS resource with the project's name or map it in [attribution.resources]"
+        )
+        return Attribution(info.resource_id, "marketplace", None, UNATTRIBUTED, model, "ambiguous", detail)
+    detail = (
+        f"no project in resource group {info.resource_group} holds offer {info.offer}; "
+        "tag the SaaS resource with the project's name or map it in [attribution.resources]"
+    )
+    return Attribution(info.resource_id, "marketplace", None, UNATTRIBUTED, model, "no-candidate", detail)
+
+
+def _attribute_other(resource_id: str, projects: dict[str, Project]) -> Attribution:
+    """Resources under a project workspace are its managed compute; the rest is not AI spend."""
+    parts = resource_id.split("/")
+    # /subscriptions/s/resourcegroups/rg/providers/microsoft.machinelearningservices/workspaces/name/...
+    workspace_id = "/".join(parts[:9])
+    project = projects.get(workspace_id)
+    if project is not None and "microsoft.machinelearningservices" in resource_id:
+        return Attribution(
+            resource_id,
+            "managed_compute",
+            project.resource_id,
+            project.name,
+            MANAGED_COMPUTE_MODEL,
+            "workspace",
+        )
+    return Attribution(resource_id, "other", None, None, None, "not-ai")

@@ -1,0 +1,1 @@
+"""The only code that knows Azure: credentials, the client factory, throttling, paging."""

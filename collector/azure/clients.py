@@ -1,0 +1,70 @@
+"""One factory for every Azure SDK client: credential, endpoint, CA bundle, retry and QPU metering."""
+
+from __future__ import annotations
+
+import logging
+from functools import cached_property
+from typing import Any
+
+from azure.core.credentials import TokenCredential
+from azure.mgmt.costmanagement import CostManagementClient
+from azure.mgmt.resource.resources import ResourceManagementClient
+from azure.mgmt.resource.subscriptions import SubscriptionClient
+
+from collector.azure.credentials import make_credential
+from collector.azure.throttling import ArmRetryPolicy, QpuMeter, QpuPolicy
+from collector.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class AzureClients:
+    """Creates each client once, all sharing one credential, one retry policy and one QPU meter."""
+
+    def __init__(self, settings: Settings, credential: TokenCredential | None = None) -> None:
+        self.settings = settings
+        self.credential = credential or make_credential(settings)
+        self.qpu = QpuMeter(reserve=settings.costs.qpu_reserve)
+
+    def _kwargs(self) -> dict[str, Any]:
+        settings = self.settings
+        kwargs: dict[str, Any] = {
+            "base_url": settings.arm_endpoint,
+            "retry_policy": ArmRetryPolicy(
+                max_wait_seconds=settings.max_retry_wait_seconds,
+                retry_total=settings.retries,
+                retry_connect=settings.retries,
+                retry_read=settings.retries,
+                retry_status=settings.retries,
+                retry_backoff_factor=settings.retry_backoff_seconds,
+                retry_backoff_max=60,
+            ),
+            "per_retry_policies": [QpuPolicy(self.qpu)],
+            "connection_timeout": 20,
+            "read_timeout": settings.request_timeout_seconds,
+            # Scopes stay those of the public cloud's ARM: a sovereign cloud would set both.
+            "credential_scopes": ["https://management.azure.com/.default"],
+        }
+        if settings.ca_bundle is not None:
+            # Passed explicitly: requests would otherwise let REQUESTS_CA_BUNDLE override it.
+            kwargs["connection_verify"] = str(settings.ca_bundle)
+        return kwargs
+
+    @cached_property
+    def cost_management(self) -> CostManagementClient:
+        return CostManagementClient(self.credential, **self._kwargs())
+
+    @cached_property
+    def resources(self) -> ResourceManagementClient:
+        """Also the ARM pipeline for calls the SDKs lack (marketplace subscriptions, serverless endpoints)."""
+        return ResourceManagementClient(self.credential, subscription_id="", **self._kwargs())
+
+    @cached_property
+    def subscriptions(self) -> SubscriptionClient:
+        return SubscriptionClient(self.credential, **self._kwargs())
+
+    def close(self) -> None:
+        for name in ("cost_management", "resources", "subscriptions"):
+            client = self.__dict__.pop(name, None)
+            if client is not None:
+                client.close()

@@ -1,0 +1,226 @@
+"""The schema. Resource IDs are stored lower-cased: Azure's cost rows lower-case them, ARM does not.
+
+Natural keys carry unique constraints so that re-collecting a window is an upsert, never an append.
+Text key columns are NOT NULL with '' for "not given": NULLs never collide in a unique constraint.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from collector.db.types import Money
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+# BIGINT on PostgreSQL; SQLite only auto-increments a column declared INTEGER.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+UtcDateTime = DateTime(timezone=True)
+ResourceIdStr = String(512)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class CollectionRun(Base):
+    """One `costwatch collect` invocation."""
+
+    __tablename__ = "collection_runs"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16))  # running | succeeded | partial | failed
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    window_from: Mapped[date | None] = mapped_column(Date)
+    window_to: Mapped[date | None] = mapped_column(Date)
+    scopes_total: Mapped[int] = mapped_column(Integer, default=0)
+    scopes_failed: Mapped[int] = mapped_column(Integer, default=0)
+    rows_written: Mapped[int] = mapped_column(Integer, default=0)
+    rows_removed: Mapped[int] = mapped_column(Integer, default=0)
+    rows_rejected: Mapped[int] = mapped_column(Integer, default=0)
+    qpu_used: Mapped[int] = mapped_column(Integer, default=0)
+    api_calls: Mapped[int] = mapped_column(Integer, default=0)
+    throttled: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+class ScopeRun(Base):
+    """One scope (e.g. a subscription) within a collection run, with its own outcome."""
+
+    __tablename__ = "collection_scopes"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("collection_runs.id", ondelete="CASCADE"), index=True)
+    scope: Mapped[str] = mapped_column(String(256))
+    status: Mapped[str] = mapped_column(String(16))  # running | succeeded | failed
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    rows_written: Mapped[int] = mapped_column(Integer, default=0)
+    rows_removed: Mapped[int] = mapped_column(Integer, default=0)
+    rows_rejected: Mapped[int] = mapped_column(Integer, default=0)
+    qpu_used: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+class _Inventory:
+    """Columns every inventory table has: when costwatch first and last saw the object."""
+
+    first_seen: Mapped[datetime] = mapped_column(UtcDateTime)
+    last_seen: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class Subscription(_Inventory, Base):
+    __tablename__ = "subscriptions"
+
+    subscription_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    display_name: Mapped[str] = mapped_column(String(256), default="")
+    state: Mapped[str] = mapped_column(String(32), default="")
+    tenant_id: Mapped[str] = mapped_column(String(36), default="")
+
+
+class Workspace(_Inventory, Base):
+    """An AI Studio hub or project (Microsoft.MachineLearningServices/workspaces)."""
+
+    __tablename__ = "workspaces"
+
+    resource_id: Mapped[str] = mapped_column(ResourceIdStr, primary_key=True)
+    subscription_id: Mapped[str] = mapped_column(String(36), index=True)
+    resource_group: Mapped[str] = mapped_column(String(128))  # lower-cased
+    name: Mapped[str] = mapped_column(String(256))
+    kind: Mapped[str] = mapped_column(String(32))  # Hub | Project | Default
+    hub_resource_id: Mapped[str | None] = mapped_column(ResourceIdStr)
+    location: Mapped[str] = mapped_column(String(64), default="")
+    friendly_name: Mapped[str] = mapped_column(String(256), default="")
+    tags: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class SaasResource(_Inventory, Base):
+    """A Marketplace SaaS resource (Microsoft.SaaS/resources): the carrier of a model offer's costs."""
+
+    __tablename__ = "saas_resources"
+
+    resource_id: Mapped[str] = mapped_column(ResourceIdStr, primary_key=True)
+    subscription_id: Mapped[str] = mapped_column(String(36), index=True)
+    resource_group: Mapped[str] = mapped_column(String(128))
+    name: Mapped[str] = mapped_column(String(256))
+    offer: Mapped[str] = mapped_column(String(256), default="")
+    plan: Mapped[str] = mapped_column(String(256), default="")
+    publisher: Mapped[str] = mapped_column(String(256), default="")
+    status: Mapped[str] = mapped_column(String(32), default="")
+    tags: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class MarketplaceSubscription(_Inventory, Base):
+    """A project's subscription to a model offer (workspaces/{project}/marketplaceSubscriptions)."""
+
+    __tablename__ = "marketplace_subscriptions"
+
+    resource_id: Mapped[str] = mapped_column(ResourceIdStr, primary_key=True)
+    workspace_id: Mapped[str] = mapped_column(ResourceIdStr, index=True)
+    name: Mapped[str] = mapped_column(String(256))
+    model_id: Mapped[str] = mapped_column(String(512), default="")
+    publisher_id: Mapped[str] = mapped_column(String(256), default="")
+    offer_id: Mapped[str] = mapped_column(String(256), default="")
+    plan_id: Mapped[str] = mapped_column(String(256), default="")
+    status: Mapped[str] = mapped_column(String(32), default="")
+    provisioning_state: Mapped[str] = mapped_column(String(32), default="")
+
+
+class Deployment(_Inventory, Base):
+    """A model deployment: a serverless endpoint, or (later) a managed online deployment."""
+
+    __tablename__ = "deployments"
+
+    resource_id: Mapped[str] = mapped_column(ResourceIdStr, primary_key=True)
+    workspace_id: Mapped[str] = mapped_column(ResourceIdStr, index=True)
+    name: Mapped[str] = mapped_column(String(256))
+    kind: Mapped[str] = mapped_column(String(16))  # serverless | managed
+    model_id: Mapped[str] = mapped_column(String(512), default="")
+    marketplace_subscription_id: Mapped[str] = mapped_column(ResourceIdStr, default="")
+    provisioning_state: Mapped[str] = mapped_column(String(32), default="")
+    endpoint_state: Mapped[str] = mapped_column(String(32), default="")
+
+
+COST_ROW_KEY = (
+    "subscription_id",
+    "usage_date",
+    "resource_id",
+    "meter_id",
+    "meter",
+    "meter_category",
+    "meter_subcategory",
+    "charge_type",
+    "cost_type",
+    "currency",
+)
+
+
+class CostRow(Base):
+    """One day's cost of one resource and meter, as the Cost Management Query API last stated it."""
+
+    __tablename__ = "cost_rows"
+    __table_args__ = (
+        UniqueConstraint(*COST_ROW_KEY, name="uq_cost_rows_natural_key"),
+        Index("ix_cost_rows_usage_date_resource_id", "usage_date", "resource_id"),
+        Index("ix_cost_rows_resource_id", "resource_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    subscription_id: Mapped[str] = mapped_column(String(36))
+    usage_date: Mapped[date] = mapped_column(Date)
+    resource_id: Mapped[str] = mapped_column(ResourceIdStr)
+    meter_id: Mapped[str] = mapped_column(String(64))
+    meter: Mapped[str] = mapped_column(String(256))
+    meter_category: Mapped[str] = mapped_column(String(128))
+    meter_subcategory: Mapped[str] = mapped_column(String(256))
+    charge_type: Mapped[str] = mapped_column(String(64))
+    cost_type: Mapped[str] = mapped_column(String(32))
+    currency: Mapped[str] = mapped_column(String(8))
+    cost: Mapped[Decimal] = mapped_column(Money())
+    quantity: Mapped[Decimal | None] = mapped_column(Money())
+    is_estimated: Mapped[bool] = mapped_column(Boolean)
+    run_id: Mapped[int] = mapped_column(ForeignKey("collection_runs.id"), index=True)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class ResourceAttribution(Base):
+    """Which project and model a cost row's resource belongs to, and by which rule.
+
+    Kept apart from the cost rows so that a new tag or mapping re-attributes all history at once.
+    """
+
+    __tablename__ = "resource_attribution"
+
+    resource_id: Mapped[str] = mapped_column(ResourceIdStr, primary_key=True)
+    spend_kind: Mapped[str] = mapped_column(String(16))  # marketplace | managed_compute | other
+    project_id: Mapped[str | None] = mapped_column(ResourceIdStr)
+    project: Mapped[str | None] = mapped_column(String(256))
+    model: Mapped[str | None] = mapped_column(String(256))
+    rule: Mapped[str] = mapped_column(String(32))
+    detail: Mapped[str] = mapped_column(Text, default="")
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)

@@ -1,0 +1,56 @@
+"""`costwatch demo`: the emulator, a collection into an embedded SQLite, and the dashboard."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from sqlalchemy.orm import Session
+
+from collector.db.engine import make_engine, upgrade
+from collector.pipeline import collect
+from collector.settings import add_months, load_settings
+from collector.spend import spend
+
+DEMO_TOKEN = "demo-token-not-a-secret"  # the emulator accepts any bearer token
+
+
+def run_demo(workdir: Path, *, port: int, dashboard: bool, echo: Callable[[str], None]) -> None:
+    from emulator import EmulatorServer, TenantSpec, generate_tenant
+
+    workdir.mkdir(parents=True, exist_ok=True)
+    database = (workdir / "demo.db").resolve()
+    url = f"sqlite:///{database}"
+    spec = TenantSpec(seed=42)
+    with EmulatorServer(generate_tenant(spec)) as server:
+        echo(f"emulator: {server.url} (CA {server.ca_path})")
+        env = {
+            "COSTWATCH_DATABASE_URL": url,
+            "COSTWATCH_ARM_ENDPOINT": server.url,
+            "COSTWATCH_ARM_TOKEN": DEMO_TOKEN,
+            "COSTWATCH_CA_BUNDLE": str(server.ca_path),
+        }
+        os.environ.update(env)
+        settings = load_settings()
+        upgrade(url)
+        engine = make_engine(url)
+        today = server.tenant.today
+        since = add_months(today.replace(day=1), -spec.history_months)
+        summary = collect(settings, engine, since=since, today=today, progress=echo)
+        echo(
+            f"collected run {summary.run_id}: {summary.status}, {summary.rows_written} rows, "
+            f"{summary.qpu_used} QPU, {summary.seconds:.1f} s"
+        )
+        with Session(engine) as session:
+            for row in spend(session, today.replace(day=1), today, ["project"]):
+                echo(f"  month to date  {row.keys['project']:<28} {row.cost:>14.2f} {row.currency}")
+        if not dashboard:
+            return
+        echo(f"dashboard: http://127.0.0.1:{port}  (Ctrl-C stops the demo)")
+        command = [sys.executable, "-m", "collector.cli", "dashboard", "--port", str(port)]
+        with contextlib.suppress(KeyboardInterrupt):
+            subprocess.call(command, env={**os.environ, **env})

@@ -1,0 +1,235 @@
+"""One typed settings object: a TOML file, overridden by COSTWATCH_* environment variables.
+
+Precedence (highest first): environment (`COSTWATCH_<KEY>`, `COSTWATCH_<SECTION>__<KEY>`), the TOML
+file (`--config PATH` or `COSTWATCH_CONFIG`), then the defaults below. Every value is validated at
+start, and a wrong one fails with a message that names the key and what it accepts.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+ENV_PREFIX = "COSTWATCH_"
+_GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+
+# Dimensions the Cost Management Query API accepts for grouping (azure-facts.md section 3).
+QUERY_DIMENSIONS = (
+    "ResourceId",
+    "ResourceGroup",
+    "ResourceGroupName",
+    "ResourceType",
+    "ResourceLocation",
+    "Meter",
+    "MeterId",
+    "MeterCategory",
+    "MeterSubcategory",
+    "ChargeType",
+    "PublisherType",
+    "ServiceName",
+)
+
+
+class SettingsError(Exception):
+    """A setting is missing or wrong; the message names the key and the fix."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class AttributionSettings(_Section):
+    tag_key: str = Field("costwatch-project", min_length=1)
+    # SaaS resource ID (any case) -> project name: the first attribution rule, for when neither a
+    # tag nor the offer match can tell two projects of one resource group apart.
+    resources: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("resources")
+    @classmethod
+    def _lower_ids(cls, value: dict[str, str]) -> dict[str, str]:
+        for resource_id in value:
+            if not resource_id.lower().startswith("/subscriptions/"):
+                raise ValueError(f"{resource_id!r} is not an Azure resource ID (expected '/subscriptions/...')")
+        return {resource_id.lower(): project for resource_id, project in value.items()}
+
+
+class CostSettings(_Section):
+    cost_type: Literal["ActualCost", "AmortizedCost"] = "ActualCost"
+    # At most 5 groupings: the spec says 2, reports say 3 to 5 work (azure-facts.md section 3).
+    grouping: list[str] = Field(
+        default_factory=lambda: ["ResourceId", "Meter", "MeterId", "MeterCategory", "ChargeType"],
+        min_length=1,
+        max_length=5,
+    )
+    # A month's figures may change until this day of the next month; after it they are final.
+    final_after_day: int = Field(5, ge=1, le=28)
+    # Keep this many QPU of each Cost Management window for the tenant's other tools.
+    qpu_reserve: int = Field(0, ge=0, le=11)
+
+    @field_validator("grouping")
+    @classmethod
+    def _known_dimensions(cls, value: list[str]) -> list[str]:
+        known = {d.lower(): d for d in QUERY_DIMENSIONS}
+        unknown = [d for d in value if d.lower() not in known]
+        if unknown:
+            raise ValueError(f"unknown dimension(s) {unknown}; accepted: {', '.join(QUERY_DIMENSIONS)}")
+        out = [known[d.lower()] for d in value]
+        if "ResourceId" not in out:
+            raise ValueError("must include ResourceId: attribution needs it")
+        return out
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter="__",
+        extra="forbid",
+        case_sensitive=False,
+    )
+
+    database_url: SecretStr = SecretStr("sqlite:///costwatch.db")
+    arm_endpoint: str = "https://management.azure.com"
+    arm_token: SecretStr | None = None
+    ca_bundle: Path | None = None
+    subscriptions: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    request_timeout_seconds: float = Field(60, gt=0)
+    # Retries of throttled (429), failed (5xx) or dropped calls; waits as Azure asks, else backs off.
+    retries: int = Field(8, ge=0, le=50)
+    retry_backoff_seconds: float = Field(0.8, ge=0)
+    # Longest server-requested wait we sit through before failing the scope for this run.
+    max_retry_wait_seconds: float = Field(300, gt=0)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    attribution: AttributionSettings = Field(default_factory=lambda: AttributionSettings())
+    costs: CostSettings = Field(default_factory=lambda: CostSettings())
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: SecretStr) -> SecretStr:
+        url = value.get_secret_value()
+        if not re.match(r"^(sqlite|postgresql(\+psycopg)?)://", url):
+            raise ValueError("expected sqlite:///PATH or postgresql+psycopg://USER@HOST:PORT/DB")
+        if url.startswith("postgresql://"):
+            url = "postgresql+psycopg://" + url[len("postgresql://") :]
+        return SecretStr(url)
+
+    @field_validator("arm_endpoint")
+    @classmethod
+    def _arm_endpoint(cls, value: str) -> str:
+        # azure-core refuses to send a bearer token over plain http, so only https can work.
+        if not re.match(r"^https://[^/\s]+(:\d+)?/?$", value):
+            raise ValueError("expected an https:// base URL such as https://management.azure.com")
+        return value.rstrip("/")
+
+    @field_validator("arm_token")
+    @classmethod
+    def _arm_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().strip():
+            return None
+        if value is not None and value.get_secret_value().lower().startswith("bearer "):
+            raise ValueError("give the token alone, without the 'Bearer ' prefix")
+        return value
+
+    @field_validator("ca_bundle")
+    @classmethod
+    def _ca_bundle(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError(f"no such file: {value} (a PEM file of the CA that signed the ARM endpoint)")
+        return value
+
+    @field_validator("subscriptions", mode="before")
+    @classmethod
+    def _split_subscriptions(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("subscriptions")
+    @classmethod
+    def _guid_subscriptions(cls, value: list[str]) -> list[str]:
+        bad = [s for s in value if not _GUID.match(s)]
+        if bad:
+            raise ValueError(f"not subscription IDs (GUIDs): {bad}")
+        return [s.lower() for s in value]
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if _config_file is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=_config_file))
+        return tuple(sources)
+
+
+# Set by load_settings() for the duration of one load: pydantic-settings builds sources per class.
+_config_file: Path | None = None
+
+
+def load_settings(config: Path | str | None = None, **overrides: Any) -> Settings:
+    """Load and validate the settings, or raise SettingsError naming every wrong key."""
+    global _config_file
+    path = config or os.environ.get(f"{ENV_PREFIX}CONFIG")
+    if path:
+        path = Path(path)
+        if not path.is_file():
+            raise SettingsError(f"config file not found: {path} (from --config or {ENV_PREFIX}CONFIG)")
+    _config_file = Path(path) if path else None
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        raise SettingsError(_explain(exc)) from None
+    except ValueError as exc:  # malformed TOML or an env value that is not valid JSON for a section
+        raise SettingsError(f"cannot read settings: {exc}") from None
+    finally:
+        _config_file = None
+
+
+def _explain(exc: ValidationError) -> str:
+    lines = ["invalid settings:"]
+    for error in exc.errors():
+        loc = [str(part) for part in error["loc"]]
+        toml_key = ".".join(loc)
+        env_key = ENV_PREFIX + "__".join(p.upper() for p in loc if not p.isdigit())
+        message = error["msg"].removeprefix("Value error, ")
+        if error["type"] == "extra_forbidden":
+            message = "unknown setting (check the spelling against the README's settings table)"
+        lines.append(f"  {toml_key} ({env_key}): {message}")
+    return "\n".join(lines)
+
+
+def month_start(day: date) -> date:
+    return day.replace(day=1)
+
+
+def add_months(day: date, months: int) -> date:
+    index = day.year * 12 + day.month - 1 + months
+    return date(index // 12, index % 12 + 1, 1)
+
+
+def default_window_start(today: date, final_after_day: int = 5) -> date:
+    """First day to re-pull: last month's 1st while last month is not final, else this month's 1st."""
+    this_month = month_start(today)
+    return add_months(this_month, -1) if today.day <= final_after_day else this_month
+
+
+def is_final(day: date, today: date, final_after_day: int = 5) -> bool:
+    """A day's figures are final once its month has closed (after `final_after_day` of the next month)."""
+    closes = add_months(month_start(day), 1).replace(day=final_after_day)
+    return today > closes

@@ -1,0 +1,1 @@
+"""One module per dataset. Each knows how to fetch and parse its Azure answers; none touches the DB."""

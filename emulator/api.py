@@ -1,0 +1,590 @@
+"""Request handling: ARM routes, authentication, faults, paging, and the admin endpoints.
+
+Transport-free (server.py owns sockets and TLS), so every rule here is plain Python:
+a `Request` goes in, a `Response` comes out.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+import threading
+import time
+import uuid
+from collections import OrderedDict, defaultdict
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from http import HTTPStatus
+from typing import Any
+
+from . import arm
+from .costs import CostRecord
+from .faults import Faults
+from .query import QueryError, QueryPlan, execute, fingerprint, parse_query, shuffled
+from .stats import Stats
+from .tenant import WORKSPACE_TYPE, Tenant, Workspace
+from .throttle import QpuMeter, Verdict, retry_after_header
+from .wire import dumps
+
+JSON = dict[str, Any]
+ADMIN_PREFIX = "/_emulator"
+
+
+@dataclass
+class Request:
+    method: str
+    path: str  # percent-decoded, without the query string
+    query: dict[str, str]  # parameter names lower-cased (ARM treats them case-insensitively)
+    headers: dict[str, str]  # names lower-cased
+    body: bytes = b""
+    host: str = "127.0.0.1"  # the Host header, used to build absolute nextLinks
+
+
+@dataclass
+class Response:
+    status: int
+    body: bytes | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    reset: bool = False  # close the connection without answering
+    route: str = "unknown"
+
+
+def json_response(status: int, payload: Any, headers: Mapping[str, str] | None = None) -> Response:
+    return Response(status, dumps(payload), {"Content-Type": "application/json; charset=utf-8", **(headers or {})})
+
+
+def error_response(status: int, code: str, message: str, headers: Mapping[str, str] | None = None) -> Response:
+    return json_response(status, arm.error_body(code, message), headers)
+
+
+def encode_token(payload: JSON) -> str:
+    raw = json.dumps(payload, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_token(token: str) -> JSON:
+    try:
+        payload = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+    except (binascii.Error, ValueError):
+        raise ValueError("malformed skip token") from None
+    if not isinstance(payload, dict) or not isinstance(payload.get("o"), int) or payload["o"] < 0:
+        raise ValueError("malformed skip token")
+    return payload
+
+
+_SUB = r"/subscriptions/(?P<sub>[^/]+)"
+_RG = _SUB + r"/resourceGroups/(?P<rg>[^/]+)"
+_ML = r"/providers/Microsoft\.MachineLearningServices/workspaces"
+_WS = _RG + _ML + r"/(?P<ws>[^/]+)"
+_SAAS = r"/providers/Microsoft\.SaaS/resources"
+_QUERY = r"/providers/Microsoft\.CostManagement/query"
+
+Handler = Callable[[Request, dict[str, str]], Response]
+
+
+class EmulatorApi:
+    """Answers ARM and admin requests for one tenant."""
+
+    def __init__(
+        self, tenant: Tenant, faults: Faults, stats: Stats, qpu: QpuMeter, sleep: Callable[[float], None] = time.sleep
+    ) -> None:
+        self.tenant = tenant
+        self.faults = faults
+        self.stats = stats
+        self.qpu = qpu
+        self._sleep = sleep
+        self._index()
+        self._cache: OrderedDict[tuple[str, int], list[list[Any]]] = OrderedDict()
+        self._cache_lock = threading.Lock()
+        routes: list[tuple[str, str, str, Handler]] = [
+            ("GET", r"/subscriptions", "subscriptions", self._list_subscriptions),
+            ("GET", _SUB, "subscription", self._get_subscription),
+            ("GET", _SUB + r"/resourceGroups", "resource_groups", self._list_resource_groups),
+            ("GET", _SUB + r"/resources", "resources", self._list_resources),
+            ("GET", _SUB + _ML, "workspaces", self._list_workspaces),
+            ("GET", _RG + _ML, "workspaces", self._list_workspaces),
+            ("GET", _WS, "workspace", self._get_workspace),
+            ("GET", _WS + r"/marketplaceSubscriptions", "marketplace_subscriptions", self._list_children),
+            ("GET", _WS + r"/marketplaceSubscriptions/(?P<name>[^/]+)", "marketplace_subscription", self._get_child),
+            ("GET", _WS + r"/serverlessEndpoints", "serverless_endpoints", self._list_children),
+            ("GET", _WS + r"/serverlessEndpoints/(?P<name>[^/]+)", "serverless_endpoint", self._get_child),
+            ("GET", _WS + r"/onlineEndpoints", "online_endpoints", self._list_children),
+            ("GET", _WS + r"/onlineEndpoints/(?P<name>[^/]+)", "online_endpoint", self._get_child),
+            ("GET", _SUB + _SAAS, "saas_resources", self._list_saas),
+            ("GET", _RG + _SAAS, "saas_resources", self._list_saas),
+            ("GET", _RG + _SAAS + r"/(?P<name>[^/]+)", "saas_resource", self._get_saas),
+            ("POST", _SUB + _QUERY, "cost_query", self._cost_query),
+            ("POST", _RG + _QUERY, "cost_query", self._cost_query),
+        ]
+        # ARM paths are case-insensitive.
+        self._routes = [(m, re.compile(p, re.IGNORECASE), name, h) for m, p, name, h in routes]
+
+    # --- indexes ------------------------------------------------------------------
+
+    def _index(self) -> None:
+        t = self.tenant
+        self._subs = {s.subscription_id: s for s in t.subscriptions}
+        self._workspaces: dict[str, list[Workspace]] = defaultdict(list)
+        self._workspace_by_key: dict[tuple[str, str, str], Workspace] = {}
+        self._groups: dict[str, dict[str, str]] = defaultdict(dict)  # sub -> rg lower -> location
+        for w in t.workspaces:
+            self._workspaces[w.subscription_id].append(w)
+            self._workspace_by_key[(w.subscription_id, w.resource_group.lower(), w.name.lower())] = w
+            self._groups[w.subscription_id].setdefault(w.resource_group.lower(), w.location)
+        for st in t.storage_accounts:
+            self._groups[st.subscription_id].setdefault(st.resource_group.lower(), st.location)
+        self._group_names = {(w.subscription_id, w.resource_group.lower()): w.resource_group for w in t.workspaces}
+        self._group_names |= {
+            (s.subscription_id, s.resource_group.lower()): s.resource_group for s in t.storage_accounts
+        }
+        self._children: dict[tuple[str, str], list[JSON]] = defaultdict(list)
+        for m in t.marketplace_subscriptions:
+            self._children[("marketplacesubscriptions", m.workspace_id.lower())].append(
+                arm.marketplace_subscription_json(m)
+            )
+        for e in t.serverless_endpoints:
+            self._children[("serverlessendpoints", e.workspace_id.lower())].append(
+                arm.serverless_endpoint_json(e, t.tenant_id)
+            )
+        for o in t.online_endpoints:
+            self._children[("onlineendpoints", o.workspace_id.lower())].append(arm.online_endpoint_json(o, t.tenant_id))
+        self._saas = {s.id.lower(): s for s in t.saas_resources}
+        self._tags: dict[str, Mapping[str, str]] = {s.id.lower(): s.tags for s in t.saas_resources}
+
+    def _resource_tags(self, resource_id: str) -> Mapping[str, str]:
+        return self._tags.get(resource_id, {})
+
+    # --- entry point --------------------------------------------------------------
+
+    def handle(self, request: Request) -> Response:
+        """Answer one request and count it in `stats`."""
+        path = request.path.rstrip("/") or "/"
+        if path.lower() == ADMIN_PREFIX or path.lower().startswith(ADMIN_PREFIX + "/"):
+            response = self._admin(request, path)
+        else:
+            response = self._arm(request, path)
+        self.stats.record(response.route, "reset" if response.reset else response.status)
+        return response
+
+    def _arm(self, request: Request, path: str) -> Response:
+        route, handler, params, known_path = self._match(request.method, path)
+        response = self._arm_answer(request, path, route, handler, params, known_path)
+        response.route = route
+        response.headers.setdefault("x-ms-request-id", str(uuid.uuid4()))
+        if route == "cost_query" and not response.reset:
+            for name, value in self.qpu.peek().headers().items():
+                response.headers.setdefault(name, value)
+        return response
+
+    def _arm_answer(
+        self, request: Request, path: str, route: str, handler: Handler | None, params: dict[str, str], known_path: bool
+    ) -> Response:
+        token = request.headers.get("authorization", "")
+        if not token.lower().startswith("bearer ") or not token[7:].strip():
+            return self._unauthorized(
+                "AuthenticationFailed",
+                "Authentication failed. The 'Authorization' header is missing or is not a bearer token.",
+            )
+        decision = self.faults.decide(path)
+        if decision.expired:
+            return self._unauthorized(
+                "ExpiredAuthenticationToken",
+                "The access token expiry UTC time is earlier than current UTC time.",
+            )
+        if decision.delay > 0:
+            self._sleep(decision.delay)
+        if decision.reset:
+            return Response(0, reset=True)
+        if decision.status is not None:
+            code = HTTPStatus(decision.status).phrase.replace(" ", "")
+            return error_response(decision.status, code, "Injected error; please retry.")
+        if decision.throttle is not None:
+            kind, seconds = decision.throttle
+            return error_response(
+                429, "429", "Too many requests. Please retry.", {retry_after_header(kind): str(seconds)}
+            )
+        if decision.no_content:
+            return Response(204)
+        if handler is None:
+            if known_path:
+                return error_response(
+                    405, "MethodNotAllowed", f"The method '{request.method}' is not allowed for '{path}'."
+                )
+            return error_response(404, "NotFound", f"No route for '{request.method} {path}' in the emulator.")
+        if not request.query.get("api-version"):
+            return error_response(
+                400,
+                "MissingApiVersionParameter",
+                "The api-version query parameter (?api-version=) is required for all requests.",
+            )
+        return handler(request, params)
+
+    def _match(self, method: str, path: str) -> tuple[str, Handler | None, dict[str, str], bool]:
+        known = False
+        for route_method, pattern, name, handler in self._routes:
+            match = pattern.fullmatch(path)
+            if match is None:
+                continue
+            if route_method == method:
+                return name, handler, match.groupdict(), True
+            known = True
+        return "unknown", None, {}, known
+
+    def _unauthorized(self, code: str, message: str) -> Response:
+        authority = f"https://login.microsoftonline.com/{self.tenant.tenant_id}"
+        challenge = f'Bearer authorization_uri="{authority}", error="invalid_token"'
+        return error_response(401, code, message, {"WWW-Authenticate": challenge})
+
+    # --- lookups ------------------------------------------------------------------
+
+    def _subscription_or_404(self, sub: str) -> Response | str:
+        if sub.lower() not in self._subs:
+            return error_response(404, "SubscriptionNotFound", f"The subscription '{sub}' could not be found.")
+        return sub.lower()
+
+    def _group_or_404(self, sub: str, rg: str | None) -> Response | None:
+        if rg is not None and rg.lower() not in self._groups[sub]:
+            return error_response(404, "ResourceGroupNotFound", f"Resource group '{rg}' could not be found.")
+        return None
+
+    def _workspace_or_404(self, params: dict[str, str]) -> Response | Workspace:
+        found = self._subscription_or_404(params["sub"])
+        if isinstance(found, Response):
+            return found
+        missing = self._group_or_404(found, params["rg"])
+        if missing is not None:
+            return missing
+        ws = self._workspace_by_key.get((found, params["rg"].lower(), params["ws"].lower()))
+        if ws is None:
+            return error_response(
+                404,
+                "ResourceNotFound",
+                f"The Resource 'Microsoft.MachineLearningServices/workspaces/{params['ws']}' "
+                f"under resource group '{params['rg']}' was not found.",
+            )
+        return ws
+
+    # --- inventory routes -----------------------------------------------------------
+
+    def _paged(self, request: Request, path: str, items: list[JSON]) -> Response:
+        """An ARM list page; `nextLink` is null on the last page."""
+        try:
+            start = decode_token(request.query["$skiptoken"])["o"] if "$skiptoken" in request.query else 0
+        except ValueError as exc:
+            return error_response(400, "InvalidSkipToken", str(exc))
+        size = self.tenant.spec.page_size
+        next_link = None
+        if start + size < len(items):
+            token = encode_token({"o": start + size})
+            next_link = f"https://{request.host}{path}?api-version={request.query['api-version']}&$skipToken={token}"
+        return json_response(200, {"value": items[start : start + size], "nextLink": next_link})
+
+    def _list_subscriptions(self, request: Request, params: dict[str, str]) -> Response:
+        items = [arm.subscription_json(s, self.tenant.tenant_id) for s in self.tenant.subscriptions]
+        return self._paged(request, "/subscriptions", items)
+
+    def _get_subscription(self, request: Request, params: dict[str, str]) -> Response:
+        found = self._subscription_or_404(params["sub"])
+        if isinstance(found, Response):
+            return found
+        return json_response(200, arm.subscription_json(self._subs[found], self.tenant.tenant_id))
+
+    def _list_resource_groups(self, request: Request, params: dict[str, str]) -> Response:
+        found = self._subscription_or_404(params["sub"])
+        if isinstance(found, Response):
+            return found
+        items = []
+        for rg_lower, location in sorted(self._groups[found].items()):
+            name = self._group_names[(found, rg_lower)]
+            items.append(
+                {
+                    "id": f"/subscriptions/{found}/resourceGroups/{name}",
+                    "name": name,
+                    "type": "Microsoft.Resources/resourceGroups",
+                    "location": location,
+                    "properties": {"provisioningState": "Succeeded"},
+                }
+            )
+        return self._paged(request, request.path, items)
+
+    def _list_resources(self, request: Request, params: dict[str, str]) -> Response:
+        found = self._subscription_or_404(params["sub"])
+        if isinstance(found, Response):
+            return found
+        wanted = None
+        raw_filter = request.query.get("$filter")
+        if raw_filter:
+            match = re.fullmatch(r"\s*resourceType\s+eq\s+'([^']+)'\s*", raw_filter, re.IGNORECASE)
+            if match is None:
+                return error_response(
+                    400,
+                    "InvalidFilterInQueryString",
+                    f"Unsupported $filter '{raw_filter}'; the emulator knows \"resourceType eq '<type>'\".",
+                )
+            wanted = match.group(1).lower()
+        items = [
+            arm.generic_resource_json(w.id, w.name, WORKSPACE_TYPE, w.location, dict(w.tags), w.kind)
+            for w in self._workspaces[found]
+        ]
+        items += [
+            arm.generic_resource_json(s.id, s.name, "Microsoft.SaaS/resources", "global", dict(s.tags))
+            for s in self.tenant.saas_resources
+            if s.subscription_id == found
+        ]
+        items += [arm.storage_generic_json(st) for st in self.tenant.storage_accounts if st.subscription_id == found]
+        if wanted is not None:
+            items = [i for i in items if i["type"].lower() == wanted]
+        return self._paged(request, request.path, items)
+
+    def _list_workspaces(self, request: Request, params: dict[str, str]) -> Response:
+        found = self._subscription_or_404(params["sub"])
+        if isinstance(found, Response):
+            return found
+        rg = params.get("rg")
+        missing = self._group_or_404(found, rg)
+        if missing is not None:
+            return missing
+        items = [
+            arm.workspace_json(w, self.tenant.tenant_id)
+            for w in self._workspaces[found]
+            if rg is None or w.resource_group.lower() == rg.lower()
+        ]
+        return self._paged(request, request.path, items)
+
+    def _get_workspace(self, request: Request, params: dict[str, str]) -> Response:
+        ws = self._workspace_or_404(params)
+        if isinstance(ws, Response):
+            return ws
+        return json_response(200, arm.workspace_json(ws, self.tenant.tenant_id))
+
+    def _child_kind(self, path: str) -> str:
+        return path.rstrip("/").split("/")[9].lower()  # the segment after workspaces/{ws}
+
+    def _list_children(self, request: Request, params: dict[str, str]) -> Response:
+        ws = self._workspace_or_404(params)
+        if isinstance(ws, Response):
+            return ws
+        items = self._children.get((self._child_kind(request.path), ws.id.lower()), [])
+        return self._paged(request, request.path, items)
+
+    def _get_child(self, request: Request, params: dict[str, str]) -> Response:
+        ws = self._workspace_or_404(params)
+        if isinstance(ws, Response):
+            return ws
+        kind = self._child_kind(request.path)
+        for item in self._children.get((kind, ws.id.lower()), []):
+            if item["name"].lower() == params["name"].lower():
+                return json_response(200, item)
+        return error_response(
+            404, "ResourceNotFound", f"The {kind} '{params['name']}' of workspace '{ws.name}' was not found."
+        )
+
+    def _list_saas(self, request: Request, params: dict[str, str]) -> Response:
+        found = self._subscription_or_404(params["sub"])
+        if isinstance(found, Response):
+            return found
+        rg = params.get("rg")
+        missing = self._group_or_404(found, rg)
+        if missing is not None:
+            return missing
+        version = request.query["api-version"]
+        items = [
+            arm.saas_resource_json(s, version)
+            for s in self.tenant.saas_resources
+            if s.subscription_id == found and (rg is None or s.resource_group.lower() == rg.lower())
+        ]
+        return self._paged(request, request.path, items)
+
+    def _get_saas(self, request: Request, params: dict[str, str]) -> Response:
+        found = self._subscription_or_404(params["sub"])
+        if isinstance(found, Response):
+            return found
+        group = f"/subscriptions/{found}/resourcegroups/{params['rg']}"
+        saas = self._saas.get(f"{group}/providers/microsoft.saas/resources/{params['name']}".lower())
+        if saas is None:
+            return error_response(
+                404, "ResourceNotFound", f"The Resource 'Microsoft.SaaS/resources/{params['name']}' was not found."
+            )
+        return json_response(200, arm.saas_resource_json(saas, request.query["api-version"]))
+
+    # --- cost query ---------------------------------------------------------------------
+
+    def _cost_query(self, request: Request, params: dict[str, str]) -> Response:
+        found = self._subscription_or_404(params["sub"])
+        if isinstance(found, Response):
+            return found
+        rg = params.get("rg")
+        missing = self._group_or_404(found, rg)
+        if missing is not None:
+            return missing
+        scope = f"/subscriptions/{found}" + (f"/resourceGroups/{rg}" if rg else "")
+        failure = self.faults.subscription_failure(found, request.path)
+        if failure is not None:
+            return error_response(
+                failure,
+                "AuthorizationFailed",
+                "The client does not have authorization to perform action 'Microsoft.CostManagement/query/action' "
+                f"over scope '{scope}' or the scope is invalid. "
+                "If access was recently granted, please refresh your credentials.",
+            )
+        try:
+            body = json.loads(request.body or b"null")
+            plan = parse_query(body, self.tenant.today, self.tenant.spec.max_groupings)
+        except ValueError as exc:  # QueryError, or JSON that does not parse
+            message = (
+                str(exc)
+                if isinstance(exc, QueryError)
+                else f"Invalid query definition: the body is not valid JSON ({exc})"
+            )
+            return error_response(400, "BadRequest", message)
+        query_id = fingerprint(scope, body)
+        offset = 0
+        if "$skiptoken" in request.query:
+            try:
+                token = decode_token(request.query["$skiptoken"])
+            except ValueError as exc:
+                return error_response(400, "BadRequest", f"Invalid query definition: {exc}")
+            if token.get("q") != query_id:
+                return error_response(
+                    400, "BadRequest", "Invalid query definition: the skiptoken belongs to another query"
+                )
+            offset = token["o"]
+        verdict = self.qpu.charge(plan.months)
+        if not verdict.allowed:
+            return error_response(429, "429", "Too many requests. Please retry.", verdict.headers())
+        return self._query_page(request, plan, scope, found, rg, query_id, offset, verdict)
+
+    def _query_page(
+        self,
+        request: Request,
+        plan: QueryPlan,
+        scope: str,
+        sub: str,
+        rg: str | None,
+        query_id: str,
+        offset: int,
+        verdict: Verdict,
+    ) -> Response:
+        rows = self._query_rows(plan, sub, rg, query_id)
+        size = self.tenant.spec.page_size
+        page = rows[offset : offset + size]
+        next_link = None
+        if offset + size < len(rows):
+            token = encode_token({"o": offset + size, "q": query_id})
+            api_version = request.query["api-version"]
+            next_link = f"https://{request.host}{scope}/providers/Microsoft.CostManagement/query?api-version={api_version}&$skiptoken={token}"
+        columns = plan.columns
+        if self.faults.shuffle_columns:
+            columns, page = shuffled(columns, page)
+        name = str(uuid.UUID(hex=query_id))
+        payload = {
+            "id": f"{scope}/providers/Microsoft.CostManagement/query/{name}",
+            "name": name,
+            "type": "microsoft.costmanagement/Query",
+            "properties": {
+                "nextLink": next_link,
+                "columns": [{"name": n, "type": t} for n, t in columns],
+                "rows": page,
+            },
+        }
+        return json_response(200, payload, verdict.headers())
+
+    def _query_rows(self, plan: QueryPlan, sub: str, rg: str | None, query_id: str) -> list[list[Any]]:
+        # Pages of one query share one computed answer, per tenant version (restatement).
+        version = self.tenant.version  # read once: a restatement meanwhile must not mix versions
+        key = (query_id, version)
+        with self._cache_lock:
+            if key in self._cache:
+                self._cache.move_to_end(key)
+                return self._cache[key]
+        records: Iterator[CostRecord] = self.tenant.ledger.records(sub, plan.date_from, plan.date_to, version=version)
+        if rg is not None:
+            records = (r for r in records if r.resource_group == rg.lower())
+        rows = execute(plan, records, self._resource_tags)
+        with self._cache_lock:
+            self._cache[key] = rows
+            while len(self._cache) > 1 and (len(self._cache) > 32 or sum(map(len, self._cache.values())) > 500_000):
+                self._cache.popitem(last=False)
+        return rows
+
+    # --- admin ------------------------------------------------------------------------
+
+    def _admin(self, request: Request, path: str) -> Response:
+        action = path.lower()[len(ADMIN_PREFIX) :].strip("/")
+        method = request.method
+        route = f"admin_{action or 'root'}"
+        try:
+            if action == "truth" and method == "GET":
+                response = self._admin_truth(request)
+            elif action == "restate" and method == "POST":
+                response = json_response(200, {"version": self.tenant.restate()})
+            elif action == "faults" and method == "POST":
+                response = self._admin_faults(request)
+            elif action == "faults" and method == "GET":
+                response = json_response(200, self.faults.snapshot())
+            elif action == "stats" and method == "GET":
+                response = json_response(200, self.stats.snapshot())
+            elif action == "stats" and method == "DELETE":
+                self.stats.clear()
+                response = json_response(200, {})
+            elif action == "tenant" and method == "GET":
+                response = json_response(200, self._admin_tenant())
+            elif action == "health" and method == "GET":
+                response = json_response(200, {"status": "ok"})
+            else:
+                response = error_response(404, "NotFound", f"No admin endpoint '{method} {path}'.")
+        except ValueError as exc:
+            response = error_response(400, "BadRequest", str(exc))
+        response.route = route
+        return response
+
+    def _admin_truth(self, request: Request) -> Response:
+        q = request.query
+        by = [d.strip() for d in q.get("by", "project,model,meter,currency").split(",") if d.strip()]
+        date_from = date.fromisoformat(q["from"]) if "from" in q else self.tenant.history_start
+        date_to = date.fromisoformat(q["to"]) if "to" in q else self.tenant.history_end
+        include_other = q.get("include_other", "0").lower() in ("1", "true", "yes")
+        rows = self.tenant.truth(by, date_from, date_to, include_other=include_other)
+        return json_response(200, [{k: str(v) if k == "cost" else v for k, v in row.items()} for row in rows])
+
+    def _admin_faults(self, request: Request) -> Response:
+        try:
+            body = json.loads(request.body or b"null")
+        except ValueError:
+            raise ValueError('the body must be JSON: {"name": ..., "args": {...}}') from None
+        if not isinstance(body, dict) or not isinstance(body.get("name"), str):
+            raise ValueError('the body must be JSON: {"name": ..., "args": {...}}')
+        args = body.get("args") or {}
+        if not isinstance(args, dict):
+            raise ValueError("args must be an object")
+        self.faults.apply(body["name"], args)
+        return json_response(200, self.faults.snapshot())
+
+    def _admin_tenant(self) -> JSON:
+        t = self.tenant
+        return {
+            "tenantId": t.tenant_id,
+            "today": t.today.isoformat(),
+            "historyStart": t.history_start.isoformat(),
+            "historyEnd": t.history_end.isoformat(),
+            "version": t.version,
+            "subscriptions": [
+                {"subscriptionId": s.subscription_id, "displayName": s.display_name, "currency": s.currency}
+                for s in t.subscriptions
+            ],
+            "projects": [{"name": w.name, "id": w.id, "hubResourceId": w.hub_id} for w in t.projects],
+            "saasResources": [
+                {
+                    "id": s.id,
+                    "trueProject": s.true_project,
+                    "expectedProject": s.expected_project,
+                    "expectedModel": s.expected_model,
+                    "offerId": s.offer_id,
+                }
+                for s in t.saas_resources
+            ],
+            "onlineEndpoints": [{"id": o.id, "project": o.project, "model": o.model} for o in t.online_endpoints],
+        }

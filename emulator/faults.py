@@ -1,0 +1,230 @@
+"""Switchable faults, so the collector's retry, paging and error paths can be exercised.
+
+Counted faults fire for the next `count` requests whose path matches their regex (by
+default the Cost Management query path) and are then spent. All state sits behind one
+lock: the server answers on many threads.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from http import HTTPStatus
+from typing import Any
+
+COST_QUERY_PATH = r"/providers/microsoft\.costmanagement/query/?$"
+ANY_PATH = r".*"
+THROTTLE_HEADERS = ("qpu", "entity", "tenant", "clienttype", "retry-after")
+_ERROR_STATUSES = frozenset(s.value for s in HTTPStatus if 400 <= s.value <= 599)
+
+
+@dataclass
+class _Counted:
+    kind: str  # "throttle" | "server_error" | "reset" | "slow" | "no_content"
+    remaining: int
+    pattern: re.Pattern[str]
+    status: int = 0
+    seconds: float = 0.0
+    header: str = ""
+
+
+@dataclass
+class _Expiry:
+    remaining: int
+    pattern: re.Pattern[str]
+
+
+@dataclass
+class FaultDecision:
+    """What the server must do to one request before (or instead of) answering it."""
+
+    delay: float = 0.0
+    expired: bool = False
+    reset: bool = False
+    status: int | None = None  # injected server error
+    throttle: tuple[str, int] | None = None  # (header kind, seconds)
+    no_content: bool = False
+
+
+def _compile(path: str | None, default: str) -> re.Pattern[str]:
+    return re.compile(default if path is None else path, re.IGNORECASE)
+
+
+def _positive(name: str, value: int) -> int:
+    if value < 0:
+        raise ValueError(f"{name} must be >= 0")
+    return value
+
+
+class Faults:
+    """Fault switches, settable from Python or over HTTP (POST /_emulator/faults)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._counted: list[_Counted] = []
+        self._expiry: _Expiry | None = None
+        self._failed: dict[str, tuple[int, re.Pattern[str]]] = {}
+        self._shuffle = False
+
+    # --- switches -----------------------------------------------------------------
+
+    def throttle(self, count: int, retry_after: int = 1, header: str = "qpu", path: str | None = None) -> None:
+        """Answer the next `count` matching requests 429 with `<header>-retry-after`."""
+        if header not in THROTTLE_HEADERS:
+            raise ValueError(f"header must be one of {THROTTLE_HEADERS}")
+        self._add(
+            _Counted(
+                "throttle",
+                _positive("count", count),
+                _compile(path, COST_QUERY_PATH),
+                seconds=retry_after,
+                header=header,
+            )
+        )
+
+    def server_error(self, count: int, status: int = 503, path: str | None = None) -> None:
+        if status not in _ERROR_STATUSES:
+            raise ValueError("status must be an HTTP error code (400-599)")
+        self._add(_Counted("server_error", _positive("count", count), _compile(path, COST_QUERY_PATH), status=status))
+
+    def reset(self, count: int, path: str | None = None) -> None:
+        """Close the connection of the next `count` matching requests without answering."""
+        self._add(_Counted("reset", _positive("count", count), _compile(path, COST_QUERY_PATH)))
+
+    def slow(self, count: int, seconds: float, path: str | None = None) -> None:
+        """Delay the next `count` matching answers by `seconds`."""
+        self._add(_Counted("slow", _positive("count", count), _compile(path, COST_QUERY_PATH), seconds=float(seconds)))
+
+    def no_content(self, count: int, path: str | None = None) -> None:
+        """Answer the next `count` matching requests 204 (how Azure says "no data")."""
+        self._add(_Counted("no_content", _positive("count", count), _compile(path, COST_QUERY_PATH)))
+
+    def expire_token(self, after_requests: int = 0, path: str | None = None) -> None:
+        """After `after_requests` more matching requests, every one gets 401 (until clear)."""
+        with self._lock:
+            self._expiry = _Expiry(_positive("after_requests", after_requests), _compile(path, ANY_PATH))
+
+    def fail_subscription(self, subscription_id: str, status: int = 403, path: str | None = None) -> None:
+        """Cost queries of this subscription fail with AuthorizationFailed until cleared."""
+        with self._lock:
+            self._failed[subscription_id.lower()] = (status, _compile(path, COST_QUERY_PATH))
+
+    def unfail_subscription(self, subscription_id: str) -> None:
+        with self._lock:
+            self._failed.pop(subscription_id.lower(), None)
+
+    @property
+    def shuffle_columns(self) -> bool:
+        """Query answers put their columns in another (consistent) order."""
+        return self._shuffle
+
+    @shuffle_columns.setter
+    def shuffle_columns(self, value: bool) -> None:
+        with self._lock:
+            self._shuffle = bool(value)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._counted.clear()
+            self._expiry = None
+            self._failed.clear()
+            self._shuffle = False
+
+    def apply(self, name: str, args: Mapping[str, Any] | None = None) -> None:
+        """Set a fault by name, as `POST /_emulator/faults` does; ValueError if invalid."""
+        args = dict(args or {})
+        actions = {
+            "throttle": self.throttle,
+            "server_error": self.server_error,
+            "reset": self.reset,
+            "slow": self.slow,
+            "no_content": self.no_content,
+            "expire_token": self.expire_token,
+            "fail_subscription": self.fail_subscription,
+            "unfail_subscription": self.unfail_subscription,
+            "clear": self.clear,
+        }
+        if name == "shuffle_columns":
+            self.shuffle_columns = bool(args.get("value", True))
+            return
+        action = actions.get(name)
+        if action is None:
+            raise ValueError(f"unknown fault {name!r}; known: {', '.join([*actions, 'shuffle_columns'])}")
+        try:
+            action(**args)  # type: ignore[operator]
+        except TypeError as exc:
+            raise ValueError(f"bad arguments for {name}: {exc}") from exc
+        except re.error as exc:
+            raise ValueError(f"bad path regex for {name}: {exc}") from exc
+
+    # --- evaluation ---------------------------------------------------------------
+
+    def decide(self, path: str) -> FaultDecision:
+        """Consume the faults that apply to one request to `path`."""
+        decision = FaultDecision()
+        with self._lock:
+            if self._expiry is not None and self._expiry.pattern.search(path):
+                if self._expiry.remaining == 0:
+                    decision.expired = True
+                    return decision
+                self._expiry.remaining -= 1
+            slow = self._take(path, ("slow",))
+            if slow is not None:
+                decision.delay = slow.seconds
+            fault = self._take(path, ("reset", "server_error", "throttle", "no_content"))
+        if fault is None:
+            return decision
+        if fault.kind == "reset":
+            decision.reset = True
+        elif fault.kind == "server_error":
+            decision.status = fault.status
+        elif fault.kind == "throttle":
+            decision.throttle = (fault.header, int(fault.seconds))
+        else:
+            decision.no_content = True
+        return decision
+
+    def subscription_failure(self, subscription_id: str, path: str) -> int | None:
+        """The status cost queries of this subscription must fail with, if any."""
+        with self._lock:
+            failed = self._failed.get(subscription_id.lower())
+        if failed is None or not failed[1].search(path):
+            return None
+        return failed[0]
+
+    def snapshot(self) -> dict[str, Any]:
+        with self._lock:
+            return {
+                "counted": [
+                    {
+                        "name": c.kind,
+                        "remaining": c.remaining,
+                        "path": c.pattern.pattern,
+                        "status": c.status,
+                        "seconds": c.seconds,
+                        "header": c.header,
+                    }
+                    for c in self._counted
+                    if c.remaining > 0
+                ],
+                "expire_token": None
+                if self._expiry is None
+                else {"remaining": self._expiry.remaining, "path": self._expiry.pattern.pattern},
+                "failed_subscriptions": {s: status for s, (status, _) in self._failed.items()},
+                "shuffle_columns": self._shuffle,
+            }
+
+    def _add(self, fault: _Counted) -> None:
+        with self._lock:
+            self._counted.append(fault)
+
+    def _take(self, path: str, kinds: tuple[str, ...]) -> _Counted | None:
+        for fault in self._counted:
+            if fault.kind in kinds and fault.remaining > 0 and fault.pattern.search(path):
+                fault.remaining -= 1
+                if fault.remaining == 0:
+                    self._counted.remove(fault)
+                return fault
+        return None

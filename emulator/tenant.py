@@ -1,0 +1,821 @@
+"""The synthetic tenant: subscriptions, AI Studio hubs and projects, Marketplace model
+subscriptions with their SaaS resources and serverless endpoints, plus the cost sources.
+
+Everything is derived from `TenantSpec.seed`: the inventory from one `random.Random(seed)`
+stream in a fixed order, the scale-out projects from per-subscription streams (so adding
+them leaves the base tenant unchanged), the costs from per-resource streams (costs.py).
+"""
+
+from __future__ import annotations
+
+import random
+import uuid
+from collections import defaultdict
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
+from functools import cache
+from typing import Any
+
+from . import catalog
+from .catalog import CATALOG, CatalogModel
+from .costs import (
+    MANAGED_COMPUTE_MODEL,
+    UNATTRIBUTED,
+    CostLedger,
+    CostRecord,
+    CostSource,
+    MeterSpec,
+    RefundSpec,
+    add_months,
+)
+from .costs import is_final as _is_final
+from .costs import truth as _truth
+
+ATTRIBUTION_TAG = "costwatch-project"
+SAAS_TYPE = "Microsoft.SaaS/resources"
+WORKSPACE_TYPE = "Microsoft.MachineLearningServices/workspaces"
+
+
+@dataclass(frozen=True)
+class TenantSpec:
+    """What to generate. Equal specs give equal tenants."""
+
+    seed: int = 42
+    today: date | None = None  # None: today in UTC
+    history_months: int = 3
+    subscriptions: int = 4  # the last one is billed in EUR, the others in USD
+    extra_projects_per_subscription: int = 0
+    page_size: int = 1000
+    max_groupings: int = 5
+    qpu_per_10s: int = 12
+    qpu_per_minute: int = 60
+    qpu_per_hour: int = 600
+
+
+@dataclass(frozen=True)
+class Subscription:
+    subscription_id: str
+    display_name: str
+    currency: str
+
+    @property
+    def id(self) -> str:
+        return f"/subscriptions/{self.subscription_id}"
+
+
+@dataclass(frozen=True)
+class Workspace:
+    """An AI Studio hub (kind "Hub") or project (kind "Project")."""
+
+    id: str
+    name: str
+    kind: str
+    subscription_id: str
+    resource_group: str
+    location: str
+    friendly_name: str
+    description: str
+    tags: Mapping[str, str]
+    hub_id: str | None
+    workspace_guid: str
+    principal_id: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class MarketplaceSubscription:
+    id: str
+    name: str
+    project: str
+    workspace_id: str
+    model_id: str
+    publisher_id: str
+    offer_id: str
+    plan_id: str
+    status: str  # "Subscribed" | "Suspended"
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class SaasResource:
+    """The `Microsoft.SaaS/resources` Azure creates per project and model offer.
+
+    `expected_project` is what costwatch's attribution rule can determine from the
+    inventory (tag, else elimination within the resource group); `true_project` is the
+    real owner, which differs when the rule cannot tell ("(unattributed)").
+    """
+
+    id: str
+    name: str
+    subscription_id: str
+    resource_group: str
+    offer_id: str  # lower-case, equal to the plan's offerId
+    offer_name: str  # as shown in the resource (case varies)
+    publisher_id: str
+    plan_id: str
+    status: str
+    tags: Mapping[str, str]
+    asset_id: str
+    created_at: datetime
+    marketplace_subscription_id: str
+    true_project: str
+    expected_project: str
+    expected_model: str
+
+
+@dataclass(frozen=True)
+class ServerlessEndpoint:
+    id: str
+    name: str
+    project: str
+    workspace_id: str
+    location: str
+    model_id: str
+    marketplace_subscription_id: str
+    provisioning_state: str
+    endpoint_state: str
+    uri: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class OnlineEndpoint:
+    """A managed-compute endpoint: VMs billed per hour, no Marketplace resource."""
+
+    id: str
+    name: str
+    project: str
+    workspace_id: str
+    location: str
+    model: str
+    vm_size: str
+    instance_count: int
+    scoring_uri: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class StorageAccount:
+    id: str
+    name: str
+    subscription_id: str
+    resource_group: str
+    location: str
+    created_at: datetime
+
+
+@dataclass
+class Tenant:
+    """A generated tenant: inventory plus a lazily generated, restatable cost ledger."""
+
+    spec: TenantSpec
+    tenant_id: str
+    today: date
+    history_start: date
+    history_end: date
+    subscriptions: list[Subscription]
+    workspaces: list[Workspace]
+    marketplace_subscriptions: list[MarketplaceSubscription]
+    saas_resources: list[SaasResource]
+    serverless_endpoints: list[ServerlessEndpoint]
+    online_endpoints: list[OnlineEndpoint]
+    storage_accounts: list[StorageAccount]
+    ledger: CostLedger = field(repr=False)
+
+    @property
+    def version(self) -> int:
+        """How many restatements have happened."""
+        return self.ledger.version
+
+    @property
+    def hubs(self) -> list[Workspace]:
+        return [w for w in self.workspaces if w.kind == "Hub"]
+
+    @property
+    def projects(self) -> list[Workspace]:
+        return [w for w in self.workspaces if w.kind == "Project"]
+
+    def restate(self) -> int:
+        """Re-rate every estimated (not yet final) day; returns the new version."""
+        return self.ledger.restate()
+
+    def is_final(self, day: date) -> bool:
+        return _is_final(day, self.today)
+
+    def subscription(self, subscription_id: str) -> Subscription | None:
+        wanted = subscription_id.lower()
+        return next((s for s in self.subscriptions if s.subscription_id == wanted), None)
+
+    def cost_records(self, subscription_id: str, date_from: date, date_to: date) -> Iterator[CostRecord]:
+        """Raw records (current version) of one subscription, inclusive dates."""
+        return self.ledger.records(subscription_id, date_from, date_to)
+
+    def cost_source(self, resource_id: str) -> CostSource | None:
+        return self.ledger.source(resource_id)
+
+    def truth(
+        self,
+        by: Sequence[str],
+        date_from: date,
+        date_to: date,
+        *,
+        include_other: bool = False,
+    ) -> list[dict[str, Any]]:
+        """Exact Decimal sums of current costs grouped by `by` (and always currency).
+
+        Dimensions: project, model, meter, subscription, resource, day, currency, spend_kind.
+        Marketplace rows report the SaaS resource's `expected_project`/`expected_model`;
+        managed-compute rows the project owning the online endpoint and the model
+        "(managed compute)"; other rows (storage) have project and model None and are
+        left out unless `include_other`.
+        """
+        ids = [s.subscription_id for s in self.subscriptions]
+        return _truth(self.ledger, ids, by, date_from, date_to, include_other=include_other)
+
+
+# --- generation -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Use:
+    """A project's use of one Marketplace model."""
+
+    model: str
+    tagged: bool = False  # the SaaS resource carries the costwatch-project tag
+    versioned: bool = False  # modelId ends with /versions/2
+    suspended: bool = False
+    finetuned: bool = False
+    late_start: bool = False  # subscribed after the history starts
+    refund: bool = False  # the tenant's one refund row
+
+
+@dataclass(frozen=True)
+class _ProjectPlan:
+    name: str
+    friendly: str
+    team: str
+    uses: tuple[_Use, ...]
+    managed_compute: bool = False
+
+
+@dataclass(frozen=True)
+class _HubPlan:
+    region: str
+    projects: tuple[_ProjectPlan, ...]
+
+
+@dataclass(frozen=True)
+class _Blueprint:
+    role: str
+    env: str
+    hubs: tuple[_HubPlan, ...]
+
+
+_PROD = _Blueprint(
+    "prod",
+    "prod",
+    (
+        # Scenario 1: two projects in one resource group on the same offer; one SaaS
+        # resource is tagged, the other resolves by elimination.
+        _HubPlan(
+            catalog.EASTUS2,
+            (
+                _ProjectPlan(
+                    "proj-chatbot",
+                    "Customer chatbot",
+                    "support",
+                    (_Use("Meta-Llama-3-70B-Instruct", tagged=True), _Use("Mistral-large")),
+                ),
+                _ProjectPlan(
+                    "proj-search",
+                    "Semantic search",
+                    "search",
+                    (_Use("Meta-Llama-3-70B-Instruct", refund=True), _Use("Cohere-command-r-plus")),
+                ),
+            ),
+        ),
+        # Scenario 2: the only project of its resource group with its offer.
+        _HubPlan(
+            catalog.SWEDENCENTRAL,
+            (
+                _ProjectPlan(
+                    "proj-summarizer", "Meeting summarizer", "productivity", (_Use("Meta-Llama-3-8B-Instruct"),)
+                ),
+            ),
+        ),
+    ),
+)
+_DEV = _Blueprint(
+    "dev",
+    "dev",
+    (
+        _HubPlan(
+            catalog.WESTUS3,
+            (
+                _ProjectPlan(
+                    "proj-translator",
+                    "Document translator",
+                    "localization",
+                    (
+                        _Use("Llama-2-13b-chat", finetuned=True),
+                        _Use("Llama-2-7b", versioned=True, finetuned=True),
+                    ),
+                ),
+                _ProjectPlan(
+                    "proj-codegen",
+                    "Code assistant",
+                    "devex",
+                    (_Use("AI21-Jamba-1.5-Large", tagged=True),),
+                    managed_compute=True,
+                ),
+            ),
+        ),
+    ),
+)
+_RESEARCH = _Blueprint(
+    "research",
+    "research",
+    (
+        _HubPlan(
+            catalog.EASTUS2,
+            (
+                _ProjectPlan(
+                    "proj-rag",
+                    "Retrieval experiments",
+                    "research",
+                    (_Use("Llama-2-70b"), _Use("Meta-Llama-3-8B-Instruct", late_start=True)),
+                ),
+                _ProjectPlan(
+                    "proj-eval",
+                    "Model evaluation",
+                    "research",
+                    (_Use("Llama-2-7b-chat", suspended=True), _Use("Llama-2-13b", late_start=True)),
+                ),
+            ),
+        ),
+    ),
+)
+_EU = _Blueprint(
+    "eu",
+    "prod",
+    (
+        # Scenario 3: two projects in one resource group on the same offer, neither SaaS
+        # resource tagged: the rule cannot tell them apart.
+        _HubPlan(
+            catalog.EASTUS2,
+            (
+                _ProjectPlan("proj-legal", "Contract review", "legal", (_Use("Llama-2-70b-chat"),)),
+                _ProjectPlan(
+                    "proj-hr",
+                    "HR assistant",
+                    "people",
+                    (_Use("Llama-2-70b-chat"), _Use("Meta-Llama-3-8B-Instruct")),
+                ),
+            ),
+        ),
+        _HubPlan(
+            catalog.SWEDENCENTRAL,
+            (
+                _ProjectPlan(
+                    "proj-docs",
+                    "Knowledge base",
+                    "operations",
+                    (_Use("Meta-Llama-3-70B-Instruct"), _Use("Mistral-large", tagged=True)),
+                ),
+            ),
+        ),
+    ),
+)
+_USD_BLUEPRINTS = (_PROD, _DEV, _RESEARCH)
+
+
+def _plain(plan: _ProjectPlan) -> _ProjectPlan:
+    """A copy of a project plan without the cases the tenant must hold exactly once."""
+    uses = tuple(replace(u, versioned=False, suspended=False, refund=False) for u in plan.uses)
+    return replace(plan, uses=uses, managed_compute=False)
+
+
+def _guid(rng: random.Random) -> str:
+    return str(uuid.UUID(int=rng.getrandbits(128), version=4))
+
+
+@cache
+def _meter_id(offer: str, meter: str) -> str:
+    # Meter IDs are global in Azure (the same for every customer), so not seeded.
+    return str(uuid.UUID(int=random.Random(f"meter|{offer}|{meter}").getrandbits(128), version=4))
+
+
+def _offer_cased(model: CatalogModel) -> str:
+    """The offer ID in the mixed case some SaaS resource names carry."""
+    if model.offer_id == f"{model.name.lower()}-offer":
+        return f"{model.name}-Offer"
+    return "-".join(part.capitalize() for part in model.offer_id.split("-"))
+
+
+def _at(day: date, rng: random.Random) -> datetime:
+    return datetime.combine(day, time(rng.randrange(24), rng.randrange(60), rng.randrange(60)), UTC)
+
+
+class _Builder:
+    """Accumulates the tenant while walking the blueprints."""
+
+    def __init__(self, spec: TenantSpec) -> None:
+        self.spec = spec
+        self.rng = random.Random(spec.seed)
+        self.today = spec.today or datetime.now(UTC).date()
+        self.history_start = add_months(self.today, -spec.history_months)
+        self.history_end = self.today - timedelta(days=1)
+        self.tenant_id = _guid(self.rng)
+        self.subscriptions: list[Subscription] = []
+        self.workspaces: list[Workspace] = []
+        self.msubs: list[MarketplaceSubscription] = []
+        self.saas: list[SaasResource] = []
+        self.serverless: list[ServerlessEndpoint] = []
+        self.online: list[OnlineEndpoint] = []
+        self.storage: list[StorageAccount] = []
+        self.saas_meta: dict[str, tuple[_Use, CatalogModel]] = {}  # SaaS resource ID -> what it is for
+        self.saas_count = 0
+        self.resource_groups: dict[str, set[str]] = defaultdict(set)
+
+    def created(self, rng: random.Random, late: bool = False) -> datetime:
+        if late:
+            span = max((self.history_end - self.history_start).days, 1)
+            return _at(self.history_start + timedelta(days=span // 3), rng)
+        return _at(self.history_start - timedelta(days=rng.randint(30, 400)), rng)
+
+    def resource_group(self, subscription_id: str, wanted: str) -> str:
+        # Keeps one hub per resource group even when blueprints are stacked in one subscription.
+        taken = self.resource_groups[subscription_id]
+        name, n = wanted, 1
+        while name.lower() in taken:
+            n += 1
+            name = f"{wanted}-{n}"
+        taken.add(name.lower())
+        return name
+
+    def add_subscription(self, name: str, currency: str) -> Subscription:
+        sub = Subscription(_guid(self.rng), name, currency)
+        self.subscriptions.append(sub)
+        return sub
+
+    def add_hub(self, sub: Subscription, label: str, region: str, env: str, rg_prefix: str = "rg-ai-hub") -> Workspace:
+        rg = self.resource_group(sub.subscription_id, f"{rg_prefix}-{region}")
+        short = sub.display_name.removeprefix("contoso-ai-")
+        name = f"hub-{label}"
+        hub = Workspace(
+            id=f"/subscriptions/{sub.subscription_id}/resourceGroups/{rg}/providers/{WORKSPACE_TYPE}/{name}",
+            name=name,
+            kind="Hub",
+            subscription_id=sub.subscription_id,
+            resource_group=rg,
+            location=region,
+            friendly_name=f"Contoso AI hub ({short}, {region})",
+            description="Shared AI Studio hub",
+            tags={"env": env, "costcenter": f"cc-{self.rng.randint(1000, 9999)}"},
+            hub_id=None,
+            workspace_guid=_guid(self.rng),
+            principal_id=_guid(self.rng),
+            created_at=self.created(self.rng),
+        )
+        self.workspaces.append(hub)
+        return hub
+
+    def add_project(self, hub: Workspace, plan: _ProjectPlan, name: str, env: str, rng: random.Random) -> Workspace:
+        project = Workspace(
+            # AI Studio puts projects in their hub's resource group.
+            id=f"/subscriptions/{hub.subscription_id}/resourceGroups/{hub.resource_group}/providers/{WORKSPACE_TYPE}/{name}",
+            name=name,
+            kind="Project",
+            subscription_id=hub.subscription_id,
+            resource_group=hub.resource_group,
+            location=hub.location,
+            friendly_name=plan.friendly,
+            description=f"{plan.friendly} ({plan.team})",
+            tags={"env": env, "team": plan.team},
+            hub_id=hub.id,
+            workspace_guid=_guid(rng),
+            principal_id=_guid(rng),
+            created_at=self.created(rng),
+        )
+        self.workspaces.append(project)
+        for use in plan.uses:
+            self.add_use(project, use, rng)
+        if plan.managed_compute:
+            self.add_online_endpoint(project, rng)
+        return project
+
+    def add_use(self, project: Workspace, use: _Use, rng: random.Random) -> None:
+        model = CATALOG[use.model]
+        created = self.created(rng, late=use.late_start)
+        resource_name = model.name.replace(".", "-")
+        msub_id = f"{project.id}/marketplaceSubscriptions/{resource_name}"
+        status = "Suspended" if use.suspended else "Subscribed"
+        self.msubs.append(
+            MarketplaceSubscription(
+                id=msub_id,
+                name=resource_name,
+                project=project.name,
+                workspace_id=project.id,
+                model_id=model.model_id(2 if use.versioned else None),
+                publisher_id=model.publisher_id,
+                offer_id=model.offer_id,
+                plan_id=model.plan_id,
+                status=status,
+                created_at=created,
+            )
+        )
+        endpoint = f"{resource_name}-{''.join(rng.choice('abcdefghijklmnopqrstuvwxyz') for _ in range(4))}"
+        self.serverless.append(
+            ServerlessEndpoint(
+                id=f"{project.id}/serverlessEndpoints/{endpoint}",
+                name=endpoint,
+                project=project.name,
+                workspace_id=project.id,
+                location=project.location,
+                model_id=model.model_id(2 if use.versioned else None),
+                marketplace_subscription_id=msub_id,
+                provisioning_state="Succeeded",
+                endpoint_state="Suspended" if use.suspended else "Online",
+                uri=f"https://{endpoint.lower()}.{project.location}.models.ai.azure.com",
+                created_at=created,
+            )
+        )
+        asset = _guid(rng)
+        # Azure names the resource "<offer>-<GUID>"; the case of both parts varies in the wild.
+        variant = self.saas_count % 3
+        self.saas_count += 1
+        offer_shown = _offer_cased(model) if variant == 1 else model.offer_id
+        name = f"{offer_shown}-{asset.upper() if variant == 2 else asset}"
+        group = f"/subscriptions/{project.subscription_id}/resourceGroups/{project.resource_group}"
+        saas_id = f"{group}/providers/{SAAS_TYPE}/{name}"
+        tags = {ATTRIBUTION_TAG: project.name} if use.tagged else {}
+        self.saas.append(
+            SaasResource(
+                id=saas_id,
+                name=name,
+                subscription_id=project.subscription_id,
+                resource_group=project.resource_group,
+                offer_id=model.offer_id,
+                offer_name=offer_shown,
+                publisher_id=model.publisher_id,
+                plan_id=model.plan_id,
+                status=status,
+                tags=tags,
+                asset_id=asset,
+                created_at=created,
+                marketplace_subscription_id=msub_id,
+                true_project=project.name,
+                expected_project="",  # filled in by _attribute once all resources exist
+                expected_model=model.name,
+            )
+        )
+        self.saas_meta[saas_id] = (use, model)
+
+    def add_online_endpoint(self, project: Workspace, rng: random.Random) -> None:
+        name = f"ep-{project.name.removeprefix('proj-')}-llama3"
+        self.online.append(
+            OnlineEndpoint(
+                id=f"{project.id}/onlineEndpoints/{name}",
+                name=name,
+                project=project.name,
+                workspace_id=project.id,
+                location=project.location,
+                model="Meta-Llama-3-8B-Instruct",
+                vm_size="Standard_NC24ads_A100_v4",
+                instance_count=1,
+                scoring_uri=f"https://{name}.{project.location}.inference.ml.azure.com/score",
+                created_at=self.created(rng),
+            )
+        )
+
+    def add_storage(self, sub: Subscription, region: str) -> None:
+        rg = self.resource_group(sub.subscription_id, f"rg-shared-{region}")
+        short = sub.display_name.removeprefix("contoso-ai-").replace("-", "")
+        name = f"stcontoso{short}{self.rng.getrandbits(16):04x}"[:24]
+        self.storage.append(
+            StorageAccount(
+                id=f"/subscriptions/{sub.subscription_id}/resourceGroups/{rg}/providers/Microsoft.Storage/storageAccounts/{name}",
+                name=name,
+                subscription_id=sub.subscription_id,
+                resource_group=rg,
+                location=region,
+                created_at=self.created(self.rng),
+            )
+        )
+
+
+def _attribute(
+    saas: list[SaasResource], msubs: list[MarketplaceSubscription], workspaces: list[Workspace]
+) -> list[SaasResource]:
+    """Apply costwatch's attribution rule (tag, else elimination) to fill expected_project."""
+    project_rg = {w.name: (w.subscription_id, w.resource_group.lower()) for w in workspaces if w.kind == "Project"}
+    holders: dict[tuple[str, str, str], set[str]] = defaultdict(set)
+    for m in msubs:
+        sub, rg = project_rg[m.project]
+        holders[(sub, rg, m.offer_id.lower())].add(m.project)
+    claimed: dict[str, set[str]] = defaultdict(set)  # offer -> projects given by tag
+    for s in saas:
+        if ATTRIBUTION_TAG in s.tags:
+            claimed[s.offer_id].add(s.tags[ATTRIBUTION_TAG])
+    out = []
+    for s in saas:
+        if ATTRIBUTION_TAG in s.tags:
+            expected = s.tags[ATTRIBUTION_TAG]
+        else:
+            candidates = holders[(s.subscription_id, s.resource_group.lower(), s.offer_id)] - claimed[s.offer_id]
+            expected = next(iter(candidates)) if len(candidates) == 1 else UNATTRIBUTED
+        out.append(replace(s, expected_project=expected))
+    return out
+
+
+def _saas_meter(model: CatalogModel, name: str, unit: str, usd_price: Decimal, milli: int, currency: str) -> MeterSpec:
+    steady = name == catalog.METER_FT_HOSTING  # hosting is billed per hour, whatever the traffic
+    price = catalog.local_price(usd_price, currency)
+    return MeterSpec(name, _meter_id(model.offer_id, name), "SaaS", model.offer_id, unit, price, milli, steady)
+
+
+def _saas_source(b: _Builder, s: SaasResource, currency: str) -> CostSource:
+    use, model = b.saas_meta[s.id]
+    scale = random.Random(f"{b.spec.seed}|volume|{s.id.lower()}").uniform(0.5, 1.6)
+    volume = int(model.daily_kilo_tokens * 1000 * scale)  # thousandths of 1K tokens
+    meters = [
+        _saas_meter(model, catalog.METER_INPUT, "1K", model.input_price, volume, currency),
+        _saas_meter(model, catalog.METER_OUTPUT, "1K", model.output_price, volume * 3 // 10, currency),
+    ]
+    if use.finetuned:
+        meters += [
+            _saas_meter(model, catalog.METER_FT_HOSTING, "1 Hour", model.hosting_price, 24_000, currency),
+            _saas_meter(model, catalog.METER_FT_INPUT, "1K", model.input_price, volume // 4, currency),
+            _saas_meter(model, catalog.METER_FT_OUTPUT, "1K", model.output_price, volume // 12, currency),
+        ]
+    refund = None
+    if use.refund:
+        refund = RefundSpec(b.history_start + timedelta(days=14), catalog.METER_INPUT, 1_500_000)
+    active_to = None
+    if use.suspended:
+        span = (b.history_end - b.history_start).days
+        active_to = b.history_start + timedelta(days=max(span * 2 // 3, 0))
+    return CostSource(
+        subscription_id=s.subscription_id,
+        resource_id=s.id.lower(),
+        resource_group=s.resource_group.lower(),
+        resource_type=SAAS_TYPE.lower(),
+        location="global",
+        publisher_type="Marketplace",
+        service_name="SaaS",
+        currency=currency,
+        meters=tuple(meters),
+        active_from=s.created_at.date(),
+        active_to=active_to,
+        spend_kind="marketplace",
+        project=s.expected_project,
+        model=s.expected_model,
+        refund=refund,
+    )
+
+
+def _online_source(ep: OnlineEndpoint, subscription_id: str, currency: str) -> CostSource:
+    vm_meter = MeterSpec(
+        catalog.MANAGED_COMPUTE_VM,
+        _meter_id("virtual-machines", catalog.MANAGED_COMPUTE_VM),
+        "Virtual Machines",
+        catalog.MANAGED_COMPUTE_VM_SERIES,
+        "1 Hour",
+        catalog.local_price(catalog.MANAGED_COMPUTE_HOURLY_USD, currency),
+        24_000 * ep.instance_count,
+        steady=True,
+    )
+    return CostSource(
+        subscription_id=subscription_id,
+        resource_id=ep.id.lower(),
+        resource_group=ep.id.split("/")[4].lower(),
+        resource_type=f"{WORKSPACE_TYPE}/onlineEndpoints".lower(),
+        location=ep.location,
+        publisher_type="Azure",
+        service_name="Virtual Machines",
+        currency=currency,
+        meters=(vm_meter,),
+        active_from=ep.created_at.date(),
+        active_to=None,
+        spend_kind="managed_compute",
+        project=ep.project,
+        model=MANAGED_COMPUTE_MODEL,
+    )
+
+
+def _storage_source(st: StorageAccount, currency: str) -> CostSource:
+    meters = tuple(
+        MeterSpec(
+            name,
+            _meter_id("storage", name),
+            "Storage",
+            subcategory,
+            "1 GB/Month" if "Stored" in name else "10K",
+            catalog.local_price(price, currency),
+            milli,
+            steady="Stored" in name,
+        )
+        for name, subcategory, price, milli in catalog.STORAGE_METERS
+    )
+    return CostSource(
+        subscription_id=st.subscription_id,
+        resource_id=st.id.lower(),
+        resource_group=st.resource_group.lower(),
+        resource_type="microsoft.storage/storageaccounts",
+        location=st.location,
+        publisher_type="Azure",
+        service_name="Storage",
+        currency=currency,
+        meters=meters,
+        active_from=st.created_at.date(),
+        active_to=None,
+        spend_kind="other",
+        project=None,
+        model=None,
+    )
+
+
+def _cost_sources(b: _Builder, saas: list[SaasResource]) -> list[CostSource]:
+    currency = {s.subscription_id: s.currency for s in b.subscriptions}
+    sources = [_saas_source(b, s, currency[s.subscription_id]) for s in saas]
+    for ep in b.online:
+        subscription_id = ep.id.split("/")[2]
+        sources.append(_online_source(ep, subscription_id, currency[subscription_id]))
+    sources += [_storage_source(st, currency[st.subscription_id]) for st in b.storage]
+    return sources
+
+
+def _subscription_plan(count: int) -> list[tuple[str, str, list[tuple[_Blueprint, str]]]]:
+    """(display name, currency, [(blueprint, project-name suffix)]) per subscription.
+
+    The USD blueprints go round the USD subscriptions (all three at least once, stacked
+    when there are fewer than three, repeated with a "-2", "-3"... suffix when there are
+    more), so every tenant has every scenario; the EUR subscription, always last, gets EU.
+    """
+    usd = count - 1
+    slots: list[list[tuple[_Blueprint, str]]] = [[] for _ in range(count)]
+    slots[-1].append((_EU, ""))
+    for k in range(max(len(_USD_BLUEPRINTS), usd)):
+        suffix = "" if k < len(_USD_BLUEPRINTS) else f"-{k // len(_USD_BLUEPRINTS) + 1}"
+        slots[k % usd if usd else -1].append((_USD_BLUEPRINTS[k % len(_USD_BLUEPRINTS)], suffix))
+    plans = []
+    for index, blueprints in enumerate(slots):
+        first, suffix = blueprints[0]
+        currency = "EUR" if index == count - 1 else "USD"
+        plans.append((f"contoso-ai-{first.role}{suffix}", currency, blueprints))
+    return plans
+
+
+def generate_tenant(spec: TenantSpec) -> Tenant:
+    """Build the tenant described by `spec`, deterministically from `spec.seed`."""
+    if spec.subscriptions < 1:
+        raise ValueError("a tenant needs at least one subscription")
+    b = _Builder(spec)
+    for name, currency, blueprints in _subscription_plan(spec.subscriptions):
+        sub = b.add_subscription(name, currency)
+        for blueprint, suffix in blueprints:
+            for hub_plan in blueprint.hubs:
+                hub = b.add_hub(sub, f"{blueprint.role}-{hub_plan.region}{suffix}", hub_plan.region, blueprint.env)
+                for plan in hub_plan.projects:
+                    if suffix:  # repeated blueprints: the one-off cases stay one-off
+                        plan = _plain(plan)
+                    b.add_project(hub, plan, f"{plan.name}{suffix}", blueprint.env, b.rng)
+        b.add_storage(sub, catalog.EASTUS2)
+    for index, sub in enumerate(b.subscriptions):
+        _add_extra_projects(b, sub, index)
+    saas = _attribute(b.saas, b.msubs, b.workspaces)
+    ledger = CostLedger(spec.seed, _cost_sources(b, saas), b.history_start, b.history_end, b.today)
+    return Tenant(
+        spec=spec,
+        tenant_id=b.tenant_id,
+        today=b.today,
+        history_start=b.history_start,
+        history_end=b.history_end,
+        subscriptions=b.subscriptions,
+        workspaces=b.workspaces,
+        marketplace_subscriptions=b.msubs,
+        saas_resources=saas,
+        serverless_endpoints=b.serverless,
+        online_endpoints=b.online,
+        storage_accounts=b.storage,
+        ledger=ledger,
+    )
+
+
+def _add_extra_projects(b: _Builder, sub: Subscription, index: int) -> None:
+    """Scale knob: more projects in a separate hub, from their own random stream."""
+    count = b.spec.extra_projects_per_subscription
+    if count <= 0:
+        return
+    rng = random.Random(f"{b.spec.seed}|extra|{index}")
+    region = catalog.EASTUS2
+    short = sub.display_name.removeprefix("contoso-ai-")
+    hub = b.add_hub(sub, f"{short}-{region}-scale", region, "dev", rg_prefix="rg-ai-scale")
+    models = [m.name for m in CATALOG.values() if region in m.regions]
+    for k in range(1, count + 1):
+        chosen = rng.sample(models, rng.randint(1, 3))
+        uses = tuple(_Use(m, tagged=rng.random() < 0.6) for m in chosen)
+        plan = _ProjectPlan(f"proj-{short}-x{k:05d}", f"Scale project {k}", "scale", uses)
+        b.add_project(hub, plan, plan.name, "dev", rng)

@@ -1,0 +1,67 @@
+"""Helpers for end-to-end tests: an emulator per test, settings pointing at it, truth comparisons."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+
+from collector.pipeline import RunSummary, collect
+from collector.settings import Settings, add_months, load_settings
+from collector.spend import spend
+from emulator import EmulatorServer, TenantSpec, generate_tenant
+
+TOKEN = "test-token-0f8fad5b"
+# Generous Cost Management limits where throttling is not the point of a test.
+ROOMY = {"qpu_per_10s": 10_000, "qpu_per_minute": 10_000, "qpu_per_hour": 100_000}
+
+
+@contextmanager
+def emulator(**spec: Any) -> Iterator[EmulatorServer]:
+    with EmulatorServer(generate_tenant(TenantSpec(**{**ROOMY, **spec}))) as server:
+        yield server
+
+
+def settings_for(server: EmulatorServer, db_url: str, **overrides: Any) -> Settings:
+    return load_settings(
+        None,
+        database_url=db_url,
+        arm_endpoint=server.url,
+        arm_token=TOKEN,
+        ca_bundle=server.ca_path,
+        retry_backoff_seconds=0.05,
+        **overrides,
+    )
+
+
+def history_start(server: EmulatorServer) -> date:
+    return add_months(server.tenant.today.replace(day=1), -server.tenant.spec.history_months)
+
+
+def collect_all(server: EmulatorServer, settings: Settings, engine: Engine, **kwargs: Any) -> RunSummary:
+    """Collect the emulator's whole history, with the emulator's idea of today."""
+    return collect(settings, engine, since=history_start(server), today=server.tenant.today, **kwargs)
+
+
+def stored(engine: Engine, server: EmulatorServer, by: list[str], include_other: bool = False) -> dict[tuple, Decimal]:
+    with Session(engine) as session:
+        rows = spend(session, history_start(server), server.tenant.today, by, include_other=include_other)
+    return {(*(_plain(r.keys[d]) for d in by), r.currency): r.cost for r in rows}
+
+
+def truth(server: EmulatorServer, by: list[str], include_other: bool = False) -> dict[tuple, Decimal]:
+    rows = server.tenant.truth(by, history_start(server), server.tenant.today, include_other=include_other)
+    out: dict[tuple, Decimal] = {}
+    for row in rows:
+        key = (*(_plain(row[d]) for d in by), row["currency"])
+        out[key] = out.get(key, Decimal(0)) + row["cost"]
+    return {k: v for k, v in out.items()}
+
+
+def _plain(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, date) else value

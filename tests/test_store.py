@@ -1,0 +1,112 @@
+"""The store: migrations without drift, exact money, upserts by natural key, on both backends."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from decimal import Decimal
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import Engine, func, insert, select
+from sqlalchemy.orm import Session
+
+from collector.db.engine import SchemaOutOfDate, make_engine, require_current_schema, upgrade
+from collector.db.models import Base, CollectionRun, CostRow
+from collector.db.types import money_sum
+from collector.db.upsert import upsert
+
+
+def test_migrations_match_the_models(engine: Engine) -> None:
+    with engine.connect() as connection:
+        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        assert compare_metadata(context, Base.metadata) == []
+
+
+def test_collect_refuses_an_empty_database(tmp_path) -> None:
+    url = f"sqlite:///{tmp_path / 'empty.db'}"
+    with pytest.raises(SchemaOutOfDate, match="costwatch db upgrade"):
+        require_current_schema(make_engine(url), url)
+    upgrade(url)
+    require_current_schema(make_engine(url), url)
+
+
+def _run(session: Session) -> int:
+    run = CollectionRun(kind="costs", status="running", started_at=datetime.now(UTC))
+    session.add(run)
+    session.flush()
+    return run.id
+
+
+def _row(run_id: int, day: int, cost: str, meter: str = "paygo-inference-input-tokens") -> dict[str, object]:
+    return {
+        "subscription_id": "s",
+        "usage_date": date(2026, 10, day),
+        "resource_id": "/subscriptions/s/r",
+        "meter_id": "m",
+        "meter": meter,
+        "meter_category": "SaaS",
+        "meter_subcategory": "",
+        "charge_type": "Usage",
+        "cost_type": "ActualCost",
+        "currency": "USD",
+        "cost": Decimal(cost),
+        "quantity": None,
+        "is_estimated": True,
+        "run_id": run_id,
+        "updated_at": datetime.now(UTC),
+    }
+
+
+def test_money_sums_exactly(engine: Engine) -> None:
+    # 0.1 + 0.2 in binary floating point is 0.30000000000000004; a million small rows drift further.
+    amounts = ["0.1", "0.2", "0.009865586851323632", "-0.009865586851323632", "218.68795741935486"] * 40
+    with Session(engine) as session, session.begin():
+        run_id = _run(session)
+        rows = [_row(run_id, 1 + i % 28, a, meter=f"m{i}") for i, a in enumerate(amounts)]
+        upsert(
+            session,
+            CostRow,
+            rows,
+            (
+                "subscription_id",
+                "usage_date",
+                "resource_id",
+                "meter_id",
+                "meter",
+                "meter_category",
+                "meter_subcategory",
+                "charge_type",
+                "cost_type",
+                "currency",
+            ),
+        )
+    with Session(engine) as session:
+        total = session.scalar(select(money_sum(CostRow.cost)))
+        stored = session.scalars(select(CostRow.cost).where(CostRow.meter == "m2")).one()
+    assert total == sum(Decimal(a) for a in amounts) == Decimal("8759.5182967741944")
+    assert isinstance(total, Decimal)
+    assert stored == Decimal("0.009865586851323632")
+
+
+def test_upsert_replaces_instead_of_appending(engine: Engine) -> None:
+    from collector.db.models import COST_ROW_KEY
+
+    with Session(engine) as session, session.begin():
+        run_id = _run(session)
+        upsert(session, CostRow, [_row(run_id, 1, "1.5"), _row(run_id, 2, "2")], COST_ROW_KEY)
+    with Session(engine) as session, session.begin():
+        upsert(session, CostRow, [_row(run_id, 1, "1.75")], COST_ROW_KEY)
+    with Session(engine) as session:
+        assert session.scalar(select(func.count()).select_from(CostRow)) == 2
+        assert session.scalar(select(money_sum(CostRow.cost))) == Decimal("3.75")
+
+
+def test_money_refuses_floats(engine: Engine) -> None:
+    from sqlalchemy.exc import StatementError
+
+    with Session(engine) as session, pytest.raises(StatementError, match="Decimal"):
+        run_id = _run(session)
+        row = _row(run_id, 1, "1")
+        row["cost"] = 1.5
+        session.execute(insert(CostRow).values(row))
