@@ -1,11 +1,12 @@
-"""The inventory attribution needs: subscriptions, workspaces, SaaS resources, marketplace
-subscriptions and serverless deployments. Each function returns rows shaped for its table."""
+"""The inventory attribution needs: workspaces, SaaS resources, marketplace subscriptions and
+serverless deployments. Each `parse_*` turns one ARM object into a row shaped for its table (or None,
+logged, when the object has no resource ID); each fetch function lists and parses."""
 
 from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from collector.azure.arm import list_all, url
@@ -13,7 +14,8 @@ from collector.azure.clients import AzureClients
 
 log = logging.getLogger(__name__)
 
-SUBSCRIPTIONS_API = "2022-12-01"
+Row = dict[str, Any]
+
 ML_API = "2025-12-01"
 SAAS_API = "2026-04-01"
 _RG = re.compile(r"/resourcegroups/([^/]+)/", re.IGNORECASE)
@@ -48,118 +50,116 @@ def _props(item: dict[str, Any]) -> dict[str, Any]:
     return _dict(item.get("properties"))
 
 
-def _id(item: dict[str, Any], what: str) -> str | None:
+def _id(item: dict[str, Any]) -> str | None:
     resource_id = item.get("id")
     if not isinstance(resource_id, str) or not resource_id.lower().startswith("/subscriptions/"):
-        log.warning("%s: skipped an item without a resource ID (expected '/subscriptions/...'): %r", what, item)
         return None
     return resource_id.lower()
 
 
-def subscriptions(clients: AzureClients) -> Iterator[dict[str, Any]]:
-    what = "list subscriptions"
-    for item in list_all(
-        clients.resources, url(clients.settings.arm_endpoint, "/subscriptions", SUBSCRIPTIONS_API), what
-    ):
-        subscription_id = _text(item.get("subscriptionId")).lower()
-        if not subscription_id:
-            log.warning("%s: skipped an item without subscriptionId: %r", what, item)
-            continue
-        yield {
-            "subscription_id": subscription_id,
-            "display_name": _text(item.get("displayName")),
-            "state": _text(item.get("state")),
-            "tenant_id": _text(item.get("tenantId")),
-        }
+def _fetch(
+    clients: AzureClients,
+    path: str,
+    api_version: str,
+    what: str,
+    parse: Callable[[dict[str, Any], str], Row | None],
+    parent: str,
+) -> Iterator[Row]:
+    for item in list_all(clients.resources, url(clients.settings.arm_endpoint, path, api_version), what):
+        row = parse(item, parent)
+        if row is None:
+            log.warning("%s: skipped an item without a resource ID (expected '/subscriptions/...'): %r", what, item)
+        else:
+            yield row
 
 
-def workspaces(clients: AzureClients, subscription_id: str) -> Iterator[dict[str, Any]]:
-    what = f"list workspaces in {subscription_id}"
+def parse_workspace(item: dict[str, Any], subscription_id: str) -> Row | None:
+    resource_id, props = _id(item), _props(item)
+    if resource_id is None:
+        return None
+    hub = props.get("hubResourceId")
+    return {
+        "resource_id": resource_id,
+        "subscription_id": subscription_id,
+        "resource_group": resource_group(resource_id),
+        "name": _text(item.get("name")),
+        "kind": _text(item.get("kind")) or "Default",
+        "hub_resource_id": hub.lower() if isinstance(hub, str) and hub else None,
+        "location": _text(item.get("location")),
+        "friendly_name": _text(props.get("friendlyName")),
+        "tags": _tags(item),
+    }
+
+
+def parse_saas_resource(item: dict[str, Any], subscription_id: str) -> Row | None:
+    resource_id, props, name = _id(item), _props(item), _text(item.get("name"))
+    if resource_id is None:
+        return None
+    return {
+        "resource_id": resource_id,
+        "subscription_id": subscription_id,
+        "resource_group": resource_group(resource_id),
+        "name": name,
+        "offer": offer_of(name, props),
+        "plan": _text(props.get("planName") or props.get("skuId")),
+        "publisher": _text(props.get("publisherName") or props.get("publisherId")),
+        "status": _text(props.get("status")),
+        "tags": _tags(item),
+    }
+
+
+def parse_marketplace_subscription(item: dict[str, Any], workspace_id: str) -> Row | None:
+    resource_id, props = _id(item), _props(item)
+    if resource_id is None:
+        return None
+    plan = _dict(props.get("marketplacePlan"))
+    return {
+        "resource_id": resource_id,
+        "workspace_id": workspace_id,
+        "name": _text(item.get("name")),
+        "model_id": _text(props.get("modelId")),
+        "publisher_id": _text(plan.get("publisherId")),
+        "offer_id": _text(plan.get("offerId")),
+        "plan_id": _text(plan.get("planId")),
+        "status": _text(props.get("marketplaceSubscriptionStatus")),
+        "provisioning_state": _text(props.get("provisioningState")),
+    }
+
+
+def parse_serverless_endpoint(item: dict[str, Any], workspace_id: str) -> Row | None:
+    resource_id, props = _id(item), _props(item)
+    if resource_id is None:
+        return None
+    model = _dict(props.get("modelSettings"))
+    return {
+        "resource_id": resource_id,
+        "workspace_id": workspace_id,
+        "name": _text(item.get("name")),
+        "kind": "serverless",
+        "model_id": _text(model.get("modelId")),
+        "marketplace_subscription_id": _text(props.get("marketplaceSubscriptionId")).lower(),
+        "provisioning_state": _text(props.get("provisioningState")),
+        "endpoint_state": _text(props.get("endpointState")),
+    }
+
+
+def workspaces(clients: AzureClients, subscription_id: str) -> Iterator[Row]:
     path = f"/subscriptions/{subscription_id}/providers/Microsoft.MachineLearningServices/workspaces"
-    for item in list_all(clients.resources, url(clients.settings.arm_endpoint, path, ML_API), what):
-        resource_id = _id(item, what)
-        if resource_id is None:
-            continue
-        props = _props(item)
-        hub = props.get("hubResourceId")
-        yield {
-            "resource_id": resource_id,
-            "subscription_id": subscription_id,
-            "resource_group": resource_group(resource_id),
-            "name": _text(item.get("name")),
-            "kind": _text(item.get("kind")) or "Default",
-            "hub_resource_id": hub.lower() if isinstance(hub, str) and hub else None,
-            "location": _text(item.get("location")),
-            "friendly_name": _text(props.get("friendlyName")),
-            "tags": _tags(item),
-        }
+    return _fetch(clients, path, ML_API, f"list workspaces in {subscription_id}", parse_workspace, subscription_id)
 
 
-def saas_resources(clients: AzureClients, subscription_id: str) -> Iterator[dict[str, Any]]:
-    what = f"list SaaS resources in {subscription_id}"
+def saas_resources(clients: AzureClients, subscription_id: str) -> Iterator[Row]:
     path = f"/subscriptions/{subscription_id}/providers/Microsoft.SaaS/resources"
-    for item in list_all(clients.resources, url(clients.settings.arm_endpoint, path, SAAS_API), what):
-        resource_id = _id(item, what)
-        if resource_id is None:
-            continue
-        props, name = _props(item), _text(item.get("name"))
-        yield {
-            "resource_id": resource_id,
-            "subscription_id": subscription_id,
-            "resource_group": resource_group(resource_id),
-            "name": name,
-            "offer": offer_of(name, props),
-            "plan": _text(props.get("planName") or props.get("skuId")),
-            "publisher": _text(props.get("publisherName") or props.get("publisherId")),
-            "status": _text(props.get("status")),
-            "tags": _tags(item),
-        }
+    what = f"list SaaS resources in {subscription_id}"
+    return _fetch(clients, path, SAAS_API, what, parse_saas_resource, subscription_id)
 
 
-def marketplace_subscriptions(clients: AzureClients, workspace_id: str) -> Iterator[dict[str, Any]]:
+def marketplace_subscriptions(clients: AzureClients, workspace_id: str) -> Iterator[Row]:
     what = f"list marketplace subscriptions of {workspace_id}"
-    for item in list_all(
-        clients.resources,
-        url(clients.settings.arm_endpoint, f"{workspace_id}/marketplaceSubscriptions", ML_API),
-        what,
-    ):
-        resource_id = _id(item, what)
-        if resource_id is None:
-            continue
-        props = _props(item)
-        plan = _dict(props.get("marketplacePlan"))
-        yield {
-            "resource_id": resource_id,
-            "workspace_id": workspace_id,
-            "name": _text(item.get("name")),
-            "model_id": _text(props.get("modelId")),
-            "publisher_id": _text(plan.get("publisherId")),
-            "offer_id": _text(plan.get("offerId")),
-            "plan_id": _text(plan.get("planId")),
-            "status": _text(props.get("marketplaceSubscriptionStatus")),
-            "provisioning_state": _text(props.get("provisioningState")),
-        }
+    path = f"{workspace_id}/marketplaceSubscriptions"
+    return _fetch(clients, path, ML_API, what, parse_marketplace_subscription, workspace_id)
 
 
-def serverless_endpoints(clients: AzureClients, workspace_id: str) -> Iterator[dict[str, Any]]:
+def serverless_endpoints(clients: AzureClients, workspace_id: str) -> Iterator[Row]:
     what = f"list serverless endpoints of {workspace_id}"
-    for item in list_all(
-        clients.resources,
-        url(clients.settings.arm_endpoint, f"{workspace_id}/serverlessEndpoints", ML_API),
-        what,
-    ):
-        resource_id = _id(item, what)
-        if resource_id is None:
-            continue
-        props = _props(item)
-        model = _dict(props.get("modelSettings"))
-        yield {
-            "resource_id": resource_id,
-            "workspace_id": workspace_id,
-            "name": _text(item.get("name")),
-            "kind": "serverless",
-            "model_id": _text(model.get("modelId")),
-            "marketplace_subscription_id": _text(props.get("marketplaceSubscriptionId")).lower(),
-            "provisioning_state": _text(props.get("provisioningState")),
-            "endpoint_state": _text(props.get("endpointState")),
-        }
+    return _fetch(clients, f"{workspace_id}/serverlessEndpoints", ML_API, what, parse_serverless_endpoint, workspace_id)
