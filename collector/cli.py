@@ -98,39 +98,80 @@ def db_current(obj: _Context) -> None:
     click.echo(f"current: {current_revision(engine) or '(empty)'}  needed: {head_revision(obj.database_url)}")
 
 
-@cli.command()
-@click.option("--since", callback=_date, help="First day to collect (default: the restatement window's start).")
-@click.option("--until", callback=_date, help="Last day to collect (default: today, UTC).")
-@pass_ctx
-def collect(obj: _Context, since: date | None, until: date | None) -> None:
-    """Pull inventory and per-meter costs into the store (idempotent: reruns change nothing)."""
-    from collector.azure.arm import AzureCallError
-    from collector.db.engine import SchemaOutOfDate, make_engine, require_current_schema
-    from collector.pipeline import collect as run_collect
+JOB_NAMES = ("costs", "inventory", "quota", "metrics")
 
-    settings = obj.settings
+
+def _store(obj: _Context) -> Any:
+    """The engine of a store at the current schema, or a clear error saying to upgrade it."""
+    from collector.db.engine import SchemaOutOfDate, make_engine, require_current_schema
+
     engine = make_engine(obj.database_url)
     try:
         require_current_schema(engine, obj.database_url)
     except SchemaOutOfDate as exc:
         raise click.ClickException(str(exc)) from None
+    return engine
+
+
+@cli.command()
+@click.option(
+    "--since", callback=_date, help="First day of costs to collect (default: the restatement window's start)."
+)
+@click.option("--until", callback=_date, help="Last day of costs to collect (default: today, UTC).")
+@click.option(
+    "--only",
+    default="costs,quota,metrics",
+    show_default=True,
+    help="Comma list of jobs: costs (with inventory), inventory, quota, metrics.",
+)
+@pass_ctx
+def collect(obj: _Context, since: date | None, until: date | None, only: str) -> None:
+    """Pull inventory, per-meter costs, VM-core quota and per-minute traffic into the store (idempotent)."""
+    from collector.azure.arm import AzureCallError
+    from collector.azure.clients import AzureClients
+    from collector.inventory_sync import run_inventory
+    from collector.pipeline import collect as run_costs
+    from collector.quota import run_quota
+    from collector.traffic import run_metrics
+
+    jobs = [j.strip() for j in only.split(",") if j.strip()]
+    unknown = [j for j in jobs if j not in JOB_NAMES]
+    if unknown or not jobs:
+        raise click.BadParameter(f"unknown {unknown}; choose from {', '.join(JOB_NAMES)}", param_hint="--only")
+    settings = obj.settings
+    engine = _store(obj)
+    progress = lambda msg: click.echo(msg, err=True)  # noqa: E731 - progress goes to stderr, results to stdout
+    failures: list[str] = []
+    clients = AzureClients(settings)
     try:
-        summary = run_collect(
-            settings, engine, since=since, until=until, progress=lambda msg: click.echo(msg, err=True)
-        )
-    except (ValueError, AzureCallError) as exc:
-        raise click.ClickException(str(exc)) from None
-    click.echo(
-        f"run {summary.run_id} {summary.status}: {summary.window_from}..{summary.window_to}, "
-        f"{summary.scopes} scope(s), {summary.rows_written} rows written, {summary.rows_removed} removed, "
-        f"{summary.rows_rejected} rejected, {summary.qpu_used} QPU in {summary.api_calls} cost queries "
-        f"({summary.throttled} throttled), {summary.seconds:.1f} s"
-    )
-    for resource_id, why in summary.unattributed:
-        click.echo(f"unattributed: {resource_id}: {why}")
-    for failure in summary.failures:
+        for job in jobs:
+            try:
+                if job == "costs":
+                    summary = run_costs(settings, engine, since=since, until=until, clients=clients, progress=progress)
+                else:
+                    runner = {"inventory": run_inventory, "quota": run_quota, "metrics": run_metrics}[job]
+                    summary = runner(settings, engine, clients=clients, progress=progress)
+            except (ValueError, AzureCallError) as exc:
+                raise click.ClickException(f"{job}: {exc}") from None
+            window = f" {summary.window_from}..{summary.window_to}," if summary.window_from else ""
+            qpu = (
+                f", {summary.qpu_used} QPU in {summary.api_calls} cost queries ({summary.throttled} throttled)"
+                if job == "costs"
+                else ""
+            )
+            click.echo(
+                f"{job} run {summary.run_id} {summary.status}:{window} {summary.scopes} scope(s), "
+                f"{summary.rows_written} rows written, {summary.rows_removed} removed, "
+                f"{summary.rows_rejected} rejected{qpu}, {summary.seconds:.1f} s"
+            )
+            for resource_id, why in summary.unattributed:
+                click.echo(f"unattributed: {resource_id}: {why}")
+            failures += summary.failures
+    finally:
+        clients.close()
+    for failure in failures:
         click.echo(f"FAILED {failure}", err=True)
-    if summary.failures:
+    if failures:
         sys.exit(1)
 
 
@@ -150,7 +191,6 @@ def spend(obj: _Context, date_from: date, date_to: date, by: str, fmt: str, incl
     """Spend per currency, grouped by the given dimensions."""
     from sqlalchemy.orm import Session
 
-    from collector.db.engine import make_engine
     from collector.spend import DIMENSIONS
     from collector.spend import spend as query_spend
 
@@ -160,7 +200,7 @@ def spend(obj: _Context, date_from: date, date_to: date, by: str, fmt: str, incl
         raise click.BadParameter(f"unknown {unknown}; choose from {', '.join(DIMENSIONS)}", param_hint="--by")
     if date_from > date_to:
         raise click.BadParameter(f"--from {date_from} is after --to {date_to}")
-    with Session(make_engine(obj.database_url)) as session:
+    with Session(_store(obj)) as session:
         rows = query_spend(session, date_from, date_to, dims, include_other=include_other)
     records = [{**{d: _plain(r.keys[d]) for d in dims}, "cost": str(r.cost), "currency": r.currency} for r in rows]
     click.echo(_render(records, [*dims, "cost", "currency"], fmt), nl=False)
@@ -170,7 +210,9 @@ def _plain(value: Any) -> Any:
     return value.isoformat() if isinstance(value, date) else value
 
 
-def _render(records: list[dict[str, Any]], columns: list[str], fmt: str) -> str:
+def _render(
+    records: list[dict[str, Any]], columns: list[str], fmt: str, empty: str = "(no spend in this period)"
+) -> str:
     if fmt == "json":
         return json.dumps(records, indent=2) + "\n"
     if fmt == "csv":
@@ -179,19 +221,173 @@ def _render(records: list[dict[str, Any]], columns: list[str], fmt: str) -> str:
         writer.writeheader()
         writer.writerows(records)
         return out.getvalue()
-    widths = {c: max([len(c), *(len(str(r[c])) for r in records)]) for c in columns}
-    right = {"cost"}
+    widths = {c: max([len(c), *(len(_cell(r[c])) for r in records)]) for c in columns}
+    right = {"cost", "current", "limit", "percent", "peak_tpm", "tpm_limit", "peak_rpm", "rpm_limit", "rows"}
     lines = ["  ".join(c.ljust(widths[c]) for c in columns)]
     lines.append("  ".join("-" * widths[c] for c in columns))
     for record in records:
         lines.append(
             "  ".join(
-                str(record[c]).rjust(widths[c]) if c in right else str(record[c]).ljust(widths[c]) for c in columns
+                _cell(record[c]).rjust(widths[c]) if c in right else _cell(record[c]).ljust(widths[c]) for c in columns
             )
         )
     if not records:
-        lines.append("(no spend in this period)")
+        lines.append(empty)
     return "\n".join(lines) + "\n"
+
+
+def _cell(value: Any) -> str:
+    return "-" if value is None else str(value)
+
+
+@cli.command()
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@pass_ctx
+def quota(obj: _Context, fmt: str) -> None:
+    """VM-core usage against its limit per subscription, region, provider and VM family (latest snapshot)."""
+    from sqlalchemy.orm import Session
+
+    from collector.quota import latest_quota
+
+    with Session(_store(obj)) as session:
+        rows = latest_quota(session)
+    records = [
+        {
+            "subscription_id": q.subscription_id,
+            "location": q.location,
+            "provider": q.provider,
+            "name": q.name,
+            "current": q.current,
+            "limit": q.limit,
+            "percent": None if q.percent is None else float(q.percent),
+            "as_of": q.as_of.isoformat(),
+        }
+        for q in rows
+    ]
+    columns = ["subscription_id", "location", "provider", "name", "current", "limit", "percent", "as_of"]
+    click.echo(
+        _render(records, columns, fmt, empty="(no quota snapshot yet: run `costwatch collect --only quota`)"), nl=False
+    )
+
+
+def _duration(_ctx: Any, _param: Any, value: str) -> Any:
+    from datetime import timedelta
+
+    units = {"m": "minutes", "h": "hours", "d": "days"}
+    if len(value) < 2 or value[-1] not in units or not value[:-1].isdigit() or int(value[:-1]) == 0:
+        raise click.BadParameter(f"{value!r}: use a number and m, h or d, such as 90m, 24h or 7d")
+    return timedelta(**{units[value[-1]]: int(value[:-1])})
+
+
+@cli.command()
+@click.option("--window", default="24h", show_default=True, callback=_duration, help="How far back: 90m, 24h, 7d.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@pass_ctx
+def deployments(obj: _Context, window: Any, fmt: str) -> None:
+    """Each deployment's peak tokens and requests per minute against its limits."""
+    from sqlalchemy.orm import Session
+
+    from collector.runs import utcnow
+    from collector.traffic import deployment_headroom
+
+    with Session(_store(obj)) as session:
+        rows = deployment_headroom(session, obj.settings, window, utcnow())
+    records = [vars(r) for r in rows]
+    columns = [
+        "project",
+        "deployment",
+        "model",
+        "kind",
+        "status",
+        "peak_tpm",
+        "tpm_limit",
+        "peak_rpm",
+        "rpm_limit",
+        "minutes_near_tpm",
+        "minutes_near_rpm",
+        "instance_type",
+        "instance_count",
+    ]
+    click.echo(_render(records, columns, fmt, empty="(no deployments yet: run `costwatch collect`)"), nl=False)
+
+
+@cli.command()
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@pass_ctx
+def status(obj: _Context, fmt: str) -> None:
+    """When each job and scope last succeeded, and which data is stale."""
+    from sqlalchemy.orm import Session
+
+    from collector.status import freshness
+
+    with Session(_store(obj)) as session:
+        lines = freshness(session, obj.settings)
+    records = [
+        {
+            "job": f.job,
+            "scope": f.scope or "(all)",
+            "last_success": f.last_success.isoformat(timespec="seconds") if f.last_success else "never",
+            "age": _age(f.age),
+            "state": "STALE" if f.stale else "fresh",
+            "last_status": f.last_status or "",
+            "rows": f.rows,
+            "error": (f.last_error or "").splitlines()[0][:80] if f.last_error else "",
+        }
+        for f in lines
+    ]
+    columns = ["job", "scope", "last_success", "age", "state", "last_status", "rows", "error"]
+    click.echo(_render(records, columns, fmt), nl=False)
+
+
+def _age(age: Any) -> str:
+    if age is None:
+        return ""
+    minutes = int(age.total_seconds() // 60)
+    return f"{minutes // 1440}d{minutes % 1440 // 60}h" if minutes >= 1440 else f"{minutes // 60}h{minutes % 60:02d}m"
+
+
+@cli.command()
+@click.option("--since", callback=_date, help="First day (default: 30 days ago).")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@pass_ctx
+def events(obj: _Context, since: date | None, fmt: str) -> None:
+    """Inventory changes: subscriptions to offers, status changes, deployments that came or went."""
+    from datetime import UTC, datetime, timedelta
+
+    from sqlalchemy import select
+    from sqlalchemy.orm import Session
+
+    from collector.db.models import InventoryEvent
+
+    start = datetime.combine(since, datetime.min.time(), UTC) if since else datetime.now(UTC) - timedelta(days=30)
+    with Session(_store(obj)) as session:
+        rows = session.scalars(
+            select(InventoryEvent).where(InventoryEvent.observed_at >= start).order_by(InventoryEvent.id)
+        ).all()
+    records = [
+        {
+            "observed_at": e.observed_at.isoformat(timespec="seconds"),
+            "resource_type": e.resource_type,
+            "kind": e.kind,
+            "field": e.field,
+            "old": e.old_value or "",
+            "new": e.new_value or "",
+            "resource_id": e.resource_id,
+        }
+        for e in rows
+    ]
+    columns = ["observed_at", "resource_type", "kind", "field", "old", "new", "resource_id"]
+    click.echo(_render(records, columns, fmt, empty="(no inventory changes in this period)"), nl=False)
+
+
+@cli.command()
+@pass_ctx
+def schedule(obj: _Context) -> None:
+    """Keep everything fresh: run the collection jobs on their intervals until SIGTERM (several replicas
+    may run; one leads)."""
+    from collector.scheduler import serve
+
+    serve(obj.settings, _store(obj))
 
 
 @cli.command()

@@ -91,6 +91,55 @@ class CostSettings(_Section):
         return out
 
 
+class ModelLimit(_Section):
+    tpm: int = Field(gt=0)
+    rpm: int = Field(gt=0)
+
+
+class LimitSettings(_Section):
+    """Serverless rate limits, per deployment: 200,000 tokens and 1,000 requests a minute unless a model
+    lists others (e.g. 400,000 TPM for some Llama 3.3 70B listings: azure-facts.md section 2)."""
+
+    default_tpm: int = Field(200_000, gt=0)
+    default_rpm: int = Field(1_000, gt=0)
+    # model name (as in `costwatch deployments`, case-insensitive) -> its limits
+    models: dict[str, ModelLimit] = Field(default_factory=dict)
+    # A minute at or above this fraction of a limit counts as "near the limit".
+    near_fraction: float = Field(0.9, gt=0, le=1)
+
+    def for_model(self, model: str) -> tuple[int, int]:
+        limit = {k.lower(): v for k, v in self.models.items()}.get(model.lower())
+        return (limit.tpm, limit.rpm) if limit else (self.default_tpm, self.default_rpm)
+
+
+class QuotaSettings(_Section):
+    # Regions to watch besides those where the tenant has workspaces.
+    extra_regions: list[str] = Field(default_factory=list)
+
+
+class MetricSettings(_Section):
+    """Azure Monitor metric names of a serverless deployment (assumed to match the Foundry ones)."""
+
+    input_tokens: str = "InputTokens"
+    output_tokens: str = "OutputTokens"
+    total_tokens: str = "TotalTokens"
+    requests: str = "ModelRequests"
+    retention_days: int = Field(14, ge=1, le=93)  # minute rows kept this long, hourly rollups for ever
+    first_lookback_hours: int = Field(24, ge=1, le=24 * 30)  # how far back the first pull reaches
+    overlap_minutes: int = Field(15, ge=0, le=24 * 60)  # re-pulled each time: Azure fills minutes late
+
+
+class ScheduleSettings(_Section):
+    costs_minutes: int = Field(240, ge=1)  # Azure refreshes cost data about every 4 hours
+    inventory_minutes: int = Field(60, ge=1)
+    quota_minutes: int = Field(15, ge=1)
+    metrics_minutes: int = Field(5, ge=1)
+    misfire_grace_seconds: int = Field(300, ge=1)
+    lease_seconds: int = Field(45, ge=10, le=600)  # a dead leader's lease expires within this
+    metrics_port: int = Field(9464, ge=0, le=65535)  # Prometheus /metrics; 0 = off
+    metrics_host: str = "127.0.0.1"
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX,
@@ -113,6 +162,10 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     attribution: AttributionSettings = Field(default_factory=lambda: AttributionSettings())
     costs: CostSettings = Field(default_factory=lambda: CostSettings())
+    limits: LimitSettings = Field(default_factory=lambda: LimitSettings())
+    quota: QuotaSettings = Field(default_factory=lambda: QuotaSettings())
+    metrics: MetricSettings = Field(default_factory=lambda: MetricSettings())
+    schedule: ScheduleSettings = Field(default_factory=lambda: ScheduleSettings())
 
     @field_validator("database_url")
     @classmethod

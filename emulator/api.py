@@ -16,16 +16,19 @@ import uuid
 from collections import OrderedDict, defaultdict
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime
 from http import HTTPStatus
 from typing import Any
 
 from . import arm
 from .costs import CostRecord
 from .faults import Faults
+from .inventory import WORKSPACE_TYPE, SaasResource, ServerlessEndpoint, Workspace
+from .metrics import MetricsError, metrics_body, parse_metrics_request
 from .query import QueryError, QueryPlan, execute, fingerprint, parse_query, shuffled
+from .quota import COMPUTE_PROVIDER, ML_PROVIDER, Usage
 from .stats import Stats
-from .tenant import WORKSPACE_TYPE, Tenant, Workspace
+from .tenant import Tenant
 from .throttle import QpuMeter, Verdict, retry_after_header
 from .wire import dumps
 
@@ -81,8 +84,23 @@ _ML = r"/providers/Microsoft\.MachineLearningServices/workspaces"
 _WS = _RG + _ML + r"/(?P<ws>[^/]+)"
 _SAAS = r"/providers/Microsoft\.SaaS/resources"
 _QUERY = r"/providers/Microsoft\.CostManagement/query"
+_ML_LOC = _SUB + r"/providers/Microsoft\.MachineLearningServices/locations/(?P<loc>[^/]+)"
+_COMPUTE_LOC = _SUB + r"/providers/Microsoft\.Compute/locations/(?P<loc>[^/]+)"
+_ONLINE = _WS + r"/onlineEndpoints/(?P<ep>[^/]+)"
+_METRICS = r"/providers/Microsoft\.Insights/metrics"
 
 Handler = Callable[[Request, dict[str, str]], Response]
+
+
+@dataclass(frozen=True)
+class _Live:
+    """Indexes of the inventory `Tenant.step()` can change, swapped in as one object."""
+
+    version: int
+    children: Mapping[tuple[str, str], list[JSON]]  # (kind, parent ID lower) -> ARM objects
+    saas: Mapping[str, SaasResource]  # lower-cased ID -> resource
+    tags: Mapping[str, Mapping[str, str]]
+    serverless: Mapping[str, ServerlessEndpoint]  # lower-cased ID -> endpoint
 
 
 class EmulatorApi:
@@ -113,6 +131,12 @@ class EmulatorApi:
             ("GET", _WS + r"/serverlessEndpoints/(?P<name>[^/]+)", "serverless_endpoint", self._get_child),
             ("GET", _WS + r"/onlineEndpoints", "online_endpoints", self._list_children),
             ("GET", _WS + r"/onlineEndpoints/(?P<name>[^/]+)", "online_endpoint", self._get_child),
+            ("GET", _ONLINE + r"/deployments", "online_deployments", self._list_deployments),
+            ("GET", _ONLINE + r"/deployments/(?P<name>[^/]+)", "online_deployment", self._get_deployment),
+            ("GET", _WS + r"/serverlessEndpoints/(?P<name>[^/]+)" + _METRICS, "metrics", self._metrics),
+            ("GET", _ML_LOC + r"/usages", "ml_usages", self._ml_usages),
+            ("GET", _ML_LOC + r"/quotas", "ml_quotas", self._ml_quotas),
+            ("GET", _COMPUTE_LOC + r"/usages", "compute_usages", self._compute_usages),
             ("GET", _SUB + _SAAS, "saas_resources", self._list_saas),
             ("GET", _RG + _SAAS, "saas_resources", self._list_saas),
             ("GET", _RG + _SAAS + r"/(?P<name>[^/]+)", "saas_resource", self._get_saas),
@@ -140,22 +164,47 @@ class EmulatorApi:
         self._group_names |= {
             (s.subscription_id, s.resource_group.lower()): s.resource_group for s in t.storage_accounts
         }
-        self._children: dict[tuple[str, str], list[JSON]] = defaultdict(list)
+        self._live_lock = threading.Lock()
+        self._live = self._index_live()
+
+    def _index_live(self) -> _Live:
+        t = self.tenant
+        version = t.inventory_version  # read first: a step meanwhile makes the next request re-index
+        children: dict[tuple[str, str], list[JSON]] = defaultdict(list)
         for m in t.marketplace_subscriptions:
-            self._children[("marketplacesubscriptions", m.workspace_id.lower())].append(
-                arm.marketplace_subscription_json(m)
-            )
+            children[("marketplacesubscriptions", m.workspace_id.lower())].append(arm.marketplace_subscription_json(m))
         for e in t.serverless_endpoints:
-            self._children[("serverlessendpoints", e.workspace_id.lower())].append(
+            children[("serverlessendpoints", e.workspace_id.lower())].append(
                 arm.serverless_endpoint_json(e, t.tenant_id)
             )
+        names: dict[str, list[str]] = defaultdict(list)
+        for d in t.online_deployments:
+            children[("deployments", d.endpoint_id.lower())].append(arm.online_deployment_json(d))
+            names[d.endpoint_id.lower()].append(d.name)
         for o in t.online_endpoints:
-            self._children[("onlineendpoints", o.workspace_id.lower())].append(arm.online_endpoint_json(o, t.tenant_id))
-        self._saas = {s.id.lower(): s for s in t.saas_resources}
-        self._tags: dict[str, Mapping[str, str]] = {s.id.lower(): s.tags for s in t.saas_resources}
+            children[("onlineendpoints", o.workspace_id.lower())].append(
+                arm.online_endpoint_json(o, t.tenant_id, names[o.id.lower()])
+            )
+        return _Live(
+            version,
+            children,
+            {s.id.lower(): s for s in t.saas_resources},
+            {s.id.lower(): s.tags for s in t.saas_resources},
+            {e.id.lower(): e for e in t.serverless_endpoints},
+        )
+
+    def _current(self) -> _Live:
+        """The inventory indexes, rebuilt after the tenant's inventory changed."""
+        live = self._live
+        if live.version != self.tenant.inventory_version:
+            with self._live_lock:
+                if self._live.version != self.tenant.inventory_version:
+                    self._live = self._index_live()
+                live = self._live
+        return live
 
     def _resource_tags(self, resource_id: str) -> Mapping[str, str]:
-        return self._tags.get(resource_id, {})
+        return self._current().tags.get(resource_id, {})
 
     # --- entry point --------------------------------------------------------------
 
@@ -367,7 +416,7 @@ class EmulatorApi:
         ws = self._workspace_or_404(params)
         if isinstance(ws, Response):
             return ws
-        items = self._children.get((self._child_kind(request.path), ws.id.lower()), [])
+        items = self._current().children.get((self._child_kind(request.path), ws.id.lower()), [])
         return self._paged(request, request.path, items)
 
     def _get_child(self, request: Request, params: dict[str, str]) -> Response:
@@ -375,7 +424,7 @@ class EmulatorApi:
         if isinstance(ws, Response):
             return ws
         kind = self._child_kind(request.path)
-        for item in self._children.get((kind, ws.id.lower()), []):
+        for item in self._current().children.get((kind, ws.id.lower()), []):
             if item["name"].lower() == params["name"].lower():
                 return json_response(200, item)
         return error_response(
@@ -403,12 +452,96 @@ class EmulatorApi:
         if isinstance(found, Response):
             return found
         group = f"/subscriptions/{found}/resourcegroups/{params['rg']}"
-        saas = self._saas.get(f"{group}/providers/microsoft.saas/resources/{params['name']}".lower())
+        saas = self._current().saas.get(f"{group}/providers/microsoft.saas/resources/{params['name']}".lower())
         if saas is None:
             return error_response(
                 404, "ResourceNotFound", f"The Resource 'Microsoft.SaaS/resources/{params['name']}' was not found."
             )
         return json_response(200, arm.saas_resource_json(saas, request.query["api-version"]))
+
+    def _online_endpoint_or_404(self, params: dict[str, str]) -> Response | str:
+        """The online endpoint's ID (lower-cased) for a deployments route."""
+        ws = self._workspace_or_404(params)
+        if isinstance(ws, Response):
+            return ws
+        wanted = f"{ws.id}/onlineEndpoints/{params['ep']}".lower()
+        for item in self._current().children.get(("onlineendpoints", ws.id.lower()), []):
+            if item["id"].lower() == wanted:
+                return wanted
+        return error_response(
+            404, "ResourceNotFound", f"The online endpoint '{params['ep']}' of workspace '{ws.name}' was not found."
+        )
+
+    def _list_deployments(self, request: Request, params: dict[str, str]) -> Response:
+        endpoint = self._online_endpoint_or_404(params)
+        if isinstance(endpoint, Response):
+            return endpoint
+        return self._paged(request, request.path, self._current().children.get(("deployments", endpoint), []))
+
+    def _get_deployment(self, request: Request, params: dict[str, str]) -> Response:
+        endpoint = self._online_endpoint_or_404(params)
+        if isinstance(endpoint, Response):
+            return endpoint
+        for item in self._current().children.get(("deployments", endpoint), []):
+            if item["name"].lower() == params["name"].lower():
+                return json_response(200, item)
+        return error_response(
+            404,
+            "ResourceNotFound",
+            f"The deployment '{params['name']}' of online endpoint '{params['ep']}' was not found.",
+        )
+
+    # --- quota ----------------------------------------------------------------------------
+
+    def _usages(
+        self,
+        request: Request,
+        params: dict[str, str],
+        provider: str,
+        shape: Callable[[Usage], JSON],
+        totals: bool = True,
+    ) -> Response:
+        found = self._subscription_or_404(params["sub"])
+        if isinstance(found, Response):
+            return found
+        # An unknown region answers an empty list, as Azure does for a region without quota.
+        usages = self.tenant.quota_usages(found, params["loc"], provider)
+        return self._paged(request, request.path, [shape(u) for u in usages if totals or not u.is_total])
+
+    def _ml_usages(self, request: Request, params: dict[str, str]) -> Response:
+        return self._usages(request, params, ML_PROVIDER, arm.ml_usage_json)
+
+    def _ml_quotas(self, request: Request, params: dict[str, str]) -> Response:
+        # The quotas list has the families only: the regional total is not a quota of its own.
+        return self._usages(request, params, ML_PROVIDER, arm.ml_quota_json, totals=False)
+
+    def _compute_usages(self, request: Request, params: dict[str, str]) -> Response:
+        return self._usages(request, params, COMPUTE_PROVIDER, arm.compute_usage_json)
+
+    # --- metrics --------------------------------------------------------------------------
+
+    def _metrics(self, request: Request, params: dict[str, str]) -> Response:
+        ws = self._workspace_or_404(params)
+        if isinstance(ws, Response):
+            return ws
+        endpoint = self._current().serverless.get(f"{ws.id}/serverlessEndpoints/{params['name']}".lower())
+        if endpoint is None:
+            return error_response(
+                404,
+                "ResourceNotFound",
+                f"The Resource 'Microsoft.MachineLearningServices/workspaces/{ws.name}/serverlessEndpoints/"
+                f"{params['name']}' under resource group '{ws.resource_group}' was not found.",
+            )
+        try:
+            wanted = parse_metrics_request(request.query, datetime.fromtimestamp(self.tenant.clock(), UTC))
+        except MetricsError as exc:
+            return error_response(400, "BadRequest", str(exc))
+        series = self.tenant.traffic_series(endpoint, wanted.first_minute, wanted.end_minute)
+        body = metrics_body(endpoint.id, endpoint.location, wanted, series)
+        # Plain json: a metrics answer has no Decimals, and 80,000 points must encode fast.
+        return Response(
+            200, json.dumps(body, separators=(",", ":")).encode(), {"Content-Type": "application/json; charset=utf-8"}
+        )
 
     # --- cost query ---------------------------------------------------------------------
 
@@ -521,6 +654,10 @@ class EmulatorApi:
                 response = self._admin_truth(request)
             elif action == "restate" and method == "POST":
                 response = json_response(200, {"version": self.tenant.restate()})
+            elif action == "step" and method == "POST":
+                response = json_response(200, [_change_json(c) for c in self.tenant.step()])
+            elif action == "changes" and method == "GET":
+                response = json_response(200, [_change_json(c) for c in self.tenant.changes])
             elif action == "faults" and method == "POST":
                 response = self._admin_faults(request)
             elif action == "faults" and method == "GET":
@@ -587,4 +724,16 @@ class EmulatorApi:
                 for s in t.saas_resources
             ],
             "onlineEndpoints": [{"id": o.id, "project": o.project, "model": o.model} for o in t.online_endpoints],
+            "onlineDeployments": [
+                {"id": d.id, "project": d.project, "instanceType": d.vm_size, "capacity": d.instance_count}
+                for d in t.online_deployments
+            ],
+            "serverlessEndpoints": [
+                {"id": e.id, "project": e.project, "traffic": e.traffic} for e in t.serverless_endpoints
+            ],
+            "changes": len(t.changes),
         }
+
+
+def _change_json(change: Mapping[str, Any]) -> JSON:
+    return {**change, "at": change["at"].isoformat()}

@@ -7,11 +7,14 @@ plausible values.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from .tenant import (
+from .inventory import (
+    ONLINE_DEPLOYMENT_TYPE,
     MarketplaceSubscription,
+    OnlineDeployment,
     OnlineEndpoint,
     SaasResource,
     ServerlessEndpoint,
@@ -19,6 +22,7 @@ from .tenant import (
     Subscription,
     Workspace,
 )
+from .quota import ML_PROVIDER, Usage
 
 SAAS_BETA_API = "2018-03-01-beta"
 JSON = dict[str, Any]
@@ -132,7 +136,9 @@ def serverless_endpoint_json(e: ServerlessEndpoint, tenant_id: str) -> JSON:
     }
 
 
-def online_endpoint_json(e: OnlineEndpoint, tenant_id: str) -> JSON:
+def online_endpoint_json(e: OnlineEndpoint, tenant_id: str, deployments: Sequence[str] = ()) -> JSON:
+    """`deployments`: the names of its deployments, which share its traffic."""
+    traffic = {name: 100 // len(deployments) for name in deployments} if deployments else {"default": 100}
     return {
         "id": e.id,
         "name": e.name,
@@ -148,7 +154,7 @@ def online_endpoint_json(e: OnlineEndpoint, tenant_id: str) -> JSON:
             "swaggerUri": e.scoring_uri.replace("/score", "/swagger.json"),
             "provisioningState": "Succeeded",
             "publicNetworkAccess": "Enabled",
-            "traffic": {"default": 100},
+            "traffic": traffic,
             "properties": {"vmSize": e.vm_size, "instanceCount": str(e.instance_count)},
         },
         "systemData": system_data(e.created_at),
@@ -222,3 +228,70 @@ def generic_resource_json(
 
 def storage_generic_json(st: StorageAccount) -> JSON:
     return generic_resource_json(st.id, st.name, "Microsoft.Storage/storageAccounts", st.location, {}, "StorageV2")
+
+
+def online_deployment_json(d: OnlineDeployment) -> JSON:
+    """A managed online deployment; `sku.capacity` is its instance count."""
+    return {
+        "id": d.id,
+        "name": d.name,
+        "type": ONLINE_DEPLOYMENT_TYPE,
+        "location": d.location,
+        "kind": "Managed",
+        "tags": {},
+        "sku": {"name": "Default", "tier": "Standard", "capacity": d.instance_count},
+        "properties": {
+            "endpointComputeType": "Managed",
+            "instanceType": d.vm_size,
+            "model": d.model_id,
+            "provisioningState": "Succeeded",
+            "description": None,
+            "appInsightsEnabled": False,
+            "egressPublicNetworkAccess": "Enabled",
+            "scaleSettings": {"scaleType": "Default"},
+            "requestSettings": {"maxConcurrentRequestsPerInstance": 1, "requestTimeout": "PT1M30S"},
+            "livenessProbe": {"initialDelay": "PT10M", "period": "PT10S", "timeout": "PT2S", "failureThreshold": 30},
+        },
+        "systemData": system_data(d.created_at),
+    }
+
+
+def _usage_base(u: Usage, kind: str) -> JSON:
+    # The examples put no region in these IDs; ours carry it so entries stay unique.
+    scope = f"/subscriptions/{u.subscription_id}/providers/{ML_PROVIDER}/locations/{u.location}"
+    family_type = "totalCores" if u.is_total else "vmFamily"
+    return {
+        "id": f"{scope}/{kind}/{u.name}",
+        "type": f"{ML_PROVIDER}/{family_type}/{kind}",
+    }
+
+
+def ml_usage_json(u: Usage) -> JSON:
+    """An entry of GET .../Microsoft.MachineLearningServices/locations/{loc}/usages."""
+    return {
+        **_usage_base(u, "usages"),
+        "currentValue": u.current,
+        "limit": u.limit,
+        "name": {"value": u.name, "localizedValue": u.localized_name},
+        "unit": u.unit,
+    }
+
+
+def ml_quota_json(u: Usage) -> JSON:
+    """An entry of GET .../Microsoft.MachineLearningServices/locations/{loc}/quotas."""
+    return {
+        **_usage_base(u, "quotas"),
+        "limit": u.limit,
+        "name": {"value": u.name, "localizedValue": u.localized_name},
+        "unit": u.unit,
+    }
+
+
+def compute_usage_json(u: Usage) -> JSON:
+    """An entry of GET .../Microsoft.Compute/locations/{loc}/usages (no id or type there)."""
+    return {
+        "unit": u.unit,
+        "currentValue": u.current,
+        "limit": u.limit,
+        "name": {"value": u.name, "localizedValue": u.localized_name},
+    }

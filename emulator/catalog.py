@@ -48,6 +48,10 @@ class CatalogModel:
     output_price: Decimal  # USD per 1K output tokens
     hosting_price: Decimal  # USD per hour of a fine-tuned deployment
     daily_kilo_tokens: int  # typical weekday input volume, in 1K tokens
+    # Rate limits of one serverless deployment. 200K TPM / 1K RPM is the documented default;
+    # some listings differ (e.g. 400K TPM for Llama 3.3 70B), hence per model.
+    tpm_limit: int = 200_000
+    rpm_limit: int = 1_000
 
     def model_id(self, version: int | None = None) -> str:
         base = f"azureml://registries/{self.registry}/models/{self.name}"
@@ -136,6 +140,55 @@ def local_price(usd: Decimal, currency: str) -> Decimal:
 MANAGED_COMPUTE_VM = "NC24ads A100 v4"
 MANAGED_COMPUTE_VM_SERIES = "NCadsA100v4 Series"
 MANAGED_COMPUTE_HOURLY_USD = Decimal("3.673")
+
+# VM families as the quota APIs name them (`name.value`), with the label their
+# localized names start with.
+VM_FAMILIES: dict[str, str] = {
+    "standardDSv2Family": "Standard DSv2 Family",
+    "standardFSv2Family": "Standard FSv2 Family",
+    "standardNCSv3Family": "Standard NCSv3 Family",
+    "standardNCADSA100v4Family": "Standard NCADSA100v4 Family",
+    "standardNDAMSA100v4Family": "Standard NDAMSA100v4 Family",
+}
+
+
+@dataclass(frozen=True)
+class VmSize:
+    """A VM size a managed deployment can run on: its quota family, cores and VM-hour meter."""
+
+    name: str  # as in instanceType, e.g. Standard_NC24ads_A100_v4
+    family: str  # a key of VM_FAMILIES
+    cores: int
+    meter: str
+    series: str  # the cost rows' meter subcategory
+    hourly_usd: Decimal
+
+
+VM_SIZES: dict[str, VmSize] = {
+    v.name: v
+    for v in (
+        VmSize("Standard_DS3_v2", "standardDSv2Family", 4, "DS3 v2", "DSv2 Series", Decimal("0.293")),
+        VmSize("Standard_F8s_v2", "standardFSv2Family", 8, "F8s v2", "FSv2 Series", Decimal("0.338")),
+        VmSize("Standard_NC6s_v3", "standardNCSv3Family", 6, "NC6s v3", "NCSv3 Series", Decimal("3.06")),
+        VmSize("Standard_NC12s_v3", "standardNCSv3Family", 12, "NC12s v3", "NCSv3 Series", Decimal("6.12")),
+        VmSize(
+            "Standard_NC24ads_A100_v4",
+            "standardNCADSA100v4Family",
+            24,
+            MANAGED_COMPUTE_VM,
+            MANAGED_COMPUTE_VM_SERIES,
+            MANAGED_COMPUTE_HOURLY_USD,
+        ),
+        VmSize(
+            "Standard_ND96amsr_A100_v4",
+            "standardNDAMSA100v4Family",
+            96,
+            "ND96amsr A100 v4",
+            "NDamsrA100v4 Series",
+            Decimal("32.77"),
+        ),
+    )
+}
 STORAGE_METERS: tuple[tuple[str, str, Decimal, int], ...] = (
     # meter, subcategory, USD unit price, typical daily quantity in thousandths of a unit
     ("Hot LRS Data Stored", "Tiered Block Blob", Decimal("0.00068"), 812_500),

@@ -1,24 +1,29 @@
 """The synthetic tenant: subscriptions, AI Studio hubs and projects, Marketplace model
-subscriptions with their SaaS resources and serverless endpoints, plus the cost sources.
+subscriptions with their SaaS resources and serverless endpoints, managed online endpoints
+and their deployments, VM-core quota, per-minute traffic, plus the cost sources.
 
 Everything is derived from `TenantSpec.seed`: the inventory from one `random.Random(seed)`
 stream in a fixed order, the scale-out projects from per-subscription streams (so adding
-them leaves the base tenant unchanged), the costs from per-resource streams (costs.py).
+them leaves the base tenant unchanged), the costs from per-resource streams (costs.py),
+quota from per-scope streams (quota.py) and traffic from per-endpoint hashes (traffic.py).
+`Tenant.step()` then walks a scripted timeline of inventory changes (timeline.py).
 """
 
 from __future__ import annotations
 
 import random
+import threading
+import time as _time
 import uuid
 from collections import defaultdict
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from functools import cache
 from typing import Any
 
-from . import catalog
+from . import catalog, timeline, traffic
 from .catalog import CATALOG, CatalogModel
 from .costs import (
     MANAGED_COMPUTE_MODEL,
@@ -32,10 +37,40 @@ from .costs import (
 )
 from .costs import is_final as _is_final
 from .costs import truth as _truth
+from .inventory import (
+    ATTRIBUTION_TAG,
+    SAAS_TYPE,
+    WORKSPACE_TYPE,
+    MarketplaceSubscription,
+    OnlineDeployment,
+    OnlineEndpoint,
+    SaasResource,
+    ServerlessEndpoint,
+    StorageAccount,
+    Subscription,
+    Workspace,
+    new_guid,
+    offer_cased,
+)
+from .quota import COMPUTE_PROVIDER, ML_PROVIDER, QuotaBook, QuotaLine, Usage, build_quota_book
+from .traffic import Series, epoch_minute, minute_start
 
-ATTRIBUTION_TAG = "costwatch-project"
-SAAS_TYPE = "Microsoft.SaaS/resources"
-WORKSPACE_TYPE = "Microsoft.MachineLearningServices/workspaces"
+__all__ = [
+    "ATTRIBUTION_TAG",
+    "SAAS_TYPE",
+    "WORKSPACE_TYPE",
+    "MarketplaceSubscription",
+    "OnlineDeployment",
+    "OnlineEndpoint",
+    "SaasResource",
+    "ServerlessEndpoint",
+    "StorageAccount",
+    "Subscription",
+    "Tenant",
+    "TenantSpec",
+    "Workspace",
+    "generate_tenant",
+]
 
 
 @dataclass(frozen=True)
@@ -52,123 +87,17 @@ class TenantSpec:
     qpu_per_10s: int = 12
     qpu_per_minute: int = 60
     qpu_per_hour: int = 600
-
-
-@dataclass(frozen=True)
-class Subscription:
-    subscription_id: str
-    display_name: str
-    currency: str
-
-    @property
-    def id(self) -> str:
-        return f"/subscriptions/{self.subscription_id}"
-
-
-@dataclass(frozen=True)
-class Workspace:
-    """An AI Studio hub (kind "Hub") or project (kind "Project")."""
-
-    id: str
-    name: str
-    kind: str
-    subscription_id: str
-    resource_group: str
-    location: str
-    friendly_name: str
-    description: str
-    tags: Mapping[str, str]
-    hub_id: str | None
-    workspace_guid: str
-    principal_id: str
-    created_at: datetime
-
-
-@dataclass(frozen=True)
-class MarketplaceSubscription:
-    id: str
-    name: str
-    project: str
-    workspace_id: str
-    model_id: str
-    publisher_id: str
-    offer_id: str
-    plan_id: str
-    status: str  # "Subscribed" | "Suspended"
-    created_at: datetime
-
-
-@dataclass(frozen=True)
-class SaasResource:
-    """The `Microsoft.SaaS/resources` Azure creates per project and model offer.
-
-    `expected_project` is what costwatch's attribution rule can determine from the
-    inventory (tag, else elimination within the resource group); `true_project` is the
-    real owner, which differs when the rule cannot tell ("(unattributed)").
-    """
-
-    id: str
-    name: str
-    subscription_id: str
-    resource_group: str
-    offer_id: str  # lower-case, equal to the plan's offerId
-    offer_name: str  # as shown in the resource (case varies)
-    publisher_id: str
-    plan_id: str
-    status: str
-    tags: Mapping[str, str]
-    asset_id: str
-    created_at: datetime
-    marketplace_subscription_id: str
-    true_project: str
-    expected_project: str
-    expected_model: str
-
-
-@dataclass(frozen=True)
-class ServerlessEndpoint:
-    id: str
-    name: str
-    project: str
-    workspace_id: str
-    location: str
-    model_id: str
-    marketplace_subscription_id: str
-    provisioning_state: str
-    endpoint_state: str
-    uri: str
-    created_at: datetime
-
-
-@dataclass(frozen=True)
-class OnlineEndpoint:
-    """A managed-compute endpoint: VMs billed per hour, no Marketplace resource."""
-
-    id: str
-    name: str
-    project: str
-    workspace_id: str
-    location: str
-    model: str
-    vm_size: str
-    instance_count: int
-    scoring_uri: str
-    created_at: datetime
-
-
-@dataclass(frozen=True)
-class StorageAccount:
-    id: str
-    name: str
-    subscription_id: str
-    resource_group: str
-    location: str
-    created_at: datetime
+    # Metrics reach the current wall-clock minute minus this many minutes.
+    metrics_lag_minutes: int = 0
 
 
 @dataclass
 class Tenant:
-    """A generated tenant: inventory plus a lazily generated, restatable cost ledger."""
+    """A generated tenant: inventory plus a lazily generated, restatable cost ledger.
+
+    The inventory lists are replaced (never mutated in place) by `step()`, which also
+    bumps `inventory_version` so the server knows to re-index.
+    """
 
     spec: TenantSpec
     tenant_id: str
@@ -183,6 +112,14 @@ class Tenant:
     online_endpoints: list[OnlineEndpoint]
     storage_accounts: list[StorageAccount]
     ledger: CostLedger = field(repr=False)
+    online_deployments: list[OnlineDeployment] = field(default_factory=list)
+    quota_book: QuotaBook = field(default_factory=QuotaBook.empty, repr=False)
+    changes: list[dict[str, Any]] = field(default_factory=list)  # every change step() made, in order
+    inventory_version: int = 0
+    # Wall clock (Unix seconds) for the metrics' reach and the changes' times; tests may swap it.
+    clock: Callable[[], float] = field(default=_time.time, repr=False, compare=False)
+    _steps_taken: int = field(default=0, init=False, repr=False, compare=False)
+    _step_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False, compare=False)
 
     @property
     def version(self) -> int:
@@ -234,6 +171,106 @@ class Tenant:
         ids = [s.subscription_id for s in self.subscriptions]
         return _truth(self.ledger, ids, by, date_from, date_to, include_other=include_other)
 
+    # --- quota ----------------------------------------------------------------------
+
+    @property
+    def quota_regions(self) -> frozenset[str]:
+        """Regions whose usages lists have entries (those with workspaces at generation)."""
+        return self.quota_book.regions
+
+    def quota_usages(self, subscription_id: str, location: str, provider: str = ML_PROVIDER) -> list[Usage]:
+        """A usages list as served now; empty for an unknown region or subscription."""
+        return self.quota_book.usages(subscription_id, location, provider, self.online_deployments)
+
+    def quota_truth(self) -> list[dict[str, Any]]:
+        """Every usage entry of every subscription, region and provider, as served now.
+
+        Keys: subscription_id, location, provider (Microsoft.MachineLearningServices or
+        Microsoft.Compute), name (name.value), localized_name, current, limit (-1 is
+        unlimited, 0 no quota), unit.
+        """
+        return [u.truth() for u in self.quota_book.all_usages(self.online_deployments)]
+
+    # --- traffic --------------------------------------------------------------------
+
+    def serverless_endpoint(self, endpoint_id: str) -> ServerlessEndpoint | None:
+        wanted = endpoint_id.lower()
+        return next((e for e in self.serverless_endpoints if e.id.lower() == wanted), None)
+
+    def last_metrics_minute(self) -> int:
+        """The newest minute (Unix epoch minutes) metrics have reached."""
+        return epoch_minute(datetime.fromtimestamp(self.clock(), UTC)) - self.spec.metrics_lag_minutes
+
+    def traffic_series(self, endpoint: ServerlessEndpoint, first_minute: int, end_minute: int) -> Series:
+        """Per-minute traffic for first_minute <= m < end_minute, cut at what is available."""
+        end = max(min(end_minute, self.last_metrics_minute() + 1), first_minute)
+        return traffic.series(traffic.profile(self.spec.seed, endpoint), first_minute, end)
+
+    def _series_between(self, endpoint: ServerlessEndpoint, start: datetime, end: datetime) -> Series:
+        # Minutes that start before `end`: one past the minute holding the instant before it.
+        return self.traffic_series(endpoint, epoch_minute(start), epoch_minute(end - timedelta(microseconds=1)) + 1)
+
+    def metrics_truth(self, endpoint_id: str, start: datetime, end: datetime) -> list[dict[str, Any]]:
+        """One row per minute overlapping [start, end) that metrics have reached.
+
+        Keys: minute (UTC datetime), input_tokens, output_tokens, total_tokens, requests.
+        Minutes without traffic are rows of zeros. KeyError for an unknown endpoint.
+        """
+        endpoint = self.serverless_endpoint(endpoint_id)
+        if endpoint is None:
+            raise KeyError(endpoint_id)
+        s = self._series_between(endpoint, start, end)
+        return [
+            {
+                "minute": minute_start(s.first_minute + k),
+                "input_tokens": i,
+                "output_tokens": o,
+                "total_tokens": i + o,
+                "requests": r,
+            }
+            for k, (i, o, r) in enumerate(zip(s.input_tokens, s.output_tokens, s.requests, strict=True))
+        ]
+
+    def peak_truth(self, start: datetime, end: datetime) -> dict[str, dict[str, int]]:
+        """Per current serverless endpoint (lower-cased ID): the busiest minute's tokens and requests."""
+        peaks = {}
+        for endpoint in self.serverless_endpoints:
+            s = self._series_between(endpoint, start, end)
+            peaks[endpoint.id.lower()] = {
+                "peak_tpm": max(s.total_tokens(), default=0),
+                "peak_rpm": max(s.requests, default=0),
+            }
+        return peaks
+
+    # --- inventory changes ------------------------------------------------------------
+
+    def step(self) -> list[dict[str, Any]]:
+        """Apply the next change of the scripted timeline (timeline.py) and return what changed.
+
+        Each change: at (UTC, now), kind ("status" | "added" | "removed"), resource_type
+        ("marketplaceSubscription" | "serverlessEndpoint" | "saasResource" |
+        "onlineDeployment"), resource_id (as ARM spells it), old and new (a status, the
+        deployment's instance count as a string, or None). [] once the script is done.
+        """
+        with self._step_lock:
+            if self._steps_taken >= len(timeline.STEPS):
+                return []
+            at = datetime.fromtimestamp(self.clock(), UTC)
+            made = timeline.STEPS[self._steps_taken](self, at)
+            self._steps_taken += 1
+            if any(s.expected_project == "" for s in self.saas_resources):
+                expected = {
+                    s.id: s.expected_project
+                    for s in _attribute(self.saas_resources, self.marketplace_subscriptions, self.workspaces)
+                }
+                self.saas_resources = [
+                    replace(s, expected_project=expected[s.id]) if s.expected_project == "" else s
+                    for s in self.saas_resources
+                ]
+            self.changes.extend(made)
+            self.inventory_version += 1
+            return made
+
 
 # --- generation -----------------------------------------------------------------------
 
@@ -249,6 +286,22 @@ class _Use:
     finetuned: bool = False
     late_start: bool = False  # subscribed after the history starts
     refund: bool = False  # the tenant's one refund row
+    traffic: str = "normal"  # the endpoint's traffic shape (traffic.py)
+
+
+@dataclass(frozen=True)
+class _Managed:
+    """A project's managed online endpoint with its one deployment."""
+
+    label: str  # endpoint "ep-<project>-<label>"
+    model: str
+    model_version: int
+    vm_size: str
+    instances: int
+    # proj-codegen's endpoint predates deployments and quota and draws its creation time
+    # from the main stream, as it always did; later ones use their own stream so the rest
+    # of the tenant stays as it was.
+    main_stream: bool = False
 
 
 @dataclass(frozen=True)
@@ -257,13 +310,15 @@ class _ProjectPlan:
     friendly: str
     team: str
     uses: tuple[_Use, ...]
-    managed_compute: bool = False
+    managed: _Managed | None = None
 
 
 @dataclass(frozen=True)
 class _HubPlan:
     region: str
     projects: tuple[_ProjectPlan, ...]
+    # Quota scenario lines of this hub's (subscription, region); see the README.
+    quota: tuple[QuotaLine, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -286,14 +341,22 @@ _PROD = _Blueprint(
                     "proj-chatbot",
                     "Customer chatbot",
                     "support",
-                    (_Use("Meta-Llama-3-70B-Instruct", tagged=True), _Use("Mistral-large")),
+                    (_Use("Meta-Llama-3-70B-Instruct", tagged=True, traffic="tokens_hot"), _Use("Mistral-large")),
                 ),
                 _ProjectPlan(
                     "proj-search",
                     "Semantic search",
                     "search",
-                    (_Use("Meta-Llama-3-70B-Instruct", refund=True), _Use("Cohere-command-r-plus")),
+                    (
+                        _Use("Meta-Llama-3-70B-Instruct", refund=True),
+                        _Use("Cohere-command-r-plus", traffic="requests_hot"),
+                    ),
                 ),
+            ),
+            # DSv2 at 20/24 cores (83%) in Azure ML, NCSv3 at 40/48 (83%) in Compute.
+            quota=(
+                QuotaLine(ML_PROVIDER, "standardDSv2Family", 20, 24),
+                QuotaLine(COMPUTE_PROVIDER, "standardNCSv3Family", 40, 48),
             ),
         ),
         # Scenario 2: the only project of its resource group with its offer.
@@ -320,7 +383,7 @@ _DEV = _Blueprint(
                     "localization",
                     (
                         _Use("Llama-2-13b-chat", finetuned=True),
-                        _Use("Llama-2-7b", versioned=True, finetuned=True),
+                        _Use("Llama-2-7b", versioned=True, finetuned=True, traffic="quiet"),
                     ),
                 ),
                 _ProjectPlan(
@@ -328,9 +391,13 @@ _DEV = _Blueprint(
                     "Code assistant",
                     "devex",
                     (_Use("AI21-Jamba-1.5-Large", tagged=True),),
-                    managed_compute=True,
+                    managed=_Managed(
+                        "llama3", "Meta-Llama-3-8B-Instruct", 3, "Standard_NC24ads_A100_v4", 1, main_stream=True
+                    ),
                 ),
             ),
+            # 72 cores of training clusters plus the deployment's 24: 96/100 (96%).
+            quota=(QuotaLine(ML_PROVIDER, "standardNCADSA100v4Family", 72, 100),),
         ),
     ),
 )
@@ -346,6 +413,7 @@ _RESEARCH = _Blueprint(
                     "Retrieval experiments",
                     "research",
                     (_Use("Llama-2-70b"), _Use("Meta-Llama-3-8B-Instruct", late_start=True)),
+                    managed=_Managed("llama2", "Llama-2-7b", 3, "Standard_NC12s_v3", 2),
                 ),
                 _ProjectPlan(
                     "proj-eval",
@@ -353,6 +421,12 @@ _RESEARCH = _Blueprint(
                     "research",
                     (_Use("Llama-2-7b-chat", suspended=True), _Use("Llama-2-13b", late_start=True)),
                 ),
+            ),
+            # NCSv3: 16 cores of clusters plus the deployment's 2 x 12: 40/64 (62.5%), and
+            # 52/64 (81%) once the timeline scales it to 3 instances. FSv2 is unlimited.
+            quota=(
+                QuotaLine(ML_PROVIDER, "standardNCSv3Family", 16, 64),
+                QuotaLine(ML_PROVIDER, "standardFSv2Family", 8, -1),
             ),
         ),
     ),
@@ -371,7 +445,7 @@ _EU = _Blueprint(
                     "proj-hr",
                     "HR assistant",
                     "people",
-                    (_Use("Llama-2-70b-chat"), _Use("Meta-Llama-3-8B-Instruct")),
+                    (_Use("Llama-2-70b-chat"), _Use("Meta-Llama-3-8B-Instruct", traffic="quiet")),
                 ),
             ),
         ),
@@ -393,25 +467,17 @@ _USD_BLUEPRINTS = (_PROD, _DEV, _RESEARCH)
 
 def _plain(plan: _ProjectPlan) -> _ProjectPlan:
     """A copy of a project plan without the cases the tenant must hold exactly once."""
-    uses = tuple(replace(u, versioned=False, suspended=False, refund=False) for u in plan.uses)
-    return replace(plan, uses=uses, managed_compute=False)
+    uses = tuple(replace(u, versioned=False, suspended=False, refund=False, traffic="normal") for u in plan.uses)
+    return replace(plan, uses=uses, managed=None)
 
 
-def _guid(rng: random.Random) -> str:
-    return str(uuid.UUID(int=rng.getrandbits(128), version=4))
+_guid = new_guid
 
 
 @cache
 def _meter_id(offer: str, meter: str) -> str:
     # Meter IDs are global in Azure (the same for every customer), so not seeded.
     return str(uuid.UUID(int=random.Random(f"meter|{offer}|{meter}").getrandbits(128), version=4))
-
-
-def _offer_cased(model: CatalogModel) -> str:
-    """The offer ID in the mixed case some SaaS resource names carry."""
-    if model.offer_id == f"{model.name.lower()}-offer":
-        return f"{model.name}-Offer"
-    return "-".join(part.capitalize() for part in model.offer_id.split("-"))
 
 
 def _at(day: date, rng: random.Random) -> datetime:
@@ -434,6 +500,8 @@ class _Builder:
         self.saas: list[SaasResource] = []
         self.serverless: list[ServerlessEndpoint] = []
         self.online: list[OnlineEndpoint] = []
+        self.deployments: list[OnlineDeployment] = []
+        self.quota_lines: dict[tuple[str, str], list[QuotaLine]] = defaultdict(list)
         self.storage: list[StorageAccount] = []
         self.saas_meta: dict[str, tuple[_Use, CatalogModel]] = {}  # SaaS resource ID -> what it is for
         self.saas_count = 0
@@ -502,8 +570,9 @@ class _Builder:
         self.workspaces.append(project)
         for use in plan.uses:
             self.add_use(project, use, rng)
-        if plan.managed_compute:
-            self.add_online_endpoint(project, rng)
+        if plan.managed is not None:
+            stream = rng if plan.managed.main_stream else random.Random(f"{self.spec.seed}|online|{project.id}")
+            self.add_online_endpoint(project, plan.managed, stream)
         return project
 
     def add_use(self, project: Workspace, use: _Use, rng: random.Random) -> None:
@@ -540,13 +609,14 @@ class _Builder:
                 endpoint_state="Suspended" if use.suspended else "Online",
                 uri=f"https://{endpoint.lower()}.{project.location}.models.ai.azure.com",
                 created_at=created,
+                traffic="idle" if use.suspended else use.traffic,  # a suspended endpoint serves nothing
             )
         )
         asset = _guid(rng)
         # Azure names the resource "<offer>-<GUID>"; the case of both parts varies in the wild.
         variant = self.saas_count % 3
         self.saas_count += 1
-        offer_shown = _offer_cased(model) if variant == 1 else model.offer_id
+        offer_shown = offer_cased(model) if variant == 1 else model.offer_id
         name = f"{offer_shown}-{asset.upper() if variant == 2 else asset}"
         group = f"/subscriptions/{project.subscription_id}/resourceGroups/{project.resource_group}"
         saas_id = f"{group}/providers/{SAAS_TYPE}/{name}"
@@ -573,20 +643,35 @@ class _Builder:
         )
         self.saas_meta[saas_id] = (use, model)
 
-    def add_online_endpoint(self, project: Workspace, rng: random.Random) -> None:
-        name = f"ep-{project.name.removeprefix('proj-')}-llama3"
-        self.online.append(
-            OnlineEndpoint(
-                id=f"{project.id}/onlineEndpoints/{name}",
-                name=name,
+    def add_online_endpoint(self, project: Workspace, managed: _Managed, rng: random.Random) -> None:
+        name = f"ep-{project.name.removeprefix('proj-')}-{managed.label}"
+        endpoint = OnlineEndpoint(
+            id=f"{project.id}/onlineEndpoints/{name}",
+            name=name,
+            project=project.name,
+            workspace_id=project.id,
+            location=project.location,
+            model=managed.model,
+            vm_size=managed.vm_size,
+            instance_count=managed.instances,
+            scoring_uri=f"https://{name}.{project.location}.inference.ml.azure.com/score",
+            created_at=self.created(rng),
+        )
+        self.online.append(endpoint)
+        model = CATALOG[managed.model]
+        deployment = f"{model.name.lower().replace('.', '-')}-blue"[:32]
+        self.deployments.append(
+            OnlineDeployment(
+                id=f"{endpoint.id}/deployments/{deployment}",
+                name=deployment,
+                endpoint_id=endpoint.id,
                 project=project.name,
-                workspace_id=project.id,
+                subscription_id=project.subscription_id,
                 location=project.location,
-                model="Meta-Llama-3-8B-Instruct",
-                vm_size="Standard_NC24ads_A100_v4",
-                instance_count=1,
-                scoring_uri=f"https://{name}.{project.location}.inference.ml.azure.com/score",
-                created_at=self.created(rng),
+                model_id=model.model_id(managed.model_version),
+                vm_size=managed.vm_size,
+                instance_count=managed.instances,
+                created_at=endpoint.created_at + timedelta(minutes=12),
             )
         )
 
@@ -677,13 +762,15 @@ def _saas_source(b: _Builder, s: SaasResource, currency: str) -> CostSource:
 
 
 def _online_source(ep: OnlineEndpoint, subscription_id: str, currency: str) -> CostSource:
+    # Billed for the instances it had when generated: scaling by the timeline leaves costs alone.
+    size = catalog.VM_SIZES[ep.vm_size]
     vm_meter = MeterSpec(
-        catalog.MANAGED_COMPUTE_VM,
-        _meter_id("virtual-machines", catalog.MANAGED_COMPUTE_VM),
+        size.meter,
+        _meter_id("virtual-machines", size.meter),
         "Virtual Machines",
-        catalog.MANAGED_COMPUTE_VM_SERIES,
+        size.series,
         "1 Hour",
-        catalog.local_price(catalog.MANAGED_COMPUTE_HOURLY_USD, currency),
+        catalog.local_price(size.hourly_usd, currency),
         24_000 * ep.instance_count,
         steady=True,
     )
@@ -782,11 +869,20 @@ def generate_tenant(spec: TenantSpec) -> Tenant:
                     if suffix:  # repeated blueprints: the one-off cases stay one-off
                         plan = _plain(plan)
                     b.add_project(hub, plan, f"{plan.name}{suffix}", blueprint.env, b.rng)
+                if not suffix:
+                    b.quota_lines[(sub.subscription_id, hub_plan.region)] += hub_plan.quota
         b.add_storage(sub, catalog.EASTUS2)
     for index, sub in enumerate(b.subscriptions):
         _add_extra_projects(b, sub, index)
     saas = _attribute(b.saas, b.msubs, b.workspaces)
     ledger = CostLedger(spec.seed, _cost_sources(b, saas), b.history_start, b.history_end, b.today)
+    quota = build_quota_book(
+        spec.seed,
+        [s.subscription_id for s in b.subscriptions],
+        {w.location for w in b.workspaces},
+        b.quota_lines,
+        b.deployments,
+    )
     return Tenant(
         spec=spec,
         tenant_id=b.tenant_id,
@@ -801,6 +897,8 @@ def generate_tenant(spec: TenantSpec) -> Tenant:
         online_endpoints=b.online,
         storage_accounts=b.storage,
         ledger=ledger,
+        online_deployments=b.deployments,
+        quota_book=quota,
     )
 
 

@@ -88,10 +88,12 @@ class ScopeRun(Base):
 
 
 class _Inventory:
-    """Columns every inventory table has: when costwatch first and last saw the object."""
+    """Columns every inventory table has: when costwatch first and last saw the object, and when it
+    found it gone (rows are kept: their costs and history still need them)."""
 
     first_seen: Mapped[datetime] = mapped_column(UtcDateTime)
     last_seen: Mapped[datetime] = mapped_column(UtcDateTime)
+    removed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
 
 class Subscription(_Inventory, Base):
@@ -152,7 +154,7 @@ class MarketplaceSubscription(_Inventory, Base):
 
 
 class Deployment(_Inventory, Base):
-    """A model deployment: a serverless endpoint, or (later) a managed online deployment."""
+    """A model deployment: a serverless endpoint, or a managed online endpoint's deployment."""
 
     __tablename__ = "deployments"
 
@@ -164,6 +166,92 @@ class Deployment(_Inventory, Base):
     marketplace_subscription_id: Mapped[str] = mapped_column(ResourceIdStr, default="")
     provisioning_state: Mapped[str] = mapped_column(String(32), default="")
     endpoint_state: Mapped[str] = mapped_column(String(32), default="")
+    # Managed compute only: the VM size and how many instances run it.
+    instance_type: Mapped[str] = mapped_column(String(64), default="")
+    instance_count: Mapped[int | None] = mapped_column(Integer)
+
+
+class InventoryEvent(Base):
+    """A change costwatch saw in the inventory: something appeared, disappeared or changed status."""
+
+    __tablename__ = "inventory_events"
+    __table_args__ = (Index("ix_inventory_events_observed_at", "observed_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    observed_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    run_id: Mapped[int] = mapped_column(ForeignKey("collection_runs.id"), index=True)
+    resource_type: Mapped[str] = mapped_column(String(32))  # table name of the object
+    resource_id: Mapped[str] = mapped_column(ResourceIdStr, index=True)
+    kind: Mapped[str] = mapped_column(String(16))  # added | removed | changed
+    field: Mapped[str] = mapped_column(String(32), default="")
+    old_value: Mapped[str | None] = mapped_column(String(256))
+    new_value: Mapped[str | None] = mapped_column(String(256))
+
+
+class QuotaSnapshot(Base):
+    """VM-core usage against its limit for one subscription, region, provider and VM family, at a time."""
+
+    __tablename__ = "quota_snapshots"
+    __table_args__ = (
+        UniqueConstraint(
+            "subscription_id", "location", "provider", "name", "taken_at", name="uq_quota_snapshots_natural_key"
+        ),
+        Index("ix_quota_snapshots_taken_at", "taken_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    taken_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    run_id: Mapped[int] = mapped_column(ForeignKey("collection_runs.id"), index=True)
+    subscription_id: Mapped[str] = mapped_column(String(36))
+    location: Mapped[str] = mapped_column(String(64))
+    provider: Mapped[str] = mapped_column(String(64))  # Microsoft.MachineLearningServices | Microsoft.Compute
+    name: Mapped[str] = mapped_column(String(128))
+    localized_name: Mapped[str] = mapped_column(String(256), default="")
+    current_value: Mapped[int] = mapped_column(BigInteger)
+    limit_value: Mapped[int] = mapped_column(BigInteger)  # -1: unlimited
+    unit: Mapped[str] = mapped_column(String(32), default="")
+
+
+class TrafficMinute(Base):
+    """One serverless deployment's tokens and requests in one minute (Azure Monitor, PT1M totals)."""
+
+    __tablename__ = "traffic_minutes"
+
+    deployment_id: Mapped[str] = mapped_column(ResourceIdStr, primary_key=True)
+    minute: Mapped[datetime] = mapped_column(UtcDateTime, primary_key=True)
+    input_tokens: Mapped[int] = mapped_column(BigInteger)
+    output_tokens: Mapped[int] = mapped_column(BigInteger)
+    total_tokens: Mapped[int] = mapped_column(BigInteger)
+    requests: Mapped[int] = mapped_column(BigInteger)
+
+
+class TrafficHour(Base):
+    """The hourly rollup of traffic_minutes, kept after the minutes expire: sums, peaks, busy minutes."""
+
+    __tablename__ = "traffic_hours"
+
+    deployment_id: Mapped[str] = mapped_column(ResourceIdStr, primary_key=True)
+    hour: Mapped[datetime] = mapped_column(UtcDateTime, primary_key=True)
+    input_tokens: Mapped[int] = mapped_column(BigInteger)
+    output_tokens: Mapped[int] = mapped_column(BigInteger)
+    total_tokens: Mapped[int] = mapped_column(BigInteger)
+    requests: Mapped[int] = mapped_column(BigInteger)
+    peak_tpm: Mapped[int] = mapped_column(BigInteger)
+    peak_rpm: Mapped[int] = mapped_column(BigInteger)
+    minutes: Mapped[int] = mapped_column(Integer)  # minutes with data in this hour
+    minutes_near_tpm: Mapped[int] = mapped_column(Integer)  # at or above limits.near_fraction of the TPM limit
+    minutes_near_rpm: Mapped[int] = mapped_column(Integer)
+    minutes_at_limit: Mapped[int] = mapped_column(Integer)  # at the TPM or RPM limit: throttling likely
+
+
+class SchedulerLease(Base):
+    """Leader election for `costwatch schedule` replicas: one holder at a time, until it expires."""
+
+    __tablename__ = "scheduler_leases"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(128))
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
 COST_ROW_KEY = (

@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable, Iterator
+from decimal import Decimal
 from typing import Any
 
 from collector.azure.arm import list_all, url
@@ -140,6 +141,8 @@ def parse_serverless_endpoint(item: dict[str, Any], workspace_id: str) -> Row | 
         "marketplace_subscription_id": _text(props.get("marketplaceSubscriptionId")).lower(),
         "provisioning_state": _text(props.get("provisioningState")),
         "endpoint_state": _text(props.get("endpointState")),
+        "instance_type": "",
+        "instance_count": None,
     }
 
 
@@ -163,3 +166,44 @@ def marketplace_subscriptions(clients: AzureClients, workspace_id: str) -> Itera
 def serverless_endpoints(clients: AzureClients, workspace_id: str) -> Iterator[Row]:
     what = f"list serverless endpoints of {workspace_id}"
     return _fetch(clients, f"{workspace_id}/serverlessEndpoints", ML_API, what, parse_serverless_endpoint, workspace_id)
+
+
+def parse_online_deployment(item: dict[str, Any], workspace_id: str) -> Row | None:
+    """A managed online endpoint's deployment: the VM size and instance count it runs on."""
+    resource_id, props = _id(item), _props(item)
+    if resource_id is None:
+        return None
+    capacity = _dict(item.get("sku")).get("capacity")
+    parts = resource_id.split("/")
+    return {
+        "resource_id": resource_id,
+        "workspace_id": workspace_id,
+        # endpoint/deployment: a deployment's own name repeats across endpoints ("blue", "default")
+        "name": f"{parts[-3]}/{parts[-1]}" if len(parts) > 3 else _text(item.get("name")),
+        "kind": "managed",
+        "model_id": _text(props.get("model")),
+        "marketplace_subscription_id": "",
+        "provisioning_state": _text(props.get("provisioningState")),
+        "endpoint_state": "",
+        "instance_type": _text(props.get("instanceType")),
+        "instance_count": int(capacity) if isinstance(capacity, int | Decimal) else None,
+    }
+
+
+def online_deployments(clients: AzureClients, workspace_id: str) -> Iterator[Row]:
+    what = f"list online endpoints of {workspace_id}"
+    for endpoint in list_all(
+        clients.resources, url(clients.settings.arm_endpoint, f"{workspace_id}/onlineEndpoints", ML_API), what
+    ):
+        endpoint_id = _id(endpoint)
+        if endpoint_id is None:
+            log.warning("%s: skipped an endpoint without a resource ID: %r", what, endpoint)
+            continue
+        yield from _fetch(
+            clients,
+            f"{endpoint_id}/deployments",
+            ML_API,
+            f"list deployments of {endpoint_id}",
+            parse_online_deployment,
+            workspace_id,
+        )

@@ -282,7 +282,7 @@ def test_truth_matches_the_raw_records_and_names_things(tenant: Tenant) -> None:
         if row["spend_kind"] == "other":
             assert row["project"] is None and row["model"] is None
         if row["spend_kind"] == "managed_compute":
-            assert row["project"] == "proj-codegen" and row["model"] == "(managed compute)"
+            assert row["project"] in ("proj-codegen", "proj-rag") and row["model"] == "(managed compute)"
         assert start.isoformat() <= str(row["day"]) <= end.isoformat()
     raw = sum(
         (r.cost for s in tenant.subscriptions for r in tenant.cost_records(s.subscription_id, start, end)), Decimal(0)
@@ -311,7 +311,7 @@ def test_every_tenant_size_has_every_case_once(count: int) -> None:
     assert len({h.name for h in tenant.hubs}) == len(tenant.hubs)
     assert len([m for m in tenant.marketplace_subscriptions if "/versions/" in m.model_id]) == 1
     assert [m.status for m in tenant.marketplace_subscriptions].count("Suspended") == 1
-    assert len(tenant.online_endpoints) == 1
+    assert sorted(o.project for o in tenant.online_endpoints) == ["proj-codegen", "proj-rag"]
     assert len([r for r in _all_records(tenant) if r.charge_type == "Refund"]) == 1
     expected = {(s.true_project, s.expected_model): s.expected_project for s in tenant.saas_resources}
     assert expected[("proj-chatbot", "Meta-Llama-3-70B-Instruct")] == "proj-chatbot"

@@ -1,0 +1,80 @@
+"""The scheduler's Prometheus /metrics endpoint: freshness, rows, QPU and errors, read from the store
+at each scrape (so every replica reports the same truth, whichever one leads)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+from prometheus_client import CollectorRegistry, start_http_server
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+
+from collector.azure.throttling import QpuMeter
+from collector.lease import Lease
+from collector.settings import Settings
+from collector.status import freshness
+
+log = logging.getLogger(__name__)
+
+
+class StoreCollector(Collector):
+    def __init__(self, settings: Settings, engine: Engine, lease: Lease, qpu: QpuMeter) -> None:
+        self.settings, self.engine, self.lease, self.qpu = settings, engine, lease, qpu
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        labels = ["job", "scope"]
+        success = GaugeMetricFamily(
+            "costwatch_last_success_timestamp_seconds",
+            "When the job (or scope) last succeeded, Unix time",
+            labels=labels,
+        )
+        stale = GaugeMetricFamily("costwatch_stale", "1 when no success within twice the job's interval", labels=labels)
+        failed = GaugeMetricFamily(
+            "costwatch_last_run_failed", "1 when the latest run of the job or scope failed", labels=labels
+        )
+        rows = GaugeMetricFamily("costwatch_last_run_rows", "Rows written by the latest run", labels=labels)
+        qpu = GaugeMetricFamily("costwatch_last_run_qpu", "Cost Management QPU used by the latest run", labels=labels)
+        duration = GaugeMetricFamily("costwatch_last_run_duration_seconds", "Duration of the latest run", labels=labels)
+        try:
+            with Session(self.engine) as session:
+                lines = freshness(session, self.settings)
+        except Exception as exc:  # a scrape must answer even when the store does not
+            log.warning("metrics: cannot read the store: %s", exc)
+            lines = []
+        up = GaugeMetricFamily("costwatch_store_up", "1 when the store answered this scrape")
+        up.add_metric([], 1 if lines else 0)
+        for line in lines:
+            key = [line.job, line.scope]
+            if line.last_success is not None:
+                success.add_metric(key, line.last_success.timestamp())
+            stale.add_metric(key, int(line.stale))
+            failed.add_metric(key, int(line.last_status == "failed"))
+            rows.add_metric(key, line.rows)
+            qpu.add_metric(key, line.qpu)
+            if line.seconds is not None:
+                duration.add_metric(key, line.seconds)
+        leader = GaugeMetricFamily(
+            "costwatch_leader", "1 when this replica holds the scheduler lease", labels=["holder"]
+        )
+        leader.add_metric([self.lease.holder], int(self.lease.held))
+        remaining = GaugeMetricFamily(
+            "costwatch_qpu_remaining", "Cost Management QPU left per window, as Azure last reported", labels=["window"]
+        )
+        for window, left in sorted(self.qpu.remaining.items()):
+            remaining.add_metric([window], left)
+        yield from (up, success, stale, failed, rows, qpu, duration, leader, remaining)
+
+
+def start_exporter(settings: Settings, engine: Engine, lease: Lease, qpu: QpuMeter) -> Any:
+    """Serve /metrics on [schedule] metrics_host:metrics_port; returns the server (call shutdown())."""
+    registry = CollectorRegistry()
+    registry.register(StoreCollector(settings, engine, lease, qpu))
+    server, _thread = start_http_server(
+        settings.schedule.metrics_port, settings.schedule.metrics_host, registry=registry
+    )
+    log.info("metrics on http://%s:%d/metrics", settings.schedule.metrics_host, settings.schedule.metrics_port)
+    return server

@@ -1,0 +1,159 @@
+"""VM-core quota: Machine Learning and Compute usages per subscription and region, as snapshots.
+
+Regions are those where the tenant has workspaces (in any subscription), plus `[quota] extra_regions`.
+Each run stores one time-stamped snapshot per (subscription, region, provider, VM family);
+`limit = -1` means unlimited.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from functools import partial
+from typing import Any
+
+from sqlalchemy import Engine, and_, func, select
+from sqlalchemy.orm import Session
+
+from collector.azure.arm import list_all, url
+from collector.azure.clients import AzureClients
+from collector.db.models import QuotaSnapshot, Workspace
+from collector.db.upsert import upsert
+from collector.inventory_sync import discover_subscriptions
+from collector.runs import Progress, Run, RunSummary, execute, quiet, utcnow
+from collector.settings import Settings
+
+log = logging.getLogger(__name__)
+
+ML_PROVIDER = "Microsoft.MachineLearningServices"
+COMPUTE_PROVIDER = "Microsoft.Compute"
+API_VERSIONS = {ML_PROVIDER: "2025-09-01", COMPUTE_PROVIDER: "2025-04-01"}
+QUOTA_KEY = ("subscription_id", "location", "provider", "name", "taken_at")
+
+
+def region(name: str) -> str:
+    """'East US 2' -> 'eastus2', the form the usages API takes."""
+    return name.replace(" ", "").lower()
+
+
+def parse_usage(item: dict[str, Any], provider: str) -> dict[str, Any] | None:
+    name = item.get("name") if isinstance(item.get("name"), dict) else {}
+    current, limit = item.get("currentValue"), item.get("limit")
+    if not isinstance(name, dict) or not name.get("value") or not _is_int(current) or not _is_int(limit):
+        return None
+    assert current is not None and limit is not None
+    return {
+        "provider": provider,
+        "name": str(name["value"]),
+        "localized_name": str(name.get("localizedValue") or ""),
+        "current_value": int(current),
+        "limit_value": int(limit),
+        "unit": str(item.get("unit") or ""),
+    }
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int | Decimal) and not isinstance(value, bool) and value == int(value)
+
+
+def usages(clients: AzureClients, subscription_id: str, location: str) -> Iterator[dict[str, Any]]:
+    for provider, api_version in API_VERSIONS.items():
+        path = f"/subscriptions/{subscription_id}/providers/{provider}/locations/{location}/usages"
+        what = f"list {provider} usages in {subscription_id}/{location}"
+        for item in list_all(clients.resources, url(clients.settings.arm_endpoint, path, api_version), what):
+            row = parse_usage(item, provider)
+            if row is None:
+                log.warning(
+                    "%s: skipped an item without name.value, currentValue and limit as integers: %r", what, item
+                )
+                continue
+            yield row
+
+
+def watched_regions(engine: Engine, settings: Settings) -> list[str]:
+    """Every region where the tenant has workspaces, in every subscription: a team may deploy managed
+    compute into any of them, so each subscription's quota there matters."""
+    with Session(engine) as session:
+        found = session.scalars(select(Workspace.location).distinct().where(Workspace.removed_at.is_(None))).all()
+    return sorted({region(r) for r in [*found, *settings.quota.extra_regions] if r})
+
+
+def _snapshot(run: Run, regions: list[str], subscription_id: str, taken_at: datetime) -> int:
+    rows = [
+        {**usage, "subscription_id": subscription_id, "location": location, "taken_at": taken_at, "run_id": run.id}
+        for location in regions
+        for usage in usages(run.clients, subscription_id, location)
+    ]
+    with Session(run.engine) as session, session.begin():
+        upsert(session, QuotaSnapshot, rows, QUOTA_KEY)
+    run.summary.rows_written += len(rows)
+    return len(rows)
+
+
+def run_quota(
+    settings: Settings, engine: Engine, *, clients: AzureClients | None = None, progress: Progress = quiet
+) -> RunSummary:
+    taken_at = utcnow()
+
+    def body(run: Run) -> None:
+        subscriptions = discover_subscriptions(run, settings)
+        regions = watched_regions(engine, settings)
+        for subscription_id in subscriptions:
+            run.scope(
+                f"quota /subscriptions/{subscription_id}", partial(_snapshot, run, regions, subscription_id, taken_at)
+            )
+
+    return execute(engine, settings, "quota", body, clients=clients, progress=progress)
+
+
+@dataclass(frozen=True)
+class QuotaRow:
+    subscription_id: str
+    location: str
+    provider: str
+    name: str
+    localized_name: str
+    current: int
+    limit: int
+    unit: str
+    as_of: datetime
+
+    @property
+    def percent(self) -> Decimal | None:
+        """Usage as a percentage of the limit; None when unlimited (-1) or the limit is 0 and nothing is used."""
+        if self.limit < 0 or (self.limit == 0 and self.current == 0):
+            return None
+        if self.limit == 0:
+            return Decimal(100)
+        return (Decimal(self.current) * 100 / Decimal(self.limit)).quantize(Decimal("0.1"))
+
+
+def latest_quota(session: Session) -> list[QuotaRow]:
+    """The newest snapshot of every (subscription, region, provider, name)."""
+    key = (QuotaSnapshot.subscription_id, QuotaSnapshot.location, QuotaSnapshot.provider, QuotaSnapshot.name)
+    newest = select(*key, func.max(QuotaSnapshot.taken_at).label("taken_at")).group_by(*key).subquery()
+    query = (
+        select(QuotaSnapshot)
+        .join(
+            newest,
+            and_(*(column == newest.c[column.key] for column in key), QuotaSnapshot.taken_at == newest.c.taken_at),
+        )
+        .order_by(*key)
+    )
+    return [
+        QuotaRow(
+            q.subscription_id,
+            q.location,
+            q.provider,
+            q.name,
+            q.localized_name,
+            q.current_value,
+            q.limit_value,
+            q.unit,
+            q.taken_at,
+        )
+        for q in session.scalars(query)
+    ]

@@ -1,0 +1,186 @@
+"""Run bookkeeping shared by every collection job: a `collection_runs` row per run, a
+`collection_scopes` row per scope, and failures that are recorded and contained, never lost."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+
+from collector.azure.arm import AzureCallError
+from collector.azure.clients import AzureClients
+from collector.db.models import CollectionRun, ScopeRun
+from collector.settings import Settings
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[str], None]
+
+# Set on SIGTERM/SIGINT by the scheduler: a run stops before its next scope. Each scope is written in
+# one transaction, so what was done stays done and the rest is left for the next run.
+STOP = threading.Event()
+
+
+class Stopped(Exception):
+    """The process was asked to stop; the run ends between two scopes."""
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def as_utc(moment: datetime) -> datetime:
+    """SQLite hands back naive datetimes; everything costwatch stores is UTC."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def quiet(_message: str) -> None:
+    """The default progress callback: say nothing."""
+
+
+@dataclass
+class RunSummary:
+    run_id: int
+    kind: str
+    status: str
+    window_from: date | None = None
+    window_to: date | None = None
+    scopes: int = 0
+    failures: list[str] = field(default_factory=list)
+    rows_written: int = 0
+    rows_removed: int = 0
+    rows_rejected: int = 0
+    qpu_used: int = 0
+    api_calls: int = 0
+    throttled: int = 0
+    seconds: float = 0.0
+    unattributed: list[tuple[str, str]] = field(default_factory=list)
+
+
+class Run:
+    """One job's run: create it with `Run.start`, do scopes with `scope`, close it with `finish`."""
+
+    def __init__(self, engine: Engine, clients: AzureClients, summary: RunSummary, progress: Progress) -> None:
+        self.engine = engine
+        self.clients = clients
+        self.summary = summary
+        self.progress = progress
+        self._started = utcnow()
+        # The clients may be shared by several runs (the scheduler's): count only this run's calls.
+        self._calls_before = clients.qpu.calls
+        self._throttled_before = clients.qpu.throttled
+
+    @classmethod
+    def start(
+        cls,
+        engine: Engine,
+        clients: AzureClients,
+        kind: str,
+        progress: Progress = quiet,
+        window: tuple[date, date] | None = None,
+    ) -> Run:
+        window_from, window_to = window or (None, None)
+        with Session(engine) as session, session.begin():
+            row = CollectionRun(
+                kind=kind, status="running", started_at=utcnow(), window_from=window_from, window_to=window_to
+            )
+            session.add(row)
+            session.flush()
+            run_id = row.id
+        summary = RunSummary(run_id=run_id, kind=kind, status="running", window_from=window_from, window_to=window_to)
+        return cls(engine, clients, summary, progress)
+
+    @property
+    def id(self) -> int:
+        return self.summary.run_id
+
+    def scope(self, scope: str, work: Callable[[], int], prefix: str = "") -> bool:
+        """Run one scope's work and record its outcome; an Azure failure is recorded, logged and contained."""
+        summary = self.summary
+        if STOP.is_set():
+            raise Stopped(f"stopped on request before {scope}")
+        summary.scopes += 1
+        started = utcnow()
+        before = (summary.rows_written, summary.rows_removed, summary.rows_rejected, summary.qpu_used)
+        status, error, count = "succeeded", None, 0
+        try:
+            count = work()
+        except AzureCallError as exc:
+            status, error = "failed", str(exc)
+            summary.failures.append(f"{scope}: {exc}")
+            log.error("%s failed: %s", scope, exc)
+        with Session(self.engine) as session, session.begin():
+            session.add(
+                ScopeRun(
+                    run_id=summary.run_id,
+                    scope=scope,
+                    status=status,
+                    started_at=started,
+                    finished_at=utcnow(),
+                    rows_written=summary.rows_written - before[0],
+                    rows_removed=summary.rows_removed - before[1],
+                    rows_rejected=summary.rows_rejected - before[2],
+                    qpu_used=summary.qpu_used - before[3],
+                    error=error,
+                )
+            )
+        self.progress(f"{prefix}{scope}: " + (f"{count} rows" if status == "succeeded" else f"FAILED: {error}"))
+        return status == "succeeded"
+
+    def finish(self, error: BaseException | None = None) -> RunSummary:
+        summary = self.summary
+        if error is not None:
+            summary.failures.append(f"run: {error}")
+            summary.status = "failed"
+        elif summary.status == "running":
+            failed = len(summary.failures)
+            summary.status = "succeeded" if not failed else "failed" if failed >= summary.scopes else "partial"
+        summary.api_calls = self.clients.qpu.calls - self._calls_before
+        summary.throttled = self.clients.qpu.throttled - self._throttled_before
+        summary.seconds = (utcnow() - self._started).total_seconds()
+        with Session(self.engine) as session, session.begin():
+            run = session.get(CollectionRun, summary.run_id)
+            assert run is not None
+            run.status = summary.status
+            run.finished_at = utcnow()
+            run.scopes_total = summary.scopes
+            run.scopes_failed = len(summary.failures)
+            run.rows_written = summary.rows_written
+            run.rows_removed = summary.rows_removed
+            run.rows_rejected = summary.rows_rejected
+            run.qpu_used = summary.qpu_used
+            run.api_calls = summary.api_calls
+            run.throttled = summary.throttled
+            run.error = str(error) if error is not None else ("\n".join(summary.failures) or None)
+        return summary
+
+
+def execute(
+    engine: Engine,
+    settings: Settings,
+    kind: str,
+    body: Callable[[Run], None],
+    *,
+    clients: AzureClients | None = None,
+    progress: Progress = quiet,
+    window: tuple[date, date] | None = None,
+) -> RunSummary:
+    """Start a run, do its body, and record how it ended, whatever happened (then re-raise)."""
+    own_clients = clients is None
+    clients = clients or AzureClients(settings)
+    try:
+        run = Run.start(engine, clients, kind, progress, window)
+        try:
+            body(run)
+        except BaseException as exc:  # even a Ctrl-C or SIGTERM leaves the run record saying so
+            run.finish(exc)
+            raise
+        return run.finish()
+    finally:
+        if own_clients:
+            clients.close()

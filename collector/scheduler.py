@@ -1,0 +1,161 @@
+"""`costwatch schedule`: keeps costs, inventory, quota and traffic fresh, with one leader among replicas.
+
+APScheduler with the defaults that matter: UTC, stable job IDs, `coalesce` (a backlog of missed runs
+runs once), `max_instances=1` (a slow run is never overlapped by the next), a misfire grace time.
+Every replica runs the scheduler, but a job only collects while its replica holds the lease
+(collector.lease); a replica that becomes leader first runs whatever is due according to the store,
+so a takeover does not wait a whole interval. On SIGTERM or SIGINT the current run stops before its
+next scope (each scope is one transaction) and the lease is released for the next leader.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.interval import IntervalTrigger
+from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import Session
+
+from collector.azure.clients import AzureClients
+from collector.db.models import CollectionRun
+from collector.inventory_sync import run_inventory
+from collector.lease import Lease
+from collector.metrics_export import start_exporter
+from collector.pipeline import collect
+from collector.quota import run_quota
+from collector.runs import STOP, RunSummary, as_utc, utcnow
+from collector.settings import Settings
+from collector.status import intervals
+from collector.traffic import run_metrics
+
+log = logging.getLogger(__name__)
+
+JobFunction = Callable[..., RunSummary]
+JOBS: dict[str, JobFunction] = {
+    "costs": collect,
+    "inventory": run_inventory,
+    "quota": run_quota,
+    "metrics": run_metrics,
+}
+
+
+class Scheduler:
+    def __init__(self, settings: Settings, engine: Engine, holder: str | None = None) -> None:
+        self.settings = settings
+        self.engine = engine
+        self.lease = Lease(engine, settings.schedule.lease_seconds, holder=holder)
+        self.clients = AzureClients(settings)  # one credential and QPU meter for the process
+        self.intervals = intervals(settings)
+        self.scheduler = BackgroundScheduler(
+            timezone="UTC",
+            job_defaults={
+                "coalesce": True,
+                "max_instances": 1,
+                "misfire_grace_time": settings.schedule.misfire_grace_seconds,
+            },
+        )
+
+    def start(self) -> None:
+        for kind, every in self.intervals.items():
+            self.scheduler.add_job(
+                self._run,
+                IntervalTrigger(seconds=every.total_seconds()),
+                args=[kind],
+                id=f"costwatch-{kind}",
+                name=f"collect {kind}",
+                replace_existing=True,
+            )
+        renew = max(1, self.settings.schedule.lease_seconds // 3)
+        self.scheduler.add_job(
+            self._renew_lease,
+            IntervalTrigger(seconds=renew),
+            id="costwatch-lease",
+            name="renew the leader lease",
+            replace_existing=True,
+            next_run_time=utcnow(),
+        )
+        self.scheduler.start()
+
+    def stop(self) -> None:
+        STOP.set()  # a running job stops before its next scope
+        self.scheduler.shutdown(wait=True)
+        if self.lease.held:
+            self.lease.release()
+        self.clients.close()
+
+    def _renew_lease(self) -> None:
+        was_leader = self.lease.held
+        try:
+            leader = self.lease.acquire_or_renew()
+        except Exception as exc:  # the store is unreachable: stop leading rather than risk two leaders
+            log.error("lease renewal failed (%s); pausing collection until the store answers", exc)
+            self.lease.held = False
+            return
+        if leader and not was_leader:
+            self._run_what_is_due()
+
+    def _run_what_is_due(self) -> None:
+        """A new leader runs at once every job whose last start is older than its interval."""
+        now = utcnow()
+        with Session(self.engine) as session:
+            rows = session.execute(
+                select(CollectionRun.kind, func.max(CollectionRun.started_at)).group_by(CollectionRun.kind)
+            ).all()
+        last: dict[str, Any] = {kind: started for kind, started in rows}
+        for kind, every in self.intervals.items():
+            started = last.get(kind)
+            if started is None or now - as_utc(started) >= every:
+                self.scheduler.modify_job(f"costwatch-{kind}", next_run_time=now + timedelta(seconds=1))
+
+    def _run(self, kind: str) -> None:
+        if STOP.is_set() or not self.lease.held:
+            return
+        try:
+            summary = JOBS[kind](self.settings, self.engine, clients=self.clients)
+        except Exception:
+            log.exception("%s run failed", kind)
+            return
+        log.info(
+            "%s run %d %s: %d scope(s), %d rows, %d failure(s), %d QPU, %.1f s",
+            kind,
+            summary.run_id,
+            summary.status,
+            summary.scopes,
+            summary.rows_written,
+            len(summary.failures),
+            summary.qpu_used,
+            summary.seconds,
+        )
+
+
+def serve(settings: Settings, engine: Engine, holder: str | None = None) -> None:
+    """Run the scheduler (and the /metrics endpoint) until SIGTERM or SIGINT."""
+    stopping = threading.Event()
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        log.info("received %s: finishing the current scope, then stopping", signal.Signals(signum).name)
+        stopping.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    scheduler = Scheduler(settings, engine, holder)
+    exporter = None
+    if settings.schedule.metrics_port:
+        exporter = start_exporter(settings, engine, scheduler.lease, scheduler.clients.qpu)
+    scheduler.start()
+    log.info(
+        "scheduler %s started (jobs: %s)",
+        scheduler.lease.holder,
+        ", ".join(f"{k} every {v}" for k, v in scheduler.intervals.items()),
+    )
+    stopping.wait()
+    scheduler.stop()
+    if exporter is not None:
+        exporter.shutdown()
+    log.info("scheduler %s stopped", scheduler.lease.holder)

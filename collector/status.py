@@ -1,0 +1,122 @@
+"""Freshness: when each job last succeeded, per job and per scope, and whether that is too long ago.
+
+`costwatch status` prints it; the scheduler's /metrics endpoint exports the same figures.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from collector.db.models import CollectionRun, ScopeRun
+from collector.runs import as_utc, utcnow
+from collector.settings import Settings
+
+JOBS = ("costs", "inventory", "quota", "metrics")
+
+
+def intervals(settings: Settings) -> dict[str, timedelta]:
+    schedule = settings.schedule
+    return {
+        "costs": timedelta(minutes=schedule.costs_minutes),
+        "inventory": timedelta(minutes=schedule.inventory_minutes),
+        "quota": timedelta(minutes=schedule.quota_minutes),
+        "metrics": timedelta(minutes=schedule.metrics_minutes),
+    }
+
+
+@dataclass(frozen=True)
+class Freshness:
+    job: str
+    scope: str  # "" for the job as a whole
+    last_success: datetime | None
+    last_status: str | None
+    last_error: str | None
+    age: timedelta | None
+    stale: bool
+    rows: int
+    qpu: int
+    seconds: float | None
+
+
+def freshness(session: Session, settings: Settings, now: datetime | None = None) -> list[Freshness]:
+    """One line per job, then one per scope; stale = no success within twice the job's interval."""
+    now = now or utcnow()
+    limits = intervals(settings)
+    out: list[Freshness] = []
+    for job in JOBS:
+        last = session.scalars(
+            select(CollectionRun).where(CollectionRun.kind == job).order_by(CollectionRun.id.desc()).limit(1)
+        ).first()
+        success = session.scalar(
+            select(func.max(CollectionRun.finished_at)).where(
+                CollectionRun.kind == job, CollectionRun.status == "succeeded"
+            )
+        )
+        out.append(
+            _line(
+                job,
+                "",
+                success,
+                last.status if last else None,
+                last.error if last else None,
+                now,
+                limits[job],
+                last.rows_written if last else 0,
+                last.qpu_used if last else 0,
+                _duration(last.started_at, last.finished_at) if last else None,
+            )
+        )
+        scopes = session.execute(
+            select(
+                ScopeRun.scope,
+                func.max(ScopeRun.finished_at).filter(ScopeRun.status == "succeeded").label("success"),
+                func.max(ScopeRun.id).label("last_id"),
+            )
+            .join(CollectionRun, CollectionRun.id == ScopeRun.run_id)
+            .where(CollectionRun.kind == job)
+            .group_by(ScopeRun.scope)
+            .order_by(ScopeRun.scope)
+        ).all()
+        for scope, scope_success, last_id in scopes:
+            latest = session.get(ScopeRun, last_id)
+            assert latest is not None
+            out.append(
+                _line(
+                    job,
+                    scope,
+                    scope_success,
+                    latest.status,
+                    latest.error,
+                    now,
+                    limits[job],
+                    latest.rows_written,
+                    latest.qpu_used,
+                    _duration(latest.started_at, latest.finished_at),
+                )
+            )
+    return out
+
+
+def _duration(start: datetime | None, end: datetime | None) -> float | None:
+    return (as_utc(end) - as_utc(start)).total_seconds() if start and end else None
+
+
+def _line(
+    job: str,
+    scope: str,
+    success: datetime | None,
+    status: str | None,
+    error: str | None,
+    now: datetime,
+    interval: timedelta,
+    rows: int,
+    qpu: int,
+    seconds: float | None,
+) -> Freshness:
+    success = as_utc(success) if success else None
+    age = now - success if success else None
+    return Freshness(job, scope, success, status, error, age, age is None or age > 2 * interval, rows, qpu, seconds)

@@ -1,0 +1,166 @@
+"""Inventory history, VM-core quota and rate-limit headroom, end to end against the emulator."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+from click.testing import CliRunner
+from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import Session
+
+from collector.cli import cli
+from collector.db.models import Deployment, InventoryEvent, MarketplaceSubscription, TrafficHour, TrafficMinute
+from collector.inventory_sync import run_inventory
+from collector.quota import latest_quota, run_quota
+from collector.runs import utcnow
+from collector.traffic import deployment_headroom, floor_minute, run_metrics
+from tests.emulated import collect_all, emulator, settings_for
+
+
+def test_quota_matches_the_emulator(db_url: str, engine: Engine) -> None:
+    with emulator() as server:
+        settings = settings_for(server, db_url)
+        run_inventory(settings, engine)
+        summary = run_quota(settings, engine)
+        assert summary.status == "succeeded", summary.failures
+        with Session(engine) as session:
+            got = {
+                (q.subscription_id, q.location, q.provider, q.name): (q.current, q.limit) for q in latest_quota(session)
+            }
+        want = {
+            (r["subscription_id"], r["location"], r["provider"], r["name"]): (r["current"], r["limit"])
+            for r in server.tenant.quota_truth()
+        }
+        assert got == want
+        # a second snapshot is kept beside the first, and the latest is what `quota` shows
+        server.tenant.step(), server.tenant.step(), server.tenant.step()  # step 3 scales a deployment up
+        run_inventory(settings, engine)
+        run_quota(settings, engine)
+        with Session(engine) as session:
+            latest = {(q.subscription_id, q.location, q.provider, q.name): q for q in latest_quota(session)}
+        want = {
+            (r["subscription_id"], r["location"], r["provider"], r["name"]): (r["current"], r["limit"])
+            for r in server.tenant.quota_truth()
+        }
+        assert {k: (q.current, q.limit) for k, q in latest.items()} == want
+        percents = [q.percent for q in latest.values()]
+        assert any(p is not None and p >= 95 for p in percents)
+        assert any(q.limit == -1 and q.percent is None for q in latest.values())
+
+
+def test_deployment_peaks_match_the_emulator_and_reruns_change_nothing(db_url: str, engine: Engine) -> None:
+    with emulator() as server:
+        settings = settings_for(server, db_url, metrics={"first_lookback_hours": 3})
+        run_inventory(settings, engine)
+        now = utcnow()
+        assert run_metrics(settings, engine, now=now).status == "succeeded"
+        with Session(engine) as session:
+            before = session.scalar(select(func.count()).select_from(TrafficMinute))
+            hours_before = {(h.deployment_id, h.hour): h.total_tokens for h in session.scalars(select(TrafficHour))}
+        assert run_metrics(settings, engine, now=now).status == "succeeded"
+        with Session(engine) as session:
+            assert session.scalar(select(func.count()).select_from(TrafficMinute)) == before
+            hours = {(h.deployment_id, h.hour): h.total_tokens for h in session.scalars(select(TrafficHour))}
+            assert hours == hours_before
+            window = timedelta(hours=2)
+            rows = deployment_headroom(session, settings, window, now)
+            ids = dict(session.execute(select(Deployment.name, Deployment.resource_id)).all())
+        end = floor_minute(now)
+        truth = server.tenant.peak_truth(end - window, end)
+        serverless = [r for r in rows if r.kind == "serverless"]
+        assert serverless and all(r.tpm_limit == 200_000 and r.rpm_limit == 1_000 for r in serverless)
+        for row in serverless:
+            expected = truth.get(ids[row.deployment].lower(), {"peak_tpm": 0, "peak_rpm": 0})
+            assert (row.peak_tpm, row.peak_rpm) == (expected["peak_tpm"], expected["peak_rpm"]), row.deployment
+        assert any(r.peak_tpm >= 180_000 for r in serverless)  # the chatbot's burst near its TPM limit
+        assert any(r.peak_rpm >= 900 for r in serverless)
+        managed = [r for r in rows if r.kind == "managed"]
+        assert {(r.instance_type, r.instance_count) for r in managed} == {
+            ("Standard_NC24ads_A100_v4", 1),
+            ("Standard_NC12s_v3", 2),
+        }
+
+
+def test_every_inventory_change_becomes_an_event(db_url: str, engine: Engine) -> None:
+    with emulator() as server:
+        settings = settings_for(server, db_url)
+        run_inventory(settings, engine)
+        with Session(engine) as session:
+            assert session.scalar(select(func.count()).select_from(InventoryEvent)) == 0  # the first sync is a baseline
+        while server.tenant.step():
+            assert run_inventory(settings, engine).status == "succeeded"
+        with Session(engine) as session:
+            events = session.scalars(select(InventoryEvent)).all()
+            got = {(e.resource_id, e.kind, e.old_value, e.new_value) for e in events}
+            removed = session.scalars(select(Deployment).where(Deployment.removed_at.is_not(None))).all()
+            unsubscribed = session.scalars(
+                select(MarketplaceSubscription).where(MarketplaceSubscription.status == "Unsubscribed")
+            ).all()
+        kinds = {"status": "changed", "added": "added", "removed": "removed"}
+        for change in server.tenant.changes:
+            key = (change["resource_id"].lower(), kinds[change["kind"]])
+            assert any(
+                g[:2] == key and (change["kind"] != "status" or (g[2], g[3]) == (change["old"], change["new"]))
+                for g in got
+            ), change
+        assert len(removed) == 1 and len(unsubscribed) == 1
+        # and nothing is reported twice: another sync without changes adds no events
+        run_inventory(settings, engine)
+        with Session(engine) as session:
+            assert session.scalar(select(func.count()).select_from(InventoryEvent)) == len(events)
+
+
+def test_quota_deployments_and_events_commands(db_url: str, engine: Engine, monkeypatch) -> None:
+    import os
+
+    with emulator() as server:
+        for key in list(os.environ):
+            if key.startswith("COSTWATCH_"):
+                monkeypatch.delenv(key)
+        settings = settings_for(server, db_url)
+        for key, value in {
+            "DATABASE_URL": db_url,
+            "ARM_ENDPOINT": server.url,
+            "ARM_TOKEN": "t",
+            "CA_BUNDLE": str(server.ca_path),
+            "METRICS__FIRST_LOOKBACK_HOURS": "2",
+        }.items():
+            monkeypatch.setenv(f"COSTWATCH_{key}", value)
+        collect_all(server, settings, engine)
+        runner = CliRunner()
+        result = runner.invoke(cli, ["collect", "--only", "quota,metrics"])
+        assert result.exit_code == 0, result.stderr
+        quota = json.loads(runner.invoke(cli, ["quota", "--format", "json"]).stdout)
+        assert set(quota[0]) == {
+            "subscription_id",
+            "location",
+            "provider",
+            "name",
+            "current",
+            "limit",
+            "percent",
+            "as_of",
+        }
+        assert len(quota) == len(server.tenant.quota_truth())
+        table = runner.invoke(cli, ["deployments", "--window", "2h"]).stdout
+        assert "peak_tpm" in table and "serverless" in table and "managed" in table
+        deployments = json.loads(runner.invoke(cli, ["deployments", "--format", "json"]).stdout)
+        assert {
+            "project",
+            "deployment",
+            "model",
+            "kind",
+            "status",
+            "peak_tpm",
+            "tpm_limit",
+            "peak_rpm",
+            "rpm_limit",
+        } <= set(deployments[0])
+        server.tenant.step()
+        runner.invoke(cli, ["collect", "--only", "inventory"])
+        events = json.loads(runner.invoke(cli, ["events", "--format", "json"]).stdout)
+        assert [
+            (e["kind"], e["old"], e["new"]) for e in events if e["resource_type"] == "marketplace_subscriptions"
+        ] == [("changed", "Subscribed", "Suspended")]
+        assert runner.invoke(cli, ["deployments", "--window", "forever"]).exit_code == 2
