@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import logging
 import os
 import subprocess
 import sys
@@ -15,14 +14,14 @@ from typing import Any
 
 import click
 
+from collector.logs import configure as configure_logging
 from collector.settings import Settings, SettingsError, load_settings
-
-log = logging.getLogger("costwatch")
 
 
 class _Context:
-    def __init__(self, config: Path | None) -> None:
+    def __init__(self, config: Path | None, verbose: bool = False) -> None:
         self.config = config
+        self.verbose = verbose
         self._settings: Settings | None = None
 
     @property
@@ -32,7 +31,7 @@ class _Context:
                 self._settings = load_settings(self.config)
             except SettingsError as exc:
                 raise click.ClickException(str(exc)) from None
-            logging.getLogger().setLevel(self._settings.log_level)
+            configure_logging("DEBUG" if self.verbose else self._settings.log_level, self._settings.log_format)
         return self._settings
 
     @property
@@ -63,14 +62,8 @@ def _date(_ctx: Any, _param: Any, value: str | None) -> date | None:
 @click.pass_context
 def cli(ctx: click.Context, config: Path | None, verbose: bool) -> None:
     """costwatch: what your Azure AI Studio model deployments cost."""
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    # azure-core logs every request at INFO; its URLs are fine but the volume is not.
-    logging.getLogger("azure").setLevel(logging.WARNING)
-    ctx.obj = _Context(config)
+    configure_logging("DEBUG" if verbose else "INFO")
+    ctx.obj = _Context(config, verbose)
 
 
 @cli.group()
@@ -325,7 +318,7 @@ def status(obj: _Context, fmt: str) -> None:
     records = [
         {
             "job": f.job,
-            "scope": f.scope or "(all)",
+            "scope": (f.scope if fmt == "json" or len(f.scope) <= 80 else "..." + f.scope[-77:]) or "(all)",
             "last_success": f.last_success.isoformat(timespec="seconds") if f.last_success else "never",
             "age": _age(f.age),
             "state": "STALE" if f.stale else "fresh",

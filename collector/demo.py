@@ -13,8 +13,10 @@ from sqlalchemy.orm import Session
 
 from collector.db.engine import make_engine, upgrade
 from collector.pipeline import collect
+from collector.quota import run_quota
 from collector.settings import add_months, load_settings
 from collector.spend import spend
+from collector.traffic import run_metrics
 
 DEMO_TOKEN = "demo-token-not-a-secret"  # the emulator accepts any bearer token
 
@@ -45,6 +47,9 @@ def run_demo(workdir: Path, *, port: int, dashboard: bool, echo: Callable[[str],
             f"collected run {summary.run_id}: {summary.status}, {summary.rows_written} rows, "
             f"{summary.qpu_used} QPU, {summary.seconds:.1f} s"
         )
+        for job in (run_quota, run_metrics):
+            extra = job(settings, engine, progress=echo)
+            echo(f"{extra.kind} run {extra.run_id}: {extra.status}, {extra.rows_written} rows")
         with Session(engine) as session:
             for row in spend(session, today.replace(day=1), today, ["project"]):
                 echo(f"  month to date  {row.keys['project']:<28} {row.cost:>14.2f} {row.currency}")

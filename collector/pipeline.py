@@ -66,8 +66,9 @@ def collect(
         for number, chunk in enumerate(chunks, 1):
             if chunk.scope in failed_scopes:
                 continue  # the scope failed this run: its other months would fail alike
-            label = f"costs {chunk.scope} {chunk.first}..{chunk.last}"
-            if not run.scope(label, partial(_cost_chunk, run, settings, chunk, today), f"[{number}/{len(chunks)}] "):
+            # One scope per subscription (its months are chunks of it): that is what freshness is about.
+            prefix = f"[{number}/{len(chunks)}] {chunk.first}..{chunk.last} "
+            if not run.scope(f"costs {chunk.scope}", partial(_cost_chunk, run, settings, chunk, today), prefix):
                 failed_scopes.add(chunk.scope)
         refresh_attribution(engine, settings)
         finalize_closed_months(engine, settings, today)

@@ -23,7 +23,7 @@ from collector.azure.clients import AzureClients
 from collector.db.models import QuotaSnapshot, Workspace
 from collector.db.upsert import upsert
 from collector.inventory_sync import discover_subscriptions
-from collector.runs import Progress, Run, RunSummary, execute, quiet, utcnow
+from collector.runs import Progress, Run, RunSummary, as_utc, execute, quiet, utcnow
 from collector.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -153,7 +153,7 @@ def latest_quota(session: Session) -> list[QuotaRow]:
             q.current_value,
             q.limit_value,
             q.unit,
-            q.taken_at,
+            as_utc(q.taken_at),
         )
         for q in session.scalars(query)
     ]

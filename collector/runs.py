@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from collector.azure.arm import AzureCallError
 from collector.azure.clients import AzureClients
 from collector.db.models import CollectionRun, ScopeRun
+from collector.logs import RUN_ID
 from collector.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -173,8 +174,10 @@ def execute(
     """Start a run, do its body, and record how it ended, whatever happened (then re-raise)."""
     own_clients = clients is None
     clients = clients or AzureClients(settings)
+    token = None
     try:
         run = Run.start(engine, clients, kind, progress, window)
+        token = RUN_ID.set(run.id)
         try:
             body(run)
         except BaseException as exc:  # even a Ctrl-C or SIGTERM leaves the run record saying so
@@ -182,5 +185,7 @@ def execute(
             raise
         return run.finish()
     finally:
+        if token is not None:
+            RUN_ID.reset(token)
         if own_clients:
             clients.close()

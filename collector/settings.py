@@ -160,6 +160,7 @@ class Settings(BaseSettings):
     # Longest server-requested wait we sit through before failing the scope for this run.
     max_retry_wait_seconds: float = Field(300, gt=0)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["text", "json"] = "text"
     attribution: AttributionSettings = Field(default_factory=lambda: AttributionSettings())
     costs: CostSettings = Field(default_factory=lambda: CostSettings())
     limits: LimitSettings = Field(default_factory=lambda: LimitSettings())

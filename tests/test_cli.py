@@ -117,3 +117,14 @@ def test_every_command_is_documented_in_the_readme() -> None:
         subcommands = getattr(command, "commands", None)
         for full in [f"{name} {sub}" for sub in subcommands] if subcommands else [name]:
             assert f"costwatch {full}" in readme, f"`costwatch {full}` is not in the README"
+
+
+def test_json_logs_carry_the_run_id(server: EmulatorServer, env: dict[str, str], monkeypatch) -> None:
+    monkeypatch.setenv("COSTWATCH_LOG_FORMAT", "json")
+    run("db", "upgrade")
+    server.faults.fail_subscription(server.tenant.subscriptions[0].subscription_id, status=403)
+    _, _, err = run("collect", "--only", "costs")
+    entries = [json.loads(line) for line in err.splitlines() if line.startswith("{")]
+    failures = [e for e in entries if e["level"] == "ERROR"]
+    assert failures and all(isinstance(e["run_id"], int) for e in failures)
+    assert {"time", "level", "logger", "run_id", "message"} <= set(failures[0])
