@@ -383,6 +383,139 @@ def schedule(obj: _Context) -> None:
     serve(obj.settings, _store(obj))
 
 
+@cli.group()
+def alerts() -> None:
+    """Evaluate, list, acknowledge and deliver alerts."""
+
+
+@alerts.command("evaluate")
+@click.option("--dry-run", is_flag=True, help="Show what would fire or resolve; change and send nothing.")
+@click.option("--no-deliver", is_flag=True, help="Queue notifications without sending them now.")
+@pass_ctx
+def alerts_evaluate(obj: _Context, dry_run: bool, no_deliver: bool) -> None:
+    """Run every rule against the store; fire, remind and resolve alerts; send what is due."""
+    from collector.alerts.channels import configured_channels
+    from collector.alerts.engine import deliver, evaluate
+
+    engine = _store(obj)
+    result = evaluate(obj.settings, engine, dry_run=dry_run)
+    prefix = "would " if dry_run else ""
+    for label, keys in (("fire", result.firing), ("remind", result.reminded), ("resolve", result.resolved)):
+        for key in keys:
+            click.echo(f"{prefix}{label}: {key}")
+    click.echo(
+        f"{len(result.firing)} new, {len(result.still_firing)} still firing, {len(result.resolved)} resolved, "
+        f"{result.queued} notification(s) {'would be ' if dry_run else ''}queued"
+    )
+    for error in result.errors:
+        click.echo(f"RULE FAILED {error}", err=True)
+    if not dry_run and not no_deliver:
+        sent = deliver(obj.settings, engine, configured_channels(obj.settings.alerts))
+        click.echo(f"delivered {sent.sent}, retrying {sent.retrying}, failed {sent.failed}")
+    if result.errors:
+        sys.exit(1)
+
+
+@alerts.command("deliver")
+@pass_ctx
+def alerts_deliver(obj: _Context) -> None:
+    """Send the notifications waiting in the outbox (with retries and backoff)."""
+    from collector.alerts.channels import configured_channels
+    from collector.alerts.engine import deliver
+
+    sent = deliver(obj.settings, _store(obj), configured_channels(obj.settings.alerts))
+    click.echo(f"delivered {sent.sent}, retrying {sent.retrying}, failed {sent.failed}")
+
+
+@alerts.command("list")
+@click.option("--state", type=click.Choice(["firing", "resolved", "all"]), default="firing", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@pass_ctx
+def alerts_list(obj: _Context, state: str, fmt: str) -> None:
+    """Alerts with their rule, severity, subject, value and threshold."""
+    from sqlalchemy import select
+    from sqlalchemy.orm import Session
+
+    from collector.db.models import Alert
+
+    query = select(Alert).order_by(Alert.state, Alert.rule, Alert.key)
+    if state != "all":
+        query = query.where(Alert.state == state)
+    with Session(_store(obj)) as session:
+        rows = session.scalars(query).all()
+    records = [
+        {
+            "key": a.key,
+            "rule": a.rule,
+            "severity": a.severity,
+            "state": a.state,
+            "subject": a.subject,
+            "value": a.value,
+            "threshold": a.threshold,
+            "message": a.message,
+            "first_seen": a.first_seen.isoformat(timespec="seconds"),
+            "last_seen": a.last_seen.isoformat(timespec="seconds"),
+            "acknowledged": a.acknowledged_at is not None,
+            "link": a.link,
+        }
+        for a in rows
+    ]
+    columns = ["severity", "state", "rule", "subject", "value", "threshold", "first_seen", "key"]
+    click.echo(_render(records, columns, fmt, empty=f"(no {state} alerts)"), nl=False)
+
+
+@alerts.command("ack")
+@click.argument("key")
+@click.option(
+    "--silence",
+    callback=lambda c, p, v: _duration(c, p, v) if v else None,
+    help="Also send nothing about it for this long: 90m, 24h, 7d.",
+)
+@click.option("--by", "who", default=lambda: os.environ.get("USER", "cli"), help="Who acknowledges.")
+@pass_ctx
+def alerts_ack(obj: _Context, key: str, silence: Any, who: str) -> None:
+    """Acknowledge an alert: no more reminders until it resolves (and optionally silence it)."""
+    from collector.alerts.engine import acknowledge
+
+    try:
+        alert = acknowledge(_store(obj), key, who, silence)
+    except KeyError:
+        raise click.ClickException(f"no alert with key {key!r}: see `costwatch alerts list --state all`") from None
+    until = f", silenced until {alert.silenced_until:%Y-%m-%d %H:%M} UTC" if alert.silenced_until else ""
+    click.echo(f"acknowledged {alert.key} ({alert.state}) by {who}{until}")
+
+
+@alerts.command("test-channel")
+@click.argument("name", type=click.Choice(["email", "teams"]))
+@pass_ctx
+def alerts_test_channel(obj: _Context, name: str) -> None:
+    """Send a sample alert through one channel and show the channel's answer."""
+    from collector.alerts.channels import configured_channels
+    from collector.alerts.channels.base import DeliveryError, Notification
+    from collector.runs import utcnow
+
+    channel = configured_channels(obj.settings.alerts).get(name)
+    if channel is None:
+        raise click.ClickException(f"the {name} channel is not configured: see [alerts.{name}] in the README")
+    sample = Notification(
+        alert_key="test:costwatch",
+        rule="test",
+        severity="info",
+        event="firing",
+        subject="costwatch test message",
+        message="If you can read this, costwatch can reach this channel.",
+        value=None,
+        threshold=None,
+        since=utcnow(),
+        link=obj.settings.alerts.dashboard_url,
+    )
+    try:
+        answer = channel.send(sample)
+    except DeliveryError as exc:
+        raise click.ClickException(f"{name}: {exc}") from None
+    click.echo(f"{name}: {answer}")
+
+
 @cli.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8443, show_default=True, type=int)

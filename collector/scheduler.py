@@ -1,4 +1,5 @@
-"""`costwatch schedule`: keeps costs, inventory, quota and traffic fresh, with one leader among replicas.
+"""`costwatch schedule`: keeps costs, inventory, quota and traffic fresh, evaluates alerts after each
+collection, and has one leader among replicas.
 
 APScheduler with the defaults that matter: UTC, stable job IDs, `coalesce` (a backlog of missed runs
 runs once), `max_instances=1` (a slow run is never overlapped by the next), a misfire grace time.
@@ -22,6 +23,8 @@ from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
+from collector.alerts.channels import configured_channels
+from collector.alerts.engine import deliver, evaluate
 from collector.azure.clients import AzureClients
 from collector.db.models import CollectionRun
 from collector.inventory_sync import run_inventory
@@ -51,6 +54,7 @@ class Scheduler:
         self.engine = engine
         self.lease = Lease(engine, settings.schedule.lease_seconds, holder=holder)
         self.clients = AzureClients(settings)  # one credential and QPU meter for the process
+        self.channels = configured_channels(settings.alerts)
         self.intervals = intervals(settings)
         self.scheduler = BackgroundScheduler(
             timezone="UTC",
@@ -71,6 +75,13 @@ class Scheduler:
                 name=f"collect {kind}",
                 replace_existing=True,
             )
+        self.scheduler.add_job(
+            self._deliver,
+            IntervalTrigger(seconds=60),
+            id="costwatch-deliver",
+            name="deliver queued alerts",
+            replace_existing=True,
+        )
         renew = max(1, self.settings.schedule.lease_seconds // 3)
         self.scheduler.add_job(
             self._renew_lease,
@@ -88,6 +99,35 @@ class Scheduler:
         if self.lease.held:
             self.lease.release()
         self.clients.close()
+
+    def _alerts(self) -> None:
+        """Evaluate the rules and send what is due; a failure here never stops collection."""
+        if STOP.is_set() or not self.lease.held:
+            return
+        try:
+            result = evaluate(self.settings, self.engine)
+            delivery = deliver(self.settings, self.engine, self.channels)
+        except Exception:
+            log.exception("alert evaluation failed")
+            return
+        if result.firing or result.resolved or delivery.sent or delivery.failed:
+            log.info(
+                "alerts: %d new, %d resolved; %d sent, %d retrying, %d failed",
+                len(result.firing),
+                len(result.resolved),
+                delivery.sent,
+                delivery.retrying,
+                delivery.failed,
+            )
+
+    def _deliver(self) -> None:
+        """Retries of notifications whose channel was down wait for their backoff, not for a collection."""
+        if STOP.is_set() or not self.lease.held:
+            return
+        try:
+            deliver(self.settings, self.engine, self.channels)
+        except Exception:
+            log.exception("alert delivery failed")
 
     def _renew_lease(self) -> None:
         was_leader = self.lease.held
@@ -120,6 +160,9 @@ class Scheduler:
             summary = JOBS[kind](self.settings, self.engine, clients=self.clients)
         except Exception:
             log.exception("%s run failed", kind)
+            summary = None
+        self._alerts()  # after every collection, failed ones included: collection health is a rule too
+        if summary is None:
             return
         log.info(
             "%s run %d %s: %d scope(s), %d rows, %d failure(s), %d QPU, %.1f s",

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 from datetime import date
+from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -140,6 +141,79 @@ class ScheduleSettings(_Section):
     metrics_host: str = "127.0.0.1"
 
 
+class EmailSettings(_Section):
+    """SMTP delivery of alerts and reports. The channel is off while smtp_host is empty."""
+
+    smtp_host: str = ""
+    smtp_port: int = Field(587, ge=1, le=65535)
+    sender: str = ""
+    recipients: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    starttls: bool = True  # upgrade a plain connection (port 587)
+    tls: bool = False  # implicit TLS from the first byte (port 465)
+    username: str = ""
+    password: SecretStr | None = None
+    timeout_seconds: float = Field(30, gt=0)
+    ca_bundle: Path | None = None  # CA of a private SMTP server's certificate
+
+    @field_validator("recipients", mode="before")
+    @classmethod
+    def _split(cls, value: Any) -> Any:
+        return [p.strip() for p in value.split(",") if p.strip()] if isinstance(value, str) else value
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.smtp_host)
+
+
+class TeamsSettings(_Section):
+    """Microsoft Teams through a Workflows (Power Automate) incoming webhook: off while unset."""
+
+    webhook_url: SecretStr | None = None
+    timeout_seconds: float = Field(15, gt=0)
+    ca_bundle: Path | None = None
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _https(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().startswith("https://"):
+            raise ValueError("expected the https:// URL the Teams Workflows 'incoming webhook' trigger gives")
+        return value
+
+    @property
+    def enabled(self) -> bool:
+        return self.webhook_url is not None
+
+
+class Budget(_Section):
+    """A monthly budget for one project, model, subscription or cost-center tag value, in one currency."""
+
+    scope: Literal["project", "model", "subscription", "cost_center"]
+    name: str = Field(min_length=1)
+    amount: Decimal = Field(gt=0)
+    currency: str = Field(pattern=r"^[A-Z]{3}$")
+
+
+class AlertSettings(_Section):
+    dashboard_url: str = "http://127.0.0.1:8501"
+    reminder_hours: float = Field(24, gt=0)  # a firing alert is repeated this often; 0 is not allowed
+    quota_warn: float = Field(0.8, gt=0, le=1)
+    quota_critical: float = Field(0.95, gt=0, le=1)
+    rate_warn: float = Field(0.9, gt=0, le=1)  # peak TPM or RPM at or above this fraction of the limit
+    rate_window_hours: int = Field(24, ge=1, le=24 * 14)
+    budget_thresholds: list[int] = Field(default_factory=lambda: [50, 80, 100])
+    budgets: list[Budget] = Field(default_factory=list)
+    cost_center_tag: str = "cost-center"
+    anomaly_factor: float = Field(3.0, gt=1)  # a day above baseline + factor x spread fires
+    anomaly_min_amount: Decimal = Field(Decimal("10"), ge=0)  # ignore anomalies smaller than this
+    offer_allow_list: list[str] = Field(default_factory=list)  # empty: every offer is allowed
+    failed_runs: int = Field(3, ge=1)  # a scope failing this many runs in a row fires
+    routes: dict[str, list[Literal["email", "teams"]]] = Field(default_factory=dict)  # rule -> channels
+    max_attempts: int = Field(12, ge=1)
+    retry_seconds: float = Field(30, gt=0)  # first retry delay; doubles up to an hour
+    email: EmailSettings = Field(default_factory=lambda: EmailSettings())
+    teams: TeamsSettings = Field(default_factory=lambda: TeamsSettings())
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX,
@@ -167,6 +241,7 @@ class Settings(BaseSettings):
     quota: QuotaSettings = Field(default_factory=lambda: QuotaSettings())
     metrics: MetricSettings = Field(default_factory=lambda: MetricSettings())
     schedule: ScheduleSettings = Field(default_factory=lambda: ScheduleSettings())
+    alerts: AlertSettings = Field(default_factory=lambda: AlertSettings())
 
     @field_validator("database_url")
     @classmethod

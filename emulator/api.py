@@ -115,7 +115,7 @@ class EmulatorApi:
         self.qpu = qpu
         self._sleep = sleep
         self._index()
-        self._cache: OrderedDict[tuple[str, int], list[list[Any]]] = OrderedDict()
+        self._cache: OrderedDict[tuple[str, int, bool], list[list[Any]]] = OrderedDict()
         self._cache_lock = threading.Lock()
         routes: list[tuple[str, str, str, Handler]] = [
             ("GET", r"/subscriptions", "subscriptions", self._list_subscriptions),
@@ -626,14 +626,16 @@ class EmulatorApi:
         return json_response(200, payload, verdict.headers())
 
     def _query_rows(self, plan: QueryPlan, sub: str, rg: str | None, query_id: str) -> list[list[Any]]:
-        # Pages of one query share one computed answer, per tenant version (restatement).
-        version = self.tenant.version  # read once: a restatement meanwhile must not mix versions
-        key = (query_id, version)
+        # Pages of one query share one computed answer, per ledger revision (restatement, calm).
+        version, calmed = self.tenant.ledger.revision  # read once: a change meanwhile must not mix them
+        key = (query_id, version, calmed)
         with self._cache_lock:
             if key in self._cache:
                 self._cache.move_to_end(key)
                 return self._cache[key]
-        records: Iterator[CostRecord] = self.tenant.ledger.records(sub, plan.date_from, plan.date_to, version=version)
+        records: Iterator[CostRecord] = self.tenant.ledger.records(
+            sub, plan.date_from, plan.date_to, version=version, calmed=calmed
+        )
         if rg is not None:
             records = (r for r in records if r.resource_group == rg.lower())
         rows = execute(plan, records, self._resource_tags)
@@ -654,6 +656,8 @@ class EmulatorApi:
                 response = self._admin_truth(request)
             elif action == "restate" and method == "POST":
                 response = json_response(200, {"version": self.tenant.restate()})
+            elif action == "calm" and method == "POST":
+                response = json_response(200, {"calmed": self.tenant.calm()})
             elif action == "step" and method == "POST":
                 response = json_response(200, [_change_json(c) for c in self.tenant.step()])
             elif action == "changes" and method == "GET":
@@ -708,6 +712,10 @@ class EmulatorApi:
             "historyStart": t.history_start.isoformat(),
             "historyEnd": t.history_end.isoformat(),
             "version": t.version,
+            "quiet": t.spec.quiet,
+            "anomaly": None if t.anomaly is None else {**t.anomaly, "day": t.anomaly["day"].isoformat()},
+            "calmed": t.calmed,
+            "throttledEndpointId": t.throttled_endpoint_id,
             "subscriptions": [
                 {"subscriptionId": s.subscription_id, "displayName": s.display_name, "currency": s.currency}
                 for s in t.subscriptions

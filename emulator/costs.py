@@ -2,8 +2,15 @@
 
 Records are generated lazily per (subscription, month) from a random stream seeded by
 (seed, resource, month), so a day's figure never depends on which other months were
-asked for, on cache state, or on how far the history reaches. A bounded cache keeps the
-recent chunks; restatement is applied on read, so restating is O(1).
+asked for or on cache state. A bounded cache keeps the recent chunks; restatement is
+applied on read, so restating is O(1).
+
+Day-to-day noise is small (a few percent) next to the weekly cycle, so only the spikes
+stand out. Random spike days (about one resource-month in three) never fall on the last
+day of the history; the one scripted anomaly (`Anomaly`) does, until `calm()` takes it
+back. A quiet ledger has no spike at all. So costwatch's anomaly rule (the last day
+against the median and MAD of the same weekday in the four weeks before) fires for the
+anomaly and for nothing else, whatever `today` is.
 """
 
 from __future__ import annotations
@@ -41,6 +48,19 @@ TRUTH_DIMENSIONS: tuple[str, ...] = (
 _TEN_PLACES = Decimal("1E-10")
 _FIFTEEN_DIGITS = Context(prec=15)
 _WEEKDAY_FACTOR = (1.0, 1.06, 1.1, 1.04, 0.93, 0.38, 0.29)
+# Day-to-day noise: a day's traffic, then each meter's own jitter. Same weekdays differ by
+# at most 1.05 * 1.01 / (0.95 * 0.99) = 1.13x, well inside the anomaly rule's 1.3x.
+_DAY_NOISE = (0.95, 1.05)
+_METER_JITTER = (0.99, 1.01)
+ANOMALY_FACTOR = 4  # the scripted anomaly: that day's usage-driven meters run 4x
+
+
+@dataclass(frozen=True)
+class Anomaly:
+    """The scripted spike: one resource's usage-driven meters run ANOMALY_FACTOR x on `day`."""
+
+    resource_id: str  # lower-cased
+    day: date
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,6 +175,9 @@ class CostLedger:
         history_end: date,
         today: date,
         cache_records: int = 1_000_000,
+        *,
+        spikes: bool = True,
+        anomaly: Anomaly | None = None,
     ) -> None:
         self._seed = seed
         self.history_start = history_start
@@ -166,8 +189,22 @@ class CostLedger:
             self._by_subscription.setdefault(source.subscription_id.lower(), []).append(source)
             self._by_resource[source.resource_id] = source
         self._version = 0
+        # Random spike days (never on the last day); the anomaly's resource has none.
+        self.spikes = spikes
+        self.anomaly = anomaly
+        self._calmed = False
+        self._anomaly_chunk = (
+            None
+            if anomaly is None or anomaly.resource_id not in self._by_resource
+            else (
+                self._by_resource[anomaly.resource_id].subscription_id.lower(),
+                anomaly.day.year,
+                anomaly.day.month,
+            )
+        )
         self._lock = threading.Lock()
-        self._cache: OrderedDict[tuple[str, int, int], tuple[CostRecord, ...]] = OrderedDict()
+        # Keyed by (subscription, year, month, calmed): the anomaly's month has two variants.
+        self._cache: OrderedDict[tuple[str, int, int, bool], tuple[CostRecord, ...]] = OrderedDict()
         # Bounded by records, not chunks: a record takes ~400 bytes, and a scaled-out tenant
         # has millions of them.
         self._cache_records = cache_records
@@ -177,10 +214,30 @@ class CostLedger:
     def version(self) -> int:
         return self._version
 
+    @property
+    def calmed(self) -> bool:
+        """Whether `calm()` has taken the anomaly back."""
+        return self._calmed
+
+    @property
+    def revision(self) -> tuple[int, bool]:
+        """What the figures depend on besides the seed: (restatements, calmed)."""
+        with self._lock:
+            return self._version, self._calmed
+
     def restate(self) -> int:
         with self._lock:
             self._version += 1
             return self._version
+
+    def calm(self) -> bool:
+        """Take the anomaly back: its day's figures become what they would have been without
+        it, as a restatement would. True if that changed anything."""
+        with self._lock:
+            if self.anomaly is None or self._calmed:
+                return False
+            self._calmed = True
+            return True
 
     def source(self, resource_id: str) -> CostSource | None:
         return self._by_resource.get(resource_id.lower())
@@ -189,14 +246,21 @@ class CostLedger:
         return self._by_subscription.get(subscription_id.lower(), [])
 
     def records(
-        self, subscription_id: str, date_from: date, date_to: date, *, version: int | None = None
+        self,
+        subscription_id: str,
+        date_from: date,
+        date_to: date,
+        *,
+        version: int | None = None,
+        calmed: bool | None = None,
     ) -> Iterator[CostRecord]:
         """Records of one subscription in the inclusive range, ordered by day then resource."""
         version = self._version if version is None else version
+        calmed = self._calmed if calmed is None else calmed
         lo = max(date_from, self.history_start)
         hi = min(date_to, self.history_end)
         for year, month in months_between(lo, hi):
-            chunk = self._chunk(subscription_id.lower(), year, month)
+            chunk = self._chunk(subscription_id.lower(), year, month, calmed)
             restate = version > 0 and not is_final(date(year, month, 1), self.today)
             for record in chunk:
                 if record.usage_date < lo or record.usage_date > hi:
@@ -205,15 +269,17 @@ class CostLedger:
                     record = dataclasses.replace(record, cost=restated_cost(record.cost, version))
                 yield record
 
-    def _chunk(self, subscription_id: str, year: int, month: int) -> tuple[CostRecord, ...]:
-        key = (subscription_id, year, month)
+    def _chunk(self, subscription_id: str, year: int, month: int, calmed: bool) -> tuple[CostRecord, ...]:
+        # Only the anomaly's month differs once calmed; every other month has one variant.
+        calmed = calmed and (subscription_id, year, month) == self._anomaly_chunk
+        key = (subscription_id, year, month, calmed)
         with self._lock:
             cached = self._cache.get(key)
             if cached is not None:
                 self._cache.move_to_end(key)
                 return cached
         # Generated outside the lock: two threads may both build a chunk, with equal results.
-        chunk = self._generate(subscription_id, year, month)
+        chunk = self._generate(subscription_id, year, month, calmed)
         with self._lock:
             if key not in self._cache:
                 self._cache[key] = chunk
@@ -223,19 +289,37 @@ class CostLedger:
                 self._cached -= len(evicted)
         return chunk
 
-    def _generate(self, subscription_id: str, year: int, month: int) -> tuple[CostRecord, ...]:
+    def _generate(self, subscription_id: str, year: int, month: int, calmed: bool) -> tuple[CostRecord, ...]:
         lo = max(date(year, month, 1), self.history_start)
         hi = min(date(year, month, calendar.monthrange(year, month)[1]), self.history_end)
         if lo > hi:
             return ()
         records: list[CostRecord] = []
+        anomaly = self.anomaly
         for source in self._by_subscription.get(subscription_id, []):
-            records.extend(_source_month(self._seed, source, year, month, lo, hi))
+            scripted = anomaly is not None and source.resource_id == anomaly.resource_id
+            shape = _Shape(
+                spikes=self.spikes and not scripted,
+                no_spike_on=self.history_end,
+                anomaly_day=anomaly.day if scripted and anomaly is not None and not calmed else None,
+            )
+            records.extend(_source_month(self._seed, source, year, month, lo, hi, shape))
         records.sort(key=lambda r: (r.usage_date, r.resource_id, r.meter, r.charge_type))
         return tuple(records)
 
 
-def _source_month(seed: int, source: CostSource, year: int, month: int, lo: date, hi: date) -> Iterator[CostRecord]:
+@dataclass(frozen=True)
+class _Shape:
+    """What a source's month looks like beyond its random draws."""
+
+    spikes: bool  # random spike days
+    no_spike_on: date  # the last day of the history: never a random spike
+    anomaly_day: date | None  # the scripted spike, if this is its source and it is not calmed
+
+
+def _source_month(
+    seed: int, source: CostSource, year: int, month: int, lo: date, hi: date, shape: _Shape
+) -> Iterator[CostRecord]:
     rng = random.Random(f"{seed}|{source.resource_id}|{year:04d}-{month:02d}")
     days = calendar.monthrange(year, month)[1]
     # Draw the month's shape first and a fixed number of draws per day, so a day's value
@@ -244,10 +328,12 @@ def _source_month(seed: int, source: CostSource, year: int, month: int, lo: date
     spike = rng.uniform(2.5, 5.0)
     for day_number in range(1, days + 1):
         day = date(year, month, day_number)
-        traffic = rng.uniform(0.8, 1.2) * _WEEKDAY_FACTOR[day.weekday()]
-        if day_number == spike_day:
+        traffic = rng.uniform(*_DAY_NOISE) * _WEEKDAY_FACTOR[day.weekday()]
+        if day_number == spike_day and shape.spikes and day != shape.no_spike_on:
             traffic *= spike
-        jitters = [rng.uniform(0.95, 1.05) for _ in source.meters]
+        if day == shape.anomaly_day:
+            traffic *= ANOMALY_FACTOR
+        jitters = [rng.uniform(*_METER_JITTER) for _ in source.meters]
         if day < lo or day > hi or day < source.active_from:
             continue
         if source.active_to is not None and day > source.active_to:
@@ -298,10 +384,10 @@ def truth(
     if unknown:
         raise ValueError(f"unknown truth dimension(s) {unknown}; valid: {', '.join(TRUTH_DIMENSIONS)}")
     dims = [d for d in dict.fromkeys(by) if d != "currency"]
-    version = ledger.version  # one version for the whole answer, even if restated meanwhile
+    version, calmed = ledger.revision  # one version for the whole answer, even if restated meanwhile
     sums: dict[tuple[str | None, ...], Decimal] = {}
     for subscription_id in subscription_ids:
-        for record in ledger.records(subscription_id, date_from, date_to, version=version):
+        for record in ledger.records(subscription_id, date_from, date_to, version=version, calmed=calmed):
             source = ledger.source(record.resource_id)
             if source is None:  # pragma: no cover - every record comes from a source
                 continue

@@ -105,7 +105,8 @@ class ServerlessEndpoint:
     uri: str
     created_at: datetime
     # The traffic shape the metrics serve (traffic.py): "normal", "quiet", "idle",
-    # "tokens_hot" (bursts near the tokens-per-minute limit) or "requests_hot".
+    # "tokens_hot" (bursts near the tokens-per-minute limit), "requests_hot" or
+    # "throttled" (a minute at the tokens-per-minute limit every hour).
     traffic: str = "normal"
 
 

@@ -161,12 +161,17 @@ def build_quota_book(
     regions: Iterable[str],
     overrides: Mapping[tuple[str, str], Sequence[QuotaLine]],
     deployments: Sequence[OnlineDeployment],
+    *,
+    quiet: bool = False,
 ) -> QuotaBook:
     """Draw the base lines; `overrides` (per subscription and region) place the scenarios.
 
     Each scope draws from its own stream, so adding subscriptions or regions leaves the
     others unchanged. A total's limit is at least 2.5 times its usage at generation, so
     only families (never totals) reach the alerting levels.
+
+    `quiet` (a quiet tenant): every limit is positive (no 0, no unlimited) and a total's
+    limit is at least 3 times its usage, so with quiet overrides nothing reaches 50%.
     """
     cores = deployment_cores(deployments)
     lines: dict[tuple[str, str, str], tuple[QuotaLine, ...]] = {}
@@ -178,14 +183,15 @@ def build_quota_book(
                 rng = random.Random(f"{seed}|quota|{sub}|{region}|{provider}")
                 scope: list[QuotaLine] = []
                 for family, choices in _LIMIT_CHOICES[provider].items():
-                    limit = rng.choice(choices)
+                    limit = rng.choice([c for c in choices if c > 0] if quiet else choices)
                     other = int(limit * rng.uniform(0.0, _BASE_SHARE))
                     scope.append(placed.get((provider, family), QuotaLine(provider, family, other, limit)))
                 used = sum(
                     line.other + (cores.get((sub, region, line.family), 0) if provider == ML_PROVIDER else 0)
                     for line in scope
                 )
-                floor = -(-used * 5 // 2 // 50) * 50  # 2.5 x usage, rounded up to 50
+                # 2.5 x usage (3 x when quiet), rounded up to 50
+                floor = -(-used * (6 if quiet else 5) // 2 // 50) * 50
                 lines[(sub, region, provider)] = tuple(scope)
                 totals[(sub, region, provider)] = max(rng.choice(_TOTAL_LIMITS), floor)
     return QuotaBook(lines, totals)

@@ -7,6 +7,10 @@ stream in a fixed order, the scale-out projects from per-subscription streams (s
 them leaves the base tenant unchanged), the costs from per-resource streams (costs.py),
 quota from per-scope streams (quota.py) and traffic from per-endpoint hashes (traffic.py).
 `Tenant.step()` then walks a scripted timeline of inventory changes (timeline.py).
+
+The default tenant holds the alerting scenarios (quota near its limits, traffic bursts, a
+throttled endpoint, a cost anomaly on the last day that `Tenant.calm()` takes back); a
+quiet one (`TenantSpec.quiet`) has the same structure with nothing to alert on.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from .catalog import CATALOG, CatalogModel
 from .costs import (
     MANAGED_COMPUTE_MODEL,
     UNATTRIBUTED,
+    Anomaly,
     CostLedger,
     CostRecord,
     CostSource,
@@ -89,6 +94,9 @@ class TenantSpec:
     qpu_per_hour: int = 600
     # Metrics reach the current wall-clock minute minus this many minutes.
     metrics_lag_minutes: int = 0
+    # The same structure with nothing to alert on: quota and traffic below 50% of their
+    # limits, no cost spikes, no Suspended subscription at the start (see the README).
+    quiet: bool = False
 
 
 @dataclass
@@ -115,6 +123,9 @@ class Tenant:
     online_deployments: list[OnlineDeployment] = field(default_factory=list)
     quota_book: QuotaBook = field(default_factory=QuotaBook.empty, repr=False)
     changes: list[dict[str, Any]] = field(default_factory=list)  # every change step() made, in order
+    # The cost anomaly on the last day (project, model, currency, day), None on a quiet tenant.
+    # It describes the scenario and stays after calm(); `calmed` says whether it was taken back.
+    anomaly: dict[str, Any] | None = None
     inventory_version: int = 0
     # Wall clock (Unix seconds) for the metrics' reach and the changes' times; tests may swap it.
     clock: Callable[[], float] = field(default=_time.time, repr=False, compare=False)
@@ -137,6 +148,15 @@ class Tenant:
     def restate(self) -> int:
         """Re-rate every estimated (not yet final) day; returns the new version."""
         return self.ledger.restate()
+
+    def calm(self) -> bool:
+        """Take the cost anomaly back: its day's figures go back to normal, as a restatement
+        of the open month would, and the truth follows. True if that changed anything."""
+        return self.ledger.calm()
+
+    @property
+    def calmed(self) -> bool:
+        return self.ledger.calmed
 
     def is_final(self, day: date) -> bool:
         return _is_final(day, self.today)
@@ -193,6 +213,12 @@ class Tenant:
 
     # --- traffic --------------------------------------------------------------------
 
+    @property
+    def throttled_endpoint_id(self) -> str | None:
+        """The serverless endpoint with a minute at its tokens-per-minute limit every UTC hour
+        (as ARM spells its ID); None on a quiet tenant."""
+        return next((e.id for e in self.serverless_endpoints if e.traffic == "throttled"), None)
+
     def serverless_endpoint(self, endpoint_id: str) -> ServerlessEndpoint | None:
         wanted = endpoint_id.lower()
         return next((e for e in self.serverless_endpoints if e.id.lower() == wanted), None)
@@ -204,7 +230,8 @@ class Tenant:
     def traffic_series(self, endpoint: ServerlessEndpoint, first_minute: int, end_minute: int) -> Series:
         """Per-minute traffic for first_minute <= m < end_minute, cut at what is available."""
         end = max(min(end_minute, self.last_metrics_minute() + 1), first_minute)
-        return traffic.series(traffic.profile(self.spec.seed, endpoint), first_minute, end)
+        profile = traffic.profile(self.spec.seed, endpoint, quiet=self.spec.quiet)
+        return traffic.series(profile, first_minute, end)
 
     def _series_between(self, endpoint: ServerlessEndpoint, start: datetime, end: datetime) -> Series:
         # Minutes that start before `end`: one past the minute holding the instant before it.
@@ -287,6 +314,13 @@ class _Use:
     late_start: bool = False  # subscribed after the history starts
     refund: bool = False  # the tenant's one refund row
     traffic: str = "normal"  # the endpoint's traffic shape (traffic.py)
+    anomaly: bool = False  # the tenant's one cost anomaly, on the last day
+
+
+def _quiet_use(use: _Use) -> _Use:
+    """A use on a quiet tenant: nothing suspended, no traffic near a limit, no anomaly."""
+    shape = "normal" if use.traffic in ("tokens_hot", "requests_hot", "throttled") else use.traffic
+    return replace(use, suspended=False, traffic=shape, anomaly=False)
 
 
 @dataclass(frozen=True)
@@ -319,6 +353,8 @@ class _HubPlan:
     projects: tuple[_ProjectPlan, ...]
     # Quota scenario lines of this hub's (subscription, region); see the README.
     quota: tuple[QuotaLine, ...] = ()
+    # The lines a quiet tenant uses instead: room for the deployments, even scaled out.
+    quiet_quota: tuple[QuotaLine, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -341,7 +377,11 @@ _PROD = _Blueprint(
                     "proj-chatbot",
                     "Customer chatbot",
                     "support",
-                    (_Use("Meta-Llama-3-70B-Instruct", tagged=True, traffic="tokens_hot"), _Use("Mistral-large")),
+                    (
+                        # Also the cost anomaly: 4x its usual spend on the last day.
+                        _Use("Meta-Llama-3-70B-Instruct", tagged=True, traffic="tokens_hot", anomaly=True),
+                        _Use("Mistral-large"),
+                    ),
                 ),
                 _ProjectPlan(
                     "proj-search",
@@ -364,7 +404,11 @@ _PROD = _Blueprint(
             catalog.SWEDENCENTRAL,
             (
                 _ProjectPlan(
-                    "proj-summarizer", "Meeting summarizer", "productivity", (_Use("Meta-Llama-3-8B-Instruct"),)
+                    "proj-summarizer",
+                    "Meeting summarizer",
+                    "productivity",
+                    # A minute at its tokens-per-minute limit every UTC hour.
+                    (_Use("Meta-Llama-3-8B-Instruct", traffic="throttled"),),
                 ),
             ),
         ),
@@ -398,6 +442,7 @@ _DEV = _Blueprint(
             ),
             # 72 cores of training clusters plus the deployment's 24: 96/100 (96%).
             quota=(QuotaLine(ML_PROVIDER, "standardNCADSA100v4Family", 72, 100),),
+            quiet_quota=(QuotaLine(ML_PROVIDER, "standardNCADSA100v4Family", 8, 100),),  # 32/100
         ),
     ),
 )
@@ -427,6 +472,11 @@ _RESEARCH = _Blueprint(
             quota=(
                 QuotaLine(ML_PROVIDER, "standardNCSv3Family", 16, 64),
                 QuotaLine(ML_PROVIDER, "standardFSv2Family", 8, -1),
+            ),
+            # 28/96, 40/96 once scaled out; FSv2 gets a limit.
+            quiet_quota=(
+                QuotaLine(ML_PROVIDER, "standardNCSv3Family", 4, 96),
+                QuotaLine(ML_PROVIDER, "standardFSv2Family", 8, 48),
             ),
         ),
     ),
@@ -467,7 +517,9 @@ _USD_BLUEPRINTS = (_PROD, _DEV, _RESEARCH)
 
 def _plain(plan: _ProjectPlan) -> _ProjectPlan:
     """A copy of a project plan without the cases the tenant must hold exactly once."""
-    uses = tuple(replace(u, versioned=False, suspended=False, refund=False, traffic="normal") for u in plan.uses)
+    uses = tuple(
+        replace(u, versioned=False, suspended=False, refund=False, traffic="normal", anomaly=False) for u in plan.uses
+    )
     return replace(plan, uses=uses, managed=None)
 
 
@@ -576,6 +628,8 @@ class _Builder:
         return project
 
     def add_use(self, project: Workspace, use: _Use, rng: random.Random) -> None:
+        if self.spec.quiet:
+            use = _quiet_use(use)
         model = CATALOG[use.model]
         created = self.created(rng, late=use.late_start)
         resource_name = model.name.replace(".", "-")
@@ -870,18 +924,40 @@ def generate_tenant(spec: TenantSpec) -> Tenant:
                         plan = _plain(plan)
                     b.add_project(hub, plan, f"{plan.name}{suffix}", blueprint.env, b.rng)
                 if not suffix:
-                    b.quota_lines[(sub.subscription_id, hub_plan.region)] += hub_plan.quota
+                    lines = hub_plan.quiet_quota if spec.quiet else hub_plan.quota
+                    b.quota_lines[(sub.subscription_id, hub_plan.region)] += lines
         b.add_storage(sub, catalog.EASTUS2)
     for index, sub in enumerate(b.subscriptions):
         _add_extra_projects(b, sub, index)
     saas = _attribute(b.saas, b.msubs, b.workspaces)
-    ledger = CostLedger(spec.seed, _cost_sources(b, saas), b.history_start, b.history_end, b.today)
+    sources = _cost_sources(b, saas)
+    spiked = next((s for s in saas if b.saas_meta[s.id][0].anomaly), None)
+    anomaly = None if spiked is None else Anomaly(spiked.id.lower(), b.history_end)
+    ledger = CostLedger(
+        spec.seed,
+        sources,
+        b.history_start,
+        b.history_end,
+        b.today,
+        spikes=not spec.quiet,
+        anomaly=anomaly,
+    )
+    anomaly_truth = None
+    if anomaly is not None:
+        source = next(s for s in sources if s.resource_id == anomaly.resource_id)
+        anomaly_truth = {
+            "project": source.project,
+            "model": source.model,
+            "currency": source.currency,
+            "day": anomaly.day,
+        }
     quota = build_quota_book(
         spec.seed,
         [s.subscription_id for s in b.subscriptions],
         {w.location for w in b.workspaces},
         b.quota_lines,
         b.deployments,
+        quiet=spec.quiet,
     )
     return Tenant(
         spec=spec,
@@ -899,6 +975,7 @@ def generate_tenant(spec: TenantSpec) -> Tenant:
         ledger=ledger,
         online_deployments=b.deployments,
         quota_book=quota,
+        anomaly=anomaly_truth,
     )
 
 

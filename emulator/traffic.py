@@ -14,6 +14,11 @@ Shapes ("traffic" of an endpoint):
   tokens-per-minute limit (never above: Azure refuses, and does not count, the excess).
 - requests_hot: short requests, plus one burst minute in every UTC hour at 900-999
   requests (90-100% of a 1,000 requests-per-minute limit).
+- throttled: like normal, plus one minute in every UTC hour at exactly the
+  tokens-per-minute limit (the client is being refused the rest: HTTP 429).
+
+A quiet tenant (`TenantSpec.quiet`) caps every endpoint's daily peak at a quarter of its
+tokens-per-minute limit (instead of half), so no minute reaches 50% of either limit.
 """
 
 from __future__ import annotations
@@ -27,7 +32,12 @@ from functools import cache
 from .catalog import CATALOG, EASTUS2, SWEDENCENTRAL, WESTUS3, CatalogModel
 from .inventory import ServerlessEndpoint
 
-TRAFFIC_SHAPES: tuple[str, ...] = ("normal", "quiet", "idle", "tokens_hot", "requests_hot")
+TRAFFIC_SHAPES: tuple[str, ...] = ("normal", "quiet", "idle", "tokens_hot", "requests_hot", "throttled")
+_BURST_SHAPES = frozenset({"tokens_hot", "requests_hot", "throttled"})
+# The daily peak's share of the tokens-per-minute limit; the minute-to-minute noise can add
+# up to 1.06 (weekday) x 1.25 (requests) x 1.2 (tokens per request) on top of it.
+PEAK_SHARE = 0.5
+QUIET_PEAK_SHARE = 0.25
 MINUTES_PER_DAY = 1440
 _MASK = (1 << 64) - 1
 _INV32 = 1.0 / (1 << 32)
@@ -102,8 +112,10 @@ def _model_of(endpoint: ServerlessEndpoint) -> CatalogModel | None:
     return CATALOG.get(name)
 
 
-def profile(seed: int, endpoint: ServerlessEndpoint) -> Profile:
-    """The traffic parameters of an endpoint, from the seed and what the endpoint is."""
+def profile(seed: int, endpoint: ServerlessEndpoint, *, quiet: bool = False) -> Profile:
+    """The traffic parameters of an endpoint, from the seed and what the endpoint is.
+
+    `quiet` (a quiet tenant) lowers the cap on the daily peak to QUIET_PEAK_SHARE."""
     rng = random.Random(f"{seed}|traffic|{endpoint.id.lower()}")
     key = rng.getrandbits(64)
     model = _model_of(endpoint)
@@ -114,7 +126,7 @@ def profile(seed: int, endpoint: ServerlessEndpoint) -> Profile:
     tokens_per_request = rng.randint(600, 1400)
     # A typical weekday's input volume, turned into tokens per minute at the daily peak.
     peak_tpm = daily_kilo * 1000 * rng.uniform(0.5, 1.6) / MINUTES_PER_DAY / _MEAN_DAILY_FACTOR / (1 - output_share)
-    peak_tpm = min(peak_tpm, 0.5 * tpm_limit)
+    peak_tpm = min(peak_tpm, (QUIET_PEAK_SHARE if quiet else PEAK_SHARE) * tpm_limit)
     if endpoint.traffic == "tokens_hot":
         peak_tpm = 0.55 * tpm_limit
     elif endpoint.traffic == "requests_hot":
@@ -142,7 +154,7 @@ def series(p: Profile, first_minute: int, end_minute: int) -> Series:
     if p.shape == "idle":
         return Series(first_minute, inputs, outputs, requests)
     daily = _daily_cycle(p.peak_minute)
-    hot = p.shape in ("tokens_hot", "requests_hot")
+    hot = p.shape in _BURST_SHAPES
     quiet = p.shape == "quiet"
     bursts: dict[int, int] = {}  # hour -> its burst minute
     key, tpr, share = p.key, p.tokens_per_request, p.output_share
@@ -181,7 +193,10 @@ def series(p: Profile, first_minute: int, end_minute: int) -> Series:
 
 
 def _burst(p: Profile, u1: float, u2: float) -> tuple[int, int]:
-    """(total tokens, requests) of a burst minute: 90-100% of the shape's limit, never above."""
+    """(total tokens, requests) of a burst minute: 90-100% of the shape's limit, never above;
+    for "throttled", exactly the tokens-per-minute limit."""
+    if p.shape == "throttled":
+        return p.tpm_limit, max(p.tpm_limit // p.tokens_per_request, 1)
     if p.shape == "tokens_hot":
         total = min(int(p.tpm_limit * (0.9 + 0.1 * u1)), p.tpm_limit)
         return total, max(total // p.tokens_per_request, 1)

@@ -164,3 +164,36 @@ def test_quota_deployments_and_events_commands(db_url: str, engine: Engine, monk
             (e["kind"], e["old"], e["new"]) for e in events if e["resource_type"] == "marketplace_subscriptions"
         ] == [("changed", "Subscribed", "Suspended")]
         assert runner.invoke(cli, ["deployments", "--window", "forever"]).exit_code == 2
+
+
+def test_minutes_expire_but_their_hourly_peaks_stay(db_url: str, engine: Engine) -> None:
+    from collector.traffic import floor_hour
+
+    with emulator() as server:
+        settings = settings_for(server, db_url, metrics={"first_lookback_hours": 30, "retention_days": 1})
+        run_inventory(settings, engine)
+        now = utcnow()
+        summary = run_metrics(settings, engine, now=now)
+        assert summary.rows_removed > 0  # the oldest 5 hours of minutes went
+        cutoff = floor_hour(now) - timedelta(days=1)
+        chatbot = next(e for e in server.tenant.serverless_endpoints if e.traffic == "tokens_hot")
+        with Session(engine) as session:
+            oldest = session.scalar(select(func.min(TrafficMinute.minute)))
+            hours = {
+                h.hour.replace(tzinfo=None): h
+                for h in session.scalars(select(TrafficHour).where(TrafficHour.deployment_id == chatbot.id.lower()))
+            }
+        assert oldest.replace(tzinfo=None) >= cutoff.replace(tzinfo=None)
+        start = floor_minute(now) - timedelta(hours=30)
+        expected: dict = {}
+        for minute in server.tenant.metrics_truth(chatbot.id, start, floor_minute(now)):
+            hour = floor_hour(minute["minute"]).replace(tzinfo=None)
+            expected[hour] = max(expected.get(hour, 0), minute["total_tokens"])
+        old_hours = [
+            h for h in expected if h < cutoff.replace(tzinfo=None) and h >= floor_hour(start).replace(tzinfo=None)
+        ]
+        assert old_hours
+        for hour in old_hours:
+            if hour in hours:
+                assert hours[hour].peak_tpm == expected[hour]
+        assert all(h in hours for h in old_hours if h > floor_hour(start).replace(tzinfo=None))

@@ -312,3 +312,51 @@ class ResourceAttribution(Base):
     rule: Mapped[str] = mapped_column(String(32))
     detail: Mapped[str] = mapped_column(Text, default="")
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class Alert(Base):
+    """One alert: a rule about one subject. Its key is stable, so evaluation updates it in place."""
+
+    __tablename__ = "alerts"
+
+    key: Mapped[str] = mapped_column(String(512), primary_key=True)  # rule:subject
+    rule: Mapped[str] = mapped_column(String(32), index=True)
+    severity: Mapped[str] = mapped_column(String(16))  # info | warning | critical
+    state: Mapped[str] = mapped_column(String(16), index=True)  # firing | resolved
+    subject: Mapped[str] = mapped_column(String(512))
+    message: Mapped[str] = mapped_column(Text)
+    value: Mapped[str | None] = mapped_column(String(64))
+    threshold: Mapped[str | None] = mapped_column(String(64))
+    link: Mapped[str] = mapped_column(String(1024))
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    first_seen: Mapped[datetime] = mapped_column(UtcDateTime)  # start of the current (or last) episode
+    last_seen: Mapped[datetime] = mapped_column(UtcDateTime)
+    resolved_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    last_notified_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    episodes: Mapped[int] = mapped_column(Integer, default=1)
+    acknowledged_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    acknowledged_by: Mapped[str | None] = mapped_column(String(128))
+    silenced_until: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class OutboxMessage(Base):
+    """A notification to deliver, written in the same transaction as the alert change behind it."""
+
+    __tablename__ = "alert_outbox"
+    __table_args__ = (
+        UniqueConstraint("alert_key", "channel", "event", "event_at", name="uq_alert_outbox_event"),
+        Index("ix_alert_outbox_status_next_attempt_at", "status", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    alert_key: Mapped[str] = mapped_column(String(512))
+    channel: Mapped[str] = mapped_column(String(16))
+    event: Mapped[str] = mapped_column(String(16))  # firing | reminder | resolved
+    event_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(16))  # pending | sent | failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    answer: Mapped[str | None] = mapped_column(String(512))
+    last_error: Mapped[str | None] = mapped_column(Text)

@@ -54,7 +54,7 @@ def _series(body: Any, aggregation: str = "total") -> dict[str, list[tuple[str, 
     }
 
 
-@pytest.mark.parametrize("shape", ["tokens_hot", "requests_hot", "normal", "quiet", "idle"])
+@pytest.mark.parametrize("shape", ["tokens_hot", "requests_hot", "throttled", "normal", "quiet", "idle"])
 def test_served_minutes_equal_the_truth(client: Client, server: EmulatorServer, shape: str) -> None:
     endpoint = _by_shape(server.tenant, shape)
     body = _get(client, endpoint, timespan=f"{_stamp(DAY[0])}/{_stamp(DAY[1])}", interval="PT1M", metricnames=ALL)
@@ -182,7 +182,9 @@ def test_peaks_reach_the_scenario_levels() -> None:
     requests_hot = peaks[_by_shape(tenant, "requests_hot").lower()]
     assert 0.9 * TPM_LIMIT <= tokens_hot["peak_tpm"] <= TPM_LIMIT
     assert 0.9 * RPM_LIMIT <= requests_hot["peak_rpm"] <= RPM_LIMIT
-    calm = [p for key, p in peaks.items() if p not in (tokens_hot, requests_hot)]
+    throttled = peaks[_by_shape(tenant, "throttled").lower()]
+    assert throttled["peak_tpm"] == TPM_LIMIT and throttled["peak_rpm"] < 0.9 * RPM_LIMIT
+    calm = [p for key, p in peaks.items() if p not in (tokens_hot, requests_hot, throttled)]
     assert all(p["peak_tpm"] < 0.9 * TPM_LIMIT and p["peak_rpm"] < 0.9 * RPM_LIMIT for p in calm)
     assert peaks[_by_shape(tenant, "idle").lower()] == {"peak_tpm": 0, "peak_rpm": 0}
     for e in tenant.serverless_endpoints:

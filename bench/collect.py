@@ -1,0 +1,240 @@
+"""End to end: `collector.pipeline.collect` from the Azure emulator into SQLite and PostgreSQL.
+
+One synthetic tenant (seeded, `today` pinned to 2026-11-25, three months of history, K scale-out
+projects per subscription, Cost Management limits lifted so no run waits on QPU) is collected whole
+into a freshly migrated store per database, exactly as `costwatch collect --since <history start>`
+would: inventory, every subscription-month cost chunk (all nextLink pages), attribution.
+
+The emulator runs in this process (a fresh server per database, same spec, so neither run finds
+the other's cost ledger cached); the collection runs in a spawned child process, so its peak RSS
+(the child's VmHWM from /proc/self/status: the whole process, interpreter, SDKs, SQLAlchemy and the
+rows it holds; not the Python heap alone) and its CPU (getrusage) are its own, not the emulator's.
+
+    python bench/collect.py [--projects K] [--backends sqlite,postgresql] [--profile DIR]
+
+--profile runs the collection under cProfile (about twice as slow: don't compare its timings),
+writes DIR/collect-<backend>.prof and prints the top functions to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import logging
+import os
+import pstats
+import resource
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass
+from datetime import date
+from multiprocessing import get_context
+from pathlib import Path
+
+from _db import markdown_table, parse_backends, store
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from collector.db.engine import make_engine
+from collector.db.models import CostRow
+from collector.pipeline import collect
+from collector.settings import add_months, load_settings
+from emulator import EmulatorServer, TenantSpec, generate_tenant
+
+TODAY = date(2026, 11, 25)
+TOKEN = "bench-token-0f8fad5b"  # the emulator accepts any bearer token
+POSTGRES_DATABASE = "costwatch_bench_collect"
+
+
+def tenant_spec(projects: int, seed: int) -> TenantSpec:
+    return TenantSpec(
+        seed=seed,
+        today=TODAY,
+        extra_projects_per_subscription=projects,
+        qpu_per_10s=10**6,
+        qpu_per_minute=10**6,
+        qpu_per_hour=10**7,
+        page_size=5000,
+    )
+
+
+@dataclass
+class Measured:
+    backend: str
+    rows_written: int
+    rows_stored: int
+    seconds: float
+    collect_seconds: float  # RunSummary.seconds, as the run records it
+    cpu_seconds: float  # the child's user + system CPU during collect
+    rss_before_mib: float
+    rss_peak_mib: float
+    qpu_used: int
+    api_calls: int
+    throttled: int
+    scopes: int
+    status: str
+    failures: int
+
+
+def _max_rss_mib() -> float:
+    """This process's peak RSS: VmHWM on Linux, else getrusage's ru_maxrss.
+
+    Not ru_maxrss on Linux: across fork+exec it keeps the parent's RSS at fork time (the kernel folds
+    the forked image's high-water mark into it), so a spawned child would report the emulator's size.
+    """
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024  # kB
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux, bytes on macOS
+
+
+def _cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def collect_into(
+    backend: str, server_url: str, ca_path: str, since: date, today: date, profile_dir: str | None
+) -> Measured:
+    """In the child process: migrate a fresh store, collect the tenant into it, measure."""
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    with store(backend, POSTGRES_DATABASE) as url:
+        # As tests/emulated.py's settings_for builds them.
+        settings = load_settings(
+            None,
+            database_url=url,
+            arm_endpoint=server_url,
+            arm_token=TOKEN,
+            ca_bundle=ca_path,
+            retry_backoff_seconds=0.05,
+        )
+        engine = make_engine(url)
+        rss_before = _max_rss_mib()
+        cpu_before = _cpu_seconds()
+        profiler = cProfile.Profile() if profile_dir else None
+        started = time.perf_counter()
+        if profiler:
+            profiler.enable()
+        summary = collect(settings, engine, since=since, today=today, progress=_progress(backend))
+        if profiler:
+            profiler.disable()
+        seconds = time.perf_counter() - started
+        cpu = _cpu_seconds() - cpu_before
+        rss_peak = _max_rss_mib()
+        with Session(engine) as session:
+            stored = session.scalar(select(func.count()).select_from(CostRow)) or 0
+        engine.dispose()
+    if profiler and profile_dir:
+        path = Path(profile_dir) / f"collect-{backend}.prof"
+        profiler.dump_stats(path)
+        print(f"\n--- {backend}: cProfile of collect ({path}), top by own time ---", file=sys.stderr)
+        pstats.Stats(profiler, stream=sys.stderr).sort_stats("tottime").print_stats(25)
+        print(f"--- {backend}: top by cumulative time ---", file=sys.stderr)
+        pstats.Stats(profiler, stream=sys.stderr).sort_stats("cumulative").print_stats(40)
+    return Measured(
+        backend=backend,
+        rows_written=summary.rows_written,
+        rows_stored=stored,
+        seconds=seconds,
+        collect_seconds=summary.seconds,
+        cpu_seconds=cpu,
+        rss_before_mib=rss_before,
+        rss_peak_mib=rss_peak,
+        qpu_used=summary.qpu_used,
+        api_calls=summary.api_calls,
+        throttled=summary.throttled,
+        scopes=summary.scopes,
+        status=summary.status,
+        failures=len(summary.failures),
+    )
+
+
+class _progress:
+    """Progress lines on stderr, stamped with the seconds since the run began."""
+
+    def __init__(self, backend: str) -> None:
+        self.backend = backend
+        self.started = time.perf_counter()
+
+    def __call__(self, message: str) -> None:
+        print(f"  {self.backend} {time.perf_counter() - self.started:6.1f}s {message}", file=sys.stderr, flush=True)
+
+
+def run_backend(backend: str, projects: int, seed: int, profile_dir: str | None) -> Measured:
+    tenant = generate_tenant(tenant_spec(projects, seed))
+    since = add_months(tenant.today.replace(day=1), -tenant.spec.history_months)
+    with (
+        EmulatorServer(tenant) as server,
+        ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as pool,
+    ):
+        future = pool.submit(collect_into, backend, server.url, str(server.ca_path), since, tenant.today, profile_dir)
+        return future.result()
+
+
+def report(results: list[Measured], projects: int) -> str:
+    headers = [
+        "backend",
+        "K",
+        "rows",
+        "s",
+        "rows/s",
+        "CPU s (collector)",
+        "peak RSS MiB",
+        "RSS before collect MiB",
+        "QPU",
+        "cost-query calls",
+        "throttled",
+        "status",
+    ]
+    rows = [
+        [
+            r.backend,
+            projects,
+            f"{r.rows_written:,}",
+            f"{r.seconds:.1f}",
+            f"{r.rows_written / r.seconds:,.0f}",
+            f"{r.cpu_seconds:.1f}",
+            f"{r.rss_peak_mib:,.0f}",
+            f"{r.rss_before_mib:,.0f}",
+            r.qpu_used,
+            r.api_calls,
+            r.throttled,
+            r.status,
+        ]
+        for r in results
+    ]
+    return markdown_table(headers, rows)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument(
+        "--projects", type=int, default=150, help="scale-out projects per subscription, K (150: ~280,000 rows)"
+    )
+    parser.add_argument("--backends", default="sqlite,postgresql", help="comma list: sqlite, postgresql")
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--profile", metavar="DIR", help="run under cProfile; write DIR/collect-<backend>.prof")
+    args = parser.parse_args(argv)
+    backends = parse_backends(args.backends)
+    if args.profile:
+        os.makedirs(args.profile, exist_ok=True)
+    results = []
+    for backend in backends:
+        print(f"{backend}: collecting (K={args.projects}) ...", file=sys.stderr, flush=True)
+        measured = run_backend(backend, args.projects, args.seed, args.profile)
+        print(f"{backend}: {asdict(measured)}", file=sys.stderr, flush=True)
+        if measured.rows_stored != measured.rows_written:  # a correctness check, not a timing one
+            raise SystemExit(
+                f"{backend}: wrote {measured.rows_written} rows but the store holds {measured.rows_stored}"
+            )
+        results.append(measured)
+    print(report(results, args.projects))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,27 @@
+"""Alert delivery channels: email (SMTP) and Microsoft Teams (Workflows webhook)."""
+
+from __future__ import annotations
+
+from collector.alerts.channels.base import Channel, DeliveryError, Notification
+from collector.alerts.channels.email import EmailChannel
+from collector.alerts.channels.teams import TeamsChannel
+from collector.settings import AlertSettings
+
+__all__ = [
+    "Channel",
+    "DeliveryError",
+    "EmailChannel",
+    "Notification",
+    "TeamsChannel",
+    "configured_channels",
+]
+
+
+def configured_channels(settings: AlertSettings) -> dict[str, Channel]:
+    """The enabled channels by name ("email", "teams"); a channel whose settings are unset is absent."""
+    channels: dict[str, Channel] = {}
+    if settings.email.enabled:
+        channels[EmailChannel.name] = EmailChannel(settings.email)
+    if settings.teams.enabled:
+        channels[TeamsChannel.name] = TeamsChannel(settings.teams)
+    return channels

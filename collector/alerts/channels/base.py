@@ -1,0 +1,42 @@
+"""What every alert channel receives and promises."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class Notification:
+    """One message about one alert. Every text field may hold untrusted text from Azure (names, tags):
+    channels escape it for their format."""
+
+    alert_key: str
+    rule: str  # quota | rate_limit | budget | budget_forecast | anomaly | marketplace | collection_health
+    severity: str  # info | warning | critical
+    event: str  # firing | reminder | resolved
+    subject: str  # what and where, e.g. "standardNCADSA100v4Family in westus3 (sub ...)"
+    message: str  # one sentence: what, how much, since when
+    value: str | None
+    threshold: str | None
+    since: datetime
+    link: str  # the dashboard page that shows it
+    details: dict[str, str] = field(default_factory=dict)  # extra facts shown as a table
+
+
+class DeliveryError(Exception):
+    """Sending failed. `retryable` says whether trying again later may succeed. The message never
+    contains a secret (password, webhook URL)."""
+
+    def __init__(self, message: str, retryable: bool = True) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+
+
+class Channel(Protocol):
+    name: str  # "email" | "teams"
+
+    def send(self, notification: Notification) -> str:
+        """Deliver, or raise DeliveryError. Returns a short description of the receiver's answer."""
+        ...

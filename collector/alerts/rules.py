@@ -1,0 +1,401 @@
+"""Alert rules: pure functions from the store (and the settings) to the conditions that hold now.
+
+A rule returns one `Condition` per subject that is in breach; a subject it does not return is fine.
+The engine (collector.alerts.engine) turns these into firing and resolved alerts. Rules never send
+anything and never write.
+"""
+
+from __future__ import annotations
+
+import calendar
+import statistics
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+from urllib.parse import urlencode
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from collector.db.models import (
+    CostRow,
+    Deployment,
+    InventoryEvent,
+    MarketplaceSubscription,
+    ScopeRun,
+    Workspace,
+)
+from collector.quota import latest_quota
+from collector.runs import as_utc
+from collector.settings import AlertSettings, Settings
+from collector.spend import spend
+from collector.status import freshness
+from collector.traffic import deployment_headroom
+
+MARKETPLACE_EVENT_DAYS = 7  # how long a one-off marketplace event stays a firing (informational) alert
+
+
+@dataclass(frozen=True)
+class Condition:
+    key: str
+    rule: str
+    severity: str  # info | warning | critical
+    subject: str
+    message: str
+    value: str | None = None
+    threshold: str | None = None
+    link: str = ""
+    details: dict[str, str] = field(default_factory=dict)
+
+
+def _link(settings: AlertSettings, page: str, **params: str) -> str:
+    query = f"?{urlencode(params)}" if params else ""
+    return f"{settings.dashboard_url.rstrip('/')}/{page}{query}"
+
+
+def _pct(value: Decimal | float) -> str:
+    return f"{Decimal(str(value)).quantize(Decimal('0.1'), ROUND_HALF_UP)}%"
+
+
+def _money(amount: Decimal, currency: str) -> str:
+    return f"{amount.quantize(Decimal('0.01'), ROUND_HALF_UP):,} {currency}"
+
+
+def quota(session: Session, settings: Settings, now: datetime) -> list[Condition]:
+    """VM-core usage at or above the warn / critical share of its limit; unlimited (-1) never fires."""
+    rules = settings.alerts
+    out = []
+    for q in latest_quota(session):
+        if q.limit <= 0:
+            continue
+        share = Decimal(q.current) / Decimal(q.limit)
+        if share < Decimal(str(rules.quota_warn)):
+            continue
+        severity = "critical" if share >= Decimal(str(rules.quota_critical)) else "warning"
+        threshold = rules.quota_critical if severity == "critical" else rules.quota_warn
+        name = q.localized_name or q.name
+        out.append(
+            Condition(
+                key=f"quota:{q.subscription_id}:{q.location}:{q.provider}:{q.name}",
+                rule="quota",
+                severity=severity,
+                subject=f"{name} in {q.location} (subscription {q.subscription_id})",
+                message=f"{q.current} of {q.limit} {q.unit or 'cores'} used ({_pct(share * 100)}) as of "
+                f"{q.as_of:%Y-%m-%d %H:%M} UTC",
+                value=_pct(share * 100),
+                threshold=_pct(threshold * 100),
+                link=_link(rules, "quota", subscription=q.subscription_id, region=q.location),
+                details={"provider": q.provider, "family": q.name, "current": str(q.current), "limit": str(q.limit)},
+            )
+        )
+    return out
+
+
+def rate_limits(session: Session, settings: Settings, now: datetime) -> list[Condition]:
+    """A serverless deployment whose peak TPM or RPM in the window came near its limit, or reached it."""
+    rules = settings.alerts
+    window = timedelta(hours=rules.rate_window_hours)
+    out = []
+    for d in deployment_headroom(session, settings, window, now):
+        if d.kind != "serverless" or d.tpm_limit is None or d.rpm_limit is None:
+            continue
+        tpm_share = Decimal(d.peak_tpm or 0) / d.tpm_limit
+        rpm_share = Decimal(d.peak_rpm or 0) / d.rpm_limit
+        share = max(tpm_share, rpm_share)
+        if share < Decimal(str(rules.rate_warn)):
+            continue
+        which = "tokens" if tpm_share >= rpm_share else "requests"
+        at_limit = share >= 1
+        message = (
+            f"peak {d.peak_tpm:,} tokens/min of {d.tpm_limit:,} and {d.peak_rpm:,} requests/min of {d.rpm_limit:,} "
+            f"in the last {rules.rate_window_hours} h"
+            + ("; at the limit: requests are likely being throttled (HTTP 429)" if at_limit else "")
+        )
+        out.append(
+            Condition(
+                key=f"rate_limit:{d.project}:{d.deployment}",
+                rule="rate_limit",
+                severity="critical" if at_limit else "warning",
+                subject=f"{d.deployment} ({d.model}) in project {d.project}",
+                message=message,
+                value=_pct(share * 100),
+                threshold=_pct(Decimal(100) if at_limit else Decimal(str(rules.rate_warn)) * 100),
+                link=_link(rules, "deployments", project=d.project),
+                details={
+                    "busiest": which,
+                    "minutes near TPM": str(d.minutes_near_tpm),
+                    "minutes near RPM": str(d.minutes_near_rpm),
+                },
+            )
+        )
+    return out
+
+
+def budgets(session: Session, settings: Settings, now: datetime) -> list[Condition]:
+    """Monthly budgets: the highest crossed threshold of the actual spend, and a month-end forecast above
+    the budget (month-to-date spend / days with data x days in the month). Estimated days are used and
+    labelled as such."""
+    rules = settings.alerts
+    if not rules.budgets:
+        return []
+    today = now.date()
+    month = today.replace(day=1)
+    last_day = session.scalar(select(func.max(CostRow.usage_date)).where(CostRow.usage_date >= month))
+    if last_day is None:
+        return []
+    days_in_month = calendar.monthrange(today.year, today.month)[1]
+    days_seen = (last_day - month).days + 1
+    totals = _month_to_date(session, settings, month, today)
+    out = []
+    for budget in rules.budgets:
+        actual, estimated = totals.get((budget.scope, budget.name.lower(), budget.currency), (Decimal(0), False))
+        label = " (includes estimated days)" if estimated else ""
+        subject = f"{budget.scope.replace('_', ' ')} {budget.name} budget for {month:%B %Y}"
+        key = f"{budget.scope}:{budget.name.lower()}:{budget.currency}:{month:%Y-%m}"
+        share = actual / budget.amount * 100
+        crossed = [t for t in sorted(rules.budget_thresholds) if share >= t]
+        details = {
+            "budget": _money(budget.amount, budget.currency),
+            "spent": _money(actual, budget.currency),
+            "days with data": f"{days_seen} of {days_in_month}",
+        }
+        link = _link(rules, "spend", **{budget.scope: budget.name})
+        if crossed:
+            out.append(
+                Condition(
+                    key=f"budget:{key}",
+                    rule="budget",
+                    severity="critical" if crossed[-1] >= 100 else "warning",
+                    subject=subject,
+                    message=f"{_money(actual, budget.currency)} spent of {_money(budget.amount, budget.currency)} "
+                    f"({_pct(share)}) by {last_day}{label}",
+                    value=_pct(share),
+                    threshold=f"{crossed[-1]}%",
+                    link=link,
+                    details=details,
+                )
+            )
+        forecast = actual / days_seen * days_in_month
+        if forecast > budget.amount and share < 100:
+            out.append(
+                Condition(
+                    key=f"budget_forecast:{key}",
+                    rule="budget_forecast",
+                    severity="warning",
+                    subject=subject,
+                    message=f"on track for {_money(forecast, budget.currency)} by month end, over the budget of "
+                    f"{_money(budget.amount, budget.currency)} ({_money(actual, budget.currency)} in {days_seen} "
+                    f"days){label}",
+                    value=_money(forecast, budget.currency),
+                    threshold=_money(budget.amount, budget.currency),
+                    link=link,
+                    details=details,
+                )
+            )
+    return out
+
+
+def _month_to_date(
+    session: Session, settings: Settings, month: date, today: date
+) -> dict[tuple[str, str, str], tuple[Decimal, bool]]:
+    """(scope, lower-case name, currency) -> (spend, includes estimated days) for every budget scope."""
+    totals: dict[tuple[str, str, str], tuple[Decimal, bool]] = {}
+
+    def add(scope: str, name: str, row_cost: Decimal, currency: str, estimated: bool) -> None:
+        key = (scope, name.lower(), currency)
+        cost, was_estimated = totals.get(key, (Decimal(0), False))
+        totals[key] = (cost + row_cost, was_estimated or estimated)
+
+    cost_centers = {
+        w.name.lower(): (w.tags or {}).get(settings.alerts.cost_center_tag, "")
+        for w in session.scalars(select(Workspace).where(func.lower(Workspace.kind) == "project"))
+    }
+    for row in spend(session, month, today, ["project", "model", "subscription"]):
+        project, model, subscription = row.keys["project"], row.keys["model"], row.keys["subscription"]
+        add("project", project, row.cost, row.currency, row.estimated)
+        add("model", model, row.cost, row.currency, row.estimated)
+        add("subscription", subscription, row.cost, row.currency, row.estimated)
+        if cost_centers.get(project.lower()):
+            add("cost_center", cost_centers[project.lower()], row.cost, row.currency, row.estimated)
+    return totals
+
+
+def anomalies(session: Session, settings: Settings, now: datetime) -> list[Condition]:
+    """A day's spend per project and model far above the same weekday of the four weeks before.
+
+    Comparing like weekdays keeps the normal weekly cycle (quiet weekends) from looking anomalous; the
+    median and the median absolute deviation (MAD) keep one earlier spike from hiding the next. It fires
+    when spend > median + factor x max(MAD, 10% of median) and the excess is at least
+    `anomaly_min_amount`. Needs all four earlier weekdays."""
+    rules = settings.alerts
+    latest = session.scalar(select(func.max(CostRow.usage_date)))
+    if latest is None:
+        return []
+    days = [latest - timedelta(days=7 * k) for k in range(5)]
+    series: dict[tuple[str, str, str], dict[date, Decimal]] = defaultdict(dict)
+    for row in spend(session, days[-1], latest, ["project", "model", "day"]):
+        day = row.keys["day"]
+        if day in days:
+            series[(row.keys["project"], row.keys["model"], row.currency)][day] = row.cost
+    out = []
+    for (project, model, currency), by_day in sorted(series.items()):
+        history = [by_day.get(d) for d in days[1:]]
+        if any(v is None for v in history):
+            continue
+        past = [v for v in history if v is not None]
+        median = Decimal(str(statistics.median(past)))
+        mad = Decimal(str(statistics.median([abs(v - median) for v in past])))
+        spread = max(mad, median / 10)
+        today_cost = by_day.get(latest, Decimal(0))
+        limit = median + Decimal(str(rules.anomaly_factor)) * spread
+        if today_cost > limit and today_cost - median >= rules.anomaly_min_amount:
+            out.append(
+                Condition(
+                    key=f"anomaly:{project}:{model}:{currency}",
+                    rule="anomaly",
+                    severity="warning",
+                    subject=f"{model} in project {project}",
+                    message=f"{_money(today_cost, currency)} spent on {latest:%a %Y-%m-%d}, against a usual "
+                    f"{_money(median, currency)} on that weekday",
+                    value=_money(today_cost, currency),
+                    threshold=_money(limit, currency),
+                    link=_link(rules, "spend", project=project, model=model),
+                    details={
+                        "baseline (median of 4 weeks)": _money(median, currency),
+                        "spread (MAD)": _money(mad, currency),
+                    },
+                )
+            )
+    return out
+
+
+def marketplace(session: Session, settings: Settings, now: datetime) -> list[Condition]:
+    """New marketplace subscriptions (for a week), subscriptions that are Suspended or recently
+    Unsubscribed, and deployments of offers outside the allow-list."""
+    rules = settings.alerts
+    out: list[Condition] = []
+    since = now - timedelta(days=MARKETPLACE_EVENT_DAYS)
+    subscriptions = {m.resource_id: m for m in session.scalars(select(MarketplaceSubscription))}
+    projects = {w.resource_id: w.name for w in session.scalars(select(Workspace))}
+    new = session.scalars(
+        select(InventoryEvent).where(
+            InventoryEvent.resource_type == "marketplace_subscriptions",
+            InventoryEvent.kind == "added",
+            InventoryEvent.observed_at >= since,
+        )
+    )
+    for event in new:
+        sub = subscriptions.get(event.resource_id)
+        project = projects.get(sub.workspace_id, "?") if sub else "?"
+        offer = sub.offer_id if sub else event.resource_id.rsplit("/", 1)[-1]
+        out.append(
+            Condition(
+                key=f"marketplace:new:{event.resource_id}",
+                rule="marketplace",
+                severity="info",
+                subject=f"project {project} subscribed to {offer}",
+                message=f"new marketplace subscription to {offer} ({sub.model_id if sub else ''}) seen "
+                f"{as_utc(event.observed_at):%Y-%m-%d %H:%M} UTC",
+                link=_link(rules, "subscriptions", project=project),
+                details={"plan": sub.plan_id if sub else "", "publisher": sub.publisher_id if sub else ""},
+            )
+        )
+    for sub in subscriptions.values():
+        project = projects.get(sub.workspace_id, "?")
+        if sub.status == "Suspended" or (
+            sub.status == "Unsubscribed"
+            and as_utc(sub.last_seen) >= since
+            and _changed_since(session, sub.resource_id, since)
+        ):
+            out.append(
+                Condition(
+                    key=f"marketplace:status:{sub.resource_id}",
+                    rule="marketplace",
+                    severity="warning" if sub.status == "Suspended" else "info",
+                    subject=f"project {project}: {sub.offer_id}",
+                    message=f"marketplace subscription to {sub.offer_id} is {sub.status}"
+                    + ("; its deployments stop serving until it is reinstated" if sub.status == "Suspended" else ""),
+                    value=sub.status,
+                    link=_link(rules, "subscriptions", project=project),
+                )
+            )
+    if rules.offer_allow_list:
+        allowed = {o.lower() for o in rules.offer_allow_list}
+        by_id = {m.resource_id: m for m in subscriptions.values()}
+        for d in session.scalars(
+            select(Deployment).where(Deployment.kind == "serverless", Deployment.removed_at.is_(None))
+        ):
+            sub = by_id.get(d.marketplace_subscription_id)
+            if sub is not None and sub.offer_id.lower() not in allowed:
+                project = projects.get(d.workspace_id, "?")
+                out.append(
+                    Condition(
+                        key=f"marketplace:offer:{d.resource_id}",
+                        rule="marketplace",
+                        severity="warning",
+                        subject=f"{d.name} in project {project}",
+                        message=f"deployment of offer {sub.offer_id}, which is not in the allow-list",
+                        value=sub.offer_id,
+                        link=_link(rules, "deployments", project=project),
+                    )
+                )
+    return out
+
+
+def _changed_since(session: Session, resource_id: str, since: datetime) -> bool:
+    count = session.scalar(
+        select(func.count())
+        .select_from(InventoryEvent)
+        .where(InventoryEvent.resource_id == resource_id, InventoryEvent.observed_at >= since)
+    )
+    return bool(count)
+
+
+def collection_health(session: Session, settings: Settings, now: datetime) -> list[Condition]:
+    """A scope that failed its last N runs in a row, and a job whose data went stale after it had run."""
+    rules = settings.alerts
+    out = []
+    scopes = session.scalars(select(ScopeRun.scope).distinct()).all()
+    for scope in scopes:
+        last = session.scalars(
+            select(ScopeRun).where(ScopeRun.scope == scope).order_by(ScopeRun.id.desc()).limit(rules.failed_runs)
+        ).all()
+        if len(last) == rules.failed_runs and all(r.status == "failed" for r in last):
+            out.append(
+                Condition(
+                    key=f"collection_health:failing:{scope}",
+                    rule="collection_health",
+                    severity="critical",
+                    subject=scope,
+                    message=f"failed {rules.failed_runs} runs in a row; last error: {(last[0].error or '')[:300]}",
+                    value=str(rules.failed_runs),
+                    threshold=str(rules.failed_runs),
+                    link=_link(rules, "status"),
+                )
+            )
+    for line in freshness(session, settings, now):
+        if line.scope == "" and line.stale and line.last_status is not None:
+            age = "never succeeded" if line.age is None else f"last success {line.age.total_seconds() / 3600:.1f} h ago"
+            out.append(
+                Condition(
+                    key=f"collection_health:stale:{line.job}",
+                    rule="collection_health",
+                    severity="warning",
+                    subject=f"{line.job} data",
+                    message=f"{line.job} data is stale: {age}",
+                    link=_link(rules, "status"),
+                )
+            )
+    return out
+
+
+RULES: dict[str, Callable[[Session, Settings, datetime], list[Condition]]] = {
+    "quota": quota,
+    "rate_limit": rate_limits,
+    "budget": budgets,
+    "anomaly": anomalies,
+    "marketplace": marketplace,
+    "collection_health": collection_health,
+}
