@@ -7,6 +7,7 @@ start, and a wrong one fails with a message that names the key and what it accep
 
 from __future__ import annotations
 
+import fnmatch
 import os
 import re
 from datetime import date
@@ -193,6 +194,16 @@ class Budget(_Section):
     currency: str = Field(pattern=r"^[A-Z]{3}$")
 
 
+class AlertOverride(_Section):
+    """Thresholds for the alerts whose key matches `match` (shell-style, e.g. "quota:*:westus3:*" or
+    "rate_limit:proj-batch:*"); the first matching override wins. `mute` drops them altogether."""
+
+    match: str = Field(min_length=1)
+    warn: float | None = Field(None, gt=0, le=1)
+    critical: float | None = Field(None, gt=0, le=1)
+    mute: bool = False
+
+
 class AlertSettings(_Section):
     dashboard_url: str = "http://127.0.0.1:8501"
     reminder_hours: float = Field(24, gt=0)  # a firing alert is repeated this often; 0 is not allowed
@@ -208,10 +219,21 @@ class AlertSettings(_Section):
     offer_allow_list: list[str] = Field(default_factory=list)  # empty: every offer is allowed
     failed_runs: int = Field(3, ge=1)  # a scope failing this many runs in a row fires
     routes: dict[str, list[Literal["email", "teams"]]] = Field(default_factory=dict)  # rule -> channels
+    overrides: list[AlertOverride] = Field(default_factory=list)
     max_attempts: int = Field(12, ge=1)
     retry_seconds: float = Field(30, gt=0)  # first retry delay; doubles up to an hour
     email: EmailSettings = Field(default_factory=lambda: EmailSettings())
     teams: TeamsSettings = Field(default_factory=lambda: TeamsSettings())
+
+    def override_for(self, key: str) -> AlertOverride | None:
+        return next((o for o in self.overrides if fnmatch.fnmatchcase(key, o.match)), None)
+
+    def thresholds(self, key: str, warn: float, critical: float) -> tuple[float, float]:
+        """The warn and critical fractions for one alert key: an override's, else the given defaults."""
+        override = self.override_for(key)
+        if override is None:
+            return warn, critical
+        return override.warn or warn, override.critical or critical
 
 
 class Settings(BaseSettings):

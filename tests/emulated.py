@@ -16,6 +16,7 @@ from collector.settings import Settings, add_months, load_settings
 from collector.spend import spend
 from emulator import EmulatorServer, TenantSpec, generate_tenant
 
+BY = ["project", "model", "meter"]
 TOKEN = "test-token-0f8fad5b"
 # Generous Cost Management limits where throttling is not the point of a test.
 ROOMY = {"qpu_per_10s": 10_000, "qpu_per_minute": 10_000, "qpu_per_hour": 100_000}

@@ -284,3 +284,19 @@ def test_nothing_fires_on_a_quiet_tenant(db_url: str, engine: Engine) -> None:
         _fill(server, settings, engine)
         result = evaluate(settings, engine)
         assert result.firing == [] and not result.errors, result.firing
+
+
+def test_per_scope_overrides_change_thresholds_and_mute(db_url: str, engine: Engine) -> None:
+    with emulator() as server:
+        overrides = [
+            {"match": "quota:*:westus3:*", "warn": 0.99, "critical": 0.995},  # the 96% family stays quiet
+            {"match": "rate_limit:proj-search:*", "mute": True},
+        ]
+        settings = _settings(server, db_url, overrides=overrides)
+        _fill(server, settings, engine)
+        evaluate(settings, engine)
+        rules = _rules(engine)
+        assert not any(":westus3:" in k for k in rules["quota"])
+        assert any(":eastus2:" in k for k in rules["quota"])
+        assert not any("proj-search" in k for k in rules["rate_limit"])
+        assert any("proj-chatbot" in k for k in rules["rate_limit"])

@@ -71,6 +71,7 @@ def evaluate(
     reminder = timedelta(hours=settings.alerts.reminder_hours)
     with Session(engine) as session, session.begin():
         found, result.errors = conditions(session, settings, now)
+        found = [c for c in found if not _muted(settings, c.key)]
         failed_rules = {e.split(":", 1)[0] for e in result.errors}
         current = {c.key: c for c in found}
         stored = {a.key: a for a in session.scalars(select(Alert))}
@@ -100,6 +101,11 @@ def evaluate(
         if dry_run:
             session.rollback()
     return result
+
+
+def _muted(settings: Settings, key: str) -> bool:
+    override = settings.alerts.override_for(key)
+    return override is not None and override.mute
 
 
 def _rule_of(key: str) -> str:

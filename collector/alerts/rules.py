@@ -70,15 +70,17 @@ def quota(session: Session, settings: Settings, now: datetime) -> list[Condition
     for q in latest_quota(session):
         if q.limit <= 0:
             continue
+        key = f"quota:{q.subscription_id}:{q.location}:{q.provider}:{q.name}"
+        warn, critical = rules.thresholds(key, rules.quota_warn, rules.quota_critical)
         share = Decimal(q.current) / Decimal(q.limit)
-        if share < Decimal(str(rules.quota_warn)):
+        if share < Decimal(str(warn)):
             continue
-        severity = "critical" if share >= Decimal(str(rules.quota_critical)) else "warning"
-        threshold = rules.quota_critical if severity == "critical" else rules.quota_warn
+        severity = "critical" if share >= Decimal(str(critical)) else "warning"
+        threshold = critical if severity == "critical" else warn
         name = q.localized_name or q.name
         out.append(
             Condition(
-                key=f"quota:{q.subscription_id}:{q.location}:{q.provider}:{q.name}",
+                key=key,
                 rule="quota",
                 severity=severity,
                 subject=f"{name} in {q.location} (subscription {q.subscription_id})",
@@ -104,10 +106,12 @@ def rate_limits(session: Session, settings: Settings, now: datetime) -> list[Con
         tpm_share = Decimal(d.peak_tpm or 0) / d.tpm_limit
         rpm_share = Decimal(d.peak_rpm or 0) / d.rpm_limit
         share = max(tpm_share, rpm_share)
-        if share < Decimal(str(rules.rate_warn)):
+        key = f"rate_limit:{d.project}:{d.deployment}"
+        warn, critical = rules.thresholds(key, rules.rate_warn, 1.0)
+        if share < Decimal(str(warn)):
             continue
         which = "tokens" if tpm_share >= rpm_share else "requests"
-        at_limit = share >= 1
+        at_limit = share >= Decimal(str(critical))
         message = (
             f"peak {d.peak_tpm:,} tokens/min of {d.tpm_limit:,} and {d.peak_rpm:,} requests/min of {d.rpm_limit:,} "
             f"in the last {rules.rate_window_hours} h"
@@ -115,13 +119,13 @@ def rate_limits(session: Session, settings: Settings, now: datetime) -> list[Con
         )
         out.append(
             Condition(
-                key=f"rate_limit:{d.project}:{d.deployment}",
+                key=key,
                 rule="rate_limit",
                 severity="critical" if at_limit else "warning",
                 subject=f"{d.deployment} ({d.model}) in project {d.project}",
                 message=message,
                 value=_pct(share * 100),
-                threshold=_pct(Decimal(100) if at_limit else Decimal(str(rules.rate_warn)) * 100),
+                threshold=_pct(Decimal(str(critical if at_limit else warn)) * 100),
                 link=_link(rules, "deployments", project=d.project),
                 details={
                     "busiest": which,

@@ -1,0 +1,82 @@
+"""Faults that must not cost a cent: slow answers, two collectors at once, a collector killed mid-run."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import Session
+
+from collector.db.models import COST_ROW_KEY, CostRow
+from tests.emulated import BY, TOKEN, collect_all, emulator, history_start, settings_for, stored, truth
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _no_duplicates(engine: Engine) -> None:
+    key = [getattr(CostRow, c) for c in COST_ROW_KEY]
+    with Session(engine) as session:
+        doubled = session.execute(select(*key).group_by(*key).having(func.count() > 1)).all()
+    assert doubled == []
+
+
+def test_read_timeouts_are_retried(db_url: str, engine: Engine) -> None:
+    with emulator() as server:
+        server.faults.slow(2, seconds=3)
+        settings = settings_for(server, db_url, request_timeout_seconds=1)
+        summary = collect_all(server, settings, engine)
+        assert summary.status == "succeeded", summary.failures
+        assert stored(engine, server, BY) == truth(server, BY)
+
+
+def test_two_collectors_at_once_store_each_row_once(db_url: str, engine: Engine) -> None:
+    with emulator() as server:
+        settings = settings_for(server, db_url)
+        with ThreadPoolExecutor(2) as pool:
+            runs = list(pool.map(lambda _: collect_all(server, settings, engine), range(2)))
+        assert [r.status for r in runs] == ["succeeded", "succeeded"], [r.failures for r in runs]
+        _no_duplicates(engine)
+        assert stored(engine, server, BY) == truth(server, BY)
+
+
+def test_a_collector_killed_at_random_points_loses_and_doubles_nothing(db_url: str, engine: Engine) -> None:
+    rng = random.Random(7)
+    with emulator() as server:
+        env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith("COSTWATCH_")},
+            "COSTWATCH_DATABASE_URL": db_url,
+            "COSTWATCH_ARM_ENDPOINT": server.url,
+            "COSTWATCH_ARM_TOKEN": TOKEN,
+            "COSTWATCH_CA_BUNDLE": str(server.ca_path),
+        }
+        command = [
+            sys.executable,
+            "-m",
+            "collector.cli",
+            "collect",
+            "--only",
+            "costs",
+            "--since",
+            history_start(server).isoformat(),
+        ]
+        kills = 0
+        for _ in range(5):
+            process = subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            time.sleep(rng.uniform(0.8, 2.5))
+            if process.poll() is None:
+                process.send_signal(signal.SIGKILL)
+                kills += 1
+            process.wait(30)
+            _no_duplicates(engine)
+        assert kills >= 3  # most runs died mid-way
+        summary = collect_all(server, settings_for(server, db_url), engine)
+        assert summary.status == "succeeded"
+        _no_duplicates(engine)
+        assert stored(engine, server, BY) == truth(server, BY)
