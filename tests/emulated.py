@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date
@@ -38,6 +39,17 @@ def settings_for(server: EmulatorServer, db_url: str, **overrides: Any) -> Setti
         retry_backoff_seconds=0.05,
         **overrides,
     )
+
+
+def emulator_env(server: EmulatorServer, db_url: str) -> dict[str, str]:
+    """The environment of a costwatch process pointed at the emulator (no other COSTWATCH_ variable)."""
+    return {
+        **{k: v for k, v in os.environ.items() if not k.startswith("COSTWATCH_")},
+        "COSTWATCH_DATABASE_URL": db_url,
+        "COSTWATCH_ARM_ENDPOINT": server.url,
+        "COSTWATCH_ARM_TOKEN": TOKEN,
+        "COSTWATCH_CA_BUNDLE": str(server.ca_path),
+    }
 
 
 def history_start(server: EmulatorServer) -> date:

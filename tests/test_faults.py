@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import random
 import signal
 import subprocess
@@ -15,7 +14,7 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from collector.db.models import COST_ROW_KEY, CostRow
-from tests.emulated import BY, TOKEN, collect_all, emulator, history_start, settings_for, stored, truth
+from tests.emulated import BY, collect_all, emulator, emulator_env, history_start, settings_for, stored, truth
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -49,13 +48,7 @@ def test_two_collectors_at_once_store_each_row_once(db_url: str, engine: Engine)
 def test_a_collector_killed_at_random_points_loses_and_doubles_nothing(db_url: str, engine: Engine) -> None:
     rng = random.Random(7)
     with emulator() as server:
-        env = {
-            **{k: v for k, v in os.environ.items() if not k.startswith("COSTWATCH_")},
-            "COSTWATCH_DATABASE_URL": db_url,
-            "COSTWATCH_ARM_ENDPOINT": server.url,
-            "COSTWATCH_ARM_TOKEN": TOKEN,
-            "COSTWATCH_CA_BUNDLE": str(server.ca_path),
-        }
+        env = emulator_env(server, db_url)
         command = [
             sys.executable,
             "-m",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import os
 import signal
 import socket
 import subprocess
@@ -23,7 +22,7 @@ from collector.lease import Lease
 from collector.metrics_export import start_exporter
 from collector.runs import utcnow
 from collector.status import freshness
-from tests.emulated import TOKEN, collect_all, emulator, settings_for, stored, truth
+from tests.emulated import collect_all, emulator, emulator_env, settings_for, stored, truth
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -92,11 +91,7 @@ def _start(env: dict[str, str]) -> subprocess.Popen[bytes]:
 def test_two_replicas_one_leader_and_a_takeover_after_sigkill(db_url: str, engine: Engine) -> None:
     with emulator() as server:
         env = {
-            **{k: v for k, v in os.environ.items() if not k.startswith("COSTWATCH_")},
-            "COSTWATCH_DATABASE_URL": db_url,
-            "COSTWATCH_ARM_ENDPOINT": server.url,
-            "COSTWATCH_ARM_TOKEN": TOKEN,
-            "COSTWATCH_CA_BUNDLE": str(server.ca_path),
+            **emulator_env(server, db_url),
             "COSTWATCH_SCHEDULE__LEASE_SECONDS": "10",
             "COSTWATCH_SCHEDULE__METRICS_PORT": "0",
         }

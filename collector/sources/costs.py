@@ -18,6 +18,7 @@ from typing import Any
 
 from collector.azure.arm import AzureCallError
 from collector.azure.cost_query import QueryPage
+from collector.db.models import COST_ROW_KEY
 from collector.settings import CostSettings, add_months, is_final, month_start
 
 log = logging.getLogger(__name__)
@@ -95,25 +96,13 @@ def parse_pages(pages: Iterable[QueryPage], chunk: Chunk, settings: CostSettings
             record = _parse_row(raw, index, chunk, settings, today, out, what)
             if record is None:
                 continue
-            key = tuple(record[name] for name in _KEY)
+            key = tuple(record[name] for name in COST_ROW_KEY)
             if key in out.rows:
                 out.duplicates += 1
                 log.warning("%s: row for %s came twice (page overlap?); kept once: %r", what, key, raw)
                 continue
             out.rows[key] = record
     return out
-
-
-_KEY = (
-    "usage_date",
-    "resource_id",
-    "meter_id",
-    "meter",
-    "meter_category",
-    "meter_subcategory",
-    "charge_type",
-    "currency",
-)
 
 
 def _column_index(columns: list[str], what: str) -> dict[str, int]:
