@@ -520,6 +520,7 @@ def alerts_test_channel(obj: _Context, name: str) -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8443, show_default=True, type=int)
 @click.option("--seed", default=42, show_default=True, type=int, help="Seed of the synthetic tenant.")
+@click.option("--quiet", is_flag=True, help="A tenant on which no alert rule fires.")
 @click.option(
     "--ca-dir",
     default=".costwatch",
@@ -527,12 +528,32 @@ def alerts_test_channel(obj: _Context, name: str) -> None:
     type=click.Path(path_type=Path),
     help="Where to write the emulator's CA certificate (point COSTWATCH_CA_BUNDLE at it).",
 )
-def emulator(host: str, port: int, seed: int, ca_dir: Path) -> None:
+@click.option(
+    "--print-truth",
+    "truth_by",
+    metavar="DIMS",
+    help="Print the tenant's exact spend grouped by DIMS (e.g. project,model,meter) as JSON, and exit.",
+)
+def emulator(host: str, port: int, seed: int, quiet: bool, ca_dir: Path, truth_by: str | None) -> None:
     """Serve the Azure Resource Manager emulator over a synthetic tenant (for demos and tests)."""
-    from emulator import TenantSpec
-    from emulator.server import serve_forever
+    from emulator import TenantSpec, generate_tenant
+    from emulator.server import EmulatorServer, serve_forever
 
-    serve_forever(TenantSpec(seed=seed), host, port, ca_dir)
+    spec = TenantSpec(seed=seed, quiet=quiet)
+    if truth_by:
+        tenant = generate_tenant(spec)
+        rows = tenant.truth([d.strip() for d in truth_by.split(",")], tenant.history_start, tenant.history_end)
+        click.echo(json.dumps([{**r, "cost": str(r["cost"])} for r in rows], indent=2, default=str))
+        return
+
+    def ready(server: EmulatorServer) -> None:
+        click.echo(
+            f"emulator on {server.url}; point costwatch at it with:\n"
+            f"  export COSTWATCH_ARM_ENDPOINT={server.url} COSTWATCH_CA_BUNDLE={server.ca_path} "
+            "COSTWATCH_ARM_TOKEN=any-token"
+        )
+
+    serve_forever(spec, host, port, ca_dir, on_ready=ready)
 
 
 @cli.command()

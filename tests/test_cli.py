@@ -128,3 +128,15 @@ def test_json_logs_carry_the_run_id(server: EmulatorServer, env: dict[str, str],
     failures = [e for e in entries if e["level"] == "ERROR"]
     assert failures and all(isinstance(e["run_id"], int) for e in failures)
     assert {"time", "level", "logger", "run_id", "message"} <= set(failures[0])
+
+
+def test_the_emulator_prints_its_ground_truth() -> None:
+    from emulator import TenantSpec, generate_tenant
+
+    result = CliRunner().invoke(cli, ["emulator", "--print-truth", "currency"])
+    assert result.exit_code == 0
+    printed = {r["currency"]: Decimal(r["cost"]) for r in json.loads(result.stdout)}
+    tenant = generate_tenant(TenantSpec(seed=42))
+    assert printed == {
+        r["currency"]: r["cost"] for r in tenant.truth(["currency"], tenant.history_start, tenant.history_end)
+    }
