@@ -46,9 +46,18 @@ def _configure_sqlite(dbapi_connection: sqlite3.Connection, _record: Any) -> Non
     cursor.close()
 
 
+def _migrations_root() -> Path:
+    """The folder holding alembic.ini and alembic/: the checkout, else (an installed package, as in the
+    container image) the working directory."""
+    return PROJECT_ROOT if (PROJECT_ROOT / "alembic.ini").is_file() else Path.cwd()
+
+
 def alembic_config(url: str) -> Config:
-    config = Config(str(PROJECT_ROOT / "alembic.ini"))
-    config.set_main_option("script_location", str(PROJECT_ROOT / "alembic"))
+    root = _migrations_root()
+    if not (root / "alembic.ini").is_file():
+        raise FileNotFoundError(f"alembic.ini not found in {root}: run costwatch from the folder that holds it")
+    config = Config(str(root / "alembic.ini"))
+    config.set_main_option("script_location", str(root / "alembic"))
     # ConfigParser would read '%' in a password as interpolation: escape it.
     config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     return config
