@@ -35,6 +35,8 @@ def run_demo(workdir: Path, *, port: int, dashboard: bool, echo: Callable[[str],
             "COSTWATCH_ARM_ENDPOINT": server.url,
             "COSTWATCH_ARM_TOKEN": DEMO_TOKEN,
             "COSTWATCH_CA_BUNDLE": str(server.ca_path),
+            # The emulator's query budget is the demo's alone: no other tool to leave half of it to.
+            "COSTWATCH_COSTS__QPU_SHARE": "1.0",
         }
         os.environ.update(env)
         settings = load_settings()

@@ -77,8 +77,9 @@ class CostSettings(_Section):
     )
     # A month's figures may change until this day of the next month; after it they are final.
     final_after_day: int = Field(5, ge=1, le=28)
-    # Keep this many QPU of each Cost Management window for the tenant's other tools.
-    qpu_reserve: int = Field(0, ge=0, le=11)
+    # The share of the tenant's Cost Management budget (per 10 s, minute and hour) costwatch may use;
+    # the rest stays free for the tenant's other tools, which draw on the same budget.
+    qpu_share: float = Field(0.5, gt=0, le=1)
 
     @field_validator("grouping")
     @classmethod

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from decimal import Decimal
 
 import pytest
@@ -100,7 +101,7 @@ def test_a_429_burst_is_waited_out(db_url: str, engine: Engine, header: str) -> 
 def test_real_qpu_limits_are_paced_not_failed(db_url: str, engine: Engine) -> None:
     # 4 subscriptions x 4 months = 16 QPU: more than the 12 per 10 s the tenant allows.
     with emulator(qpu_per_10s=12, qpu_per_minute=60, qpu_per_hour=600) as server:
-        summary = collect_all(server, settings_for(server, db_url), engine)
+        summary = collect_all(server, settings_for(server, db_url, costs={"qpu_share": 1.0}), engine)
         assert summary.status == "succeeded", summary.failures
         assert summary.qpu_used >= 16
         assert stored(engine, server, BY) == truth(server, BY)
@@ -171,4 +172,14 @@ def test_an_empty_answer_keeps_what_is_stored(db_url: str, engine: Engine) -> No
         collect_all(server, settings, engine)
         server.faults.no_content(100)
         assert collect_all(server, settings, engine).status == "succeeded"
+        assert stored(engine, server, BY) == truth(server, BY)
+
+
+def test_costwatch_keeps_to_its_share_of_the_query_budget(db_url: str, engine: Engine) -> None:
+    # With half the budget (6 of 12 QPU per 10 s), 16 QPU of queries take at least two more windows.
+    with emulator(qpu_per_10s=12, qpu_per_minute=60, qpu_per_hour=600) as server:
+        started = time.monotonic()
+        summary = collect_all(server, settings_for(server, db_url, costs={"qpu_share": 0.5}), engine)
+        assert summary.status == "succeeded" and summary.throttled == 0
+        assert time.monotonic() - started >= 20
         assert stored(engine, server, BY) == truth(server, BY)

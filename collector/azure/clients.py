@@ -24,7 +24,7 @@ class AzureClients:
     def __init__(self, settings: Settings, credential: TokenCredential | None = None) -> None:
         self.settings = settings
         self.credential = credential or make_credential(settings)
-        self.qpu = QpuMeter(reserve=settings.costs.qpu_reserve)
+        self.qpu = QpuMeter(share=settings.costs.qpu_share)
 
     def _kwargs(self) -> dict[str, Any]:
         settings = self.settings

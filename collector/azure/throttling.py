@@ -26,8 +26,8 @@ RETRY_AFTER_HEADERS = tuple(f"{HEADER_PREFIX}{kind}-retry-after" for kind in ("q
 QPU_CONSUMED = f"{HEADER_PREFIX}qpu-consumed"
 QPU_REMAINING = f"{HEADER_PREFIX}qpu-remaining"
 _QUERY_PATH = re.compile(r"/providers/microsoft\.costmanagement/query\b", re.IGNORECASE)
-# Window name in the qpu-remaining header -> its length in seconds.
-_WINDOWS = {"queriesper10sec": 10.0, "queriesper1min": 60.0, "queriesper1hour": 3600.0}
+# Window name in the qpu-remaining header -> (its length in seconds, the tenant's QPU in it).
+_WINDOWS = {"queriesper10sec": (10.0, 12), "queriesper1min": (60.0, 60), "queriesper1hour": (3600.0, 600)}
 
 
 class ThrottledTooLong(HttpResponseError):
@@ -52,7 +52,7 @@ def parse_remaining(header: str) -> dict[str, int]:
 class QpuMeter:
     """What this process spent of the tenant's Cost Management budget, and what Azure says is left."""
 
-    reserve: int = 0
+    share: float = 1.0  # of each window's budget this process may use
     consumed: int = 0
     calls: int = 0
     throttled: int = 0
@@ -73,17 +73,22 @@ class QpuMeter:
                 self.remaining = parse_remaining(str(remaining))
                 self._seen_at = time.monotonic()
 
+    def reserve(self, window: str) -> int:
+        """QPU of the window to leave to other tools: what lies beyond this process's share."""
+        budget = _WINDOWS[window][1]
+        return budget - int(budget * self.share)
+
     def wait_for_budget(self) -> float:
         """Sleep until every window Azure reported as spent has rolled over; return seconds slept."""
         with self._lock:
             waits = [
-                _WINDOWS[name] - (time.monotonic() - self._seen_at)
+                _WINDOWS[name][0] - (time.monotonic() - self._seen_at)
                 for name, left in self.remaining.items()
-                if name in _WINDOWS and left <= self.reserve
+                if name in _WINDOWS and left <= self.reserve(name)
             ]
         wait = max([w for w in waits if w > 0], default=0.0)
         if wait:
-            log.info("pacing: Cost Management budget at reserve, waiting %.1f s", wait)
+            log.info("pacing: costwatch's share of the Cost Management budget is spent, waiting %.1f s", wait)
             time.sleep(wait)
             with self._lock:
                 self.remaining = {}
