@@ -596,6 +596,11 @@ def demo(port: int, no_dashboard: bool, workdir: Path) -> None:
     run_demo(workdir, port=port, dashboard=not no_dashboard, echo=click.echo)
 
 
+from collector.reports.cli import report  # noqa: E402 - registered after the group it joins
+
+cli.add_command(report)
+
+
 def main() -> None:
     cli(prog_name="costwatch")
 

@@ -360,3 +360,21 @@ class OutboxMessage(Base):
     sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     answer: Mapped[str | None] = mapped_column(String(512))
     last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class GeneratedReport(Base):
+    """A monthly report file costwatch wrote: where it is, what it covers and its checksum.
+
+    One row per generation, kept as a log: regenerating a month at the same path adds a row, and the
+    checksum tells which generation the file on disk is."""
+
+    __tablename__ = "generated_reports"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    month: Mapped[str] = mapped_column(String(7), index=True)  # YYYY-MM
+    format: Mapped[str] = mapped_column(String(8))  # csv | xlsx | pdf | focus
+    path: Mapped[str] = mapped_column(String(1024))  # absolute
+    sha256: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(BigInteger)
+    data_status: Mapped[str] = mapped_column(String(16))  # final | estimated
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
