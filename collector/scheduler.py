@@ -1,5 +1,5 @@
 """`costwatch schedule`: keeps costs, inventory, quota and traffic fresh, evaluates alerts after each
-collection, and has one leader among replicas.
+collection, writes the monthly reports when due, and has one leader among replicas.
 
 APScheduler with the defaults that matter: UTC, stable job IDs, `coalesce` (a backlog of missed runs
 runs once), `max_instances=1` (a slow run is never overlapped by the next), a misfire grace time.
@@ -19,6 +19,7 @@ from datetime import timedelta
 from typing import Any
 
 from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
@@ -32,6 +33,7 @@ from collector.lease import Lease
 from collector.metrics_export import start_exporter
 from collector.pipeline import collect
 from collector.quota import run_quota
+from collector.reports.schedule import generate_due
 from collector.runs import STOP, RunSummary, as_utc, utcnow
 from collector.settings import Settings
 from collector.status import intervals
@@ -82,6 +84,13 @@ class Scheduler:
             name="deliver queued alerts",
             replace_existing=True,
         )
+        self.scheduler.add_job(
+            self._reports,
+            CronTrigger(hour=6, minute=0, timezone="UTC"),
+            id="costwatch-reports",
+            name="monthly reports",
+            replace_existing=True,
+        )
         renew = max(1, self.settings.schedule.lease_seconds // 3)
         self.scheduler.add_job(
             self._renew_lease,
@@ -128,6 +137,18 @@ class Scheduler:
             deliver(self.settings, self.engine, self.channels)
         except Exception:
             log.exception("alert delivery failed")
+
+    def _reports(self) -> None:
+        """The monthly reports: preliminary on the 1st, final once Azure closed the month (06:00 UTC)."""
+        if STOP.is_set() or not self.lease.held:
+            return
+        try:
+            made = generate_due(self.engine, self.settings, utcnow().date())
+        except Exception:
+            log.exception("monthly report generation failed")
+            return
+        for generated in made:
+            log.info("report %s written to %s", generated.format, generated.path)
 
     def _renew_lease(self) -> None:
         was_leader = self.lease.held

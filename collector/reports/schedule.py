@@ -2,7 +2,7 @@
 on the day after `[costs] final_after_day` (the 6th by default), once Azure has closed the month.
 
 `due_report` says what is due on a day; `generate_due` writes it in every format and mails the files in
-one message. The scheduler calls `generate_due` once a day after the cost collection (not wired in yet).
+one message. `costwatch schedule` calls `generate_due` every day at 06:00 UTC.
 """
 
 from __future__ import annotations
