@@ -4,12 +4,14 @@
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from collector.azure.arm import AzureCallError
@@ -63,6 +65,43 @@ class RunSummary:
     unattributed: list[tuple[str, str]] = field(default_factory=list)
 
 
+HOST = socket.gethostname()
+HOLDER = f"{HOST}:{os.getpid()}"
+# A run still "running" this long after it started, on another host, is taken for dead.
+ABANDON_AFTER = timedelta(hours=24)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # it exists, under another user
+    return True
+
+
+def _close_abandoned(session: Session, kind: str) -> None:
+    """Runs whose process died (SIGKILL, a crash, a lost host) are marked so, not left "running"."""
+    now = utcnow()
+    for run in session.scalars(
+        select(CollectionRun).where(CollectionRun.kind == kind, CollectionRun.status == "running")
+    ):
+        host, _, pid = (run.holder or "").rpartition(":")
+        dead = (host == HOST and pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid))) or (
+            host != HOST and now - as_utc(run.started_at) > ABANDON_AFTER
+        )
+        if dead:
+            run.status, run.finished_at = "abandoned", now
+            run.error = f"the process {run.holder or '(unknown)'} ended without finishing the run (killed or crashed)"
+            log.warning(
+                "run %d (%s) was abandoned by %s; its finished scopes stay, the next run repairs the rest",
+                run.id,
+                kind,
+                run.holder or "an unknown process",
+            )
+
+
 class Run:
     """One job's run: create it with `Run.start`, do scopes with `scope`, close it with `finish`."""
 
@@ -87,8 +126,14 @@ class Run:
     ) -> Run:
         window_from, window_to = window or (None, None)
         with Session(engine) as session, session.begin():
+            _close_abandoned(session, kind)
             row = CollectionRun(
-                kind=kind, status="running", started_at=utcnow(), window_from=window_from, window_to=window_to
+                kind=kind,
+                status="running",
+                started_at=utcnow(),
+                window_from=window_from,
+                window_to=window_to,
+                holder=HOLDER,
             )
             session.add(row)
             session.flush()

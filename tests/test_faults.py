@@ -13,7 +13,7 @@ from pathlib import Path
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
-from collector.db.models import COST_ROW_KEY, CostRow
+from collector.db.models import COST_ROW_KEY, CollectionRun, CostRow
 from tests.emulated import BY, collect_all, emulator, emulator_env, history_start, settings_for, stored, truth
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -62,7 +62,8 @@ def test_a_collector_killed_at_random_points_loses_and_doubles_nothing(db_url: s
         kills = 0
         for _ in range(5):
             process = subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            time.sleep(rng.uniform(0.8, 2.5))
+            _wait_for_a_run_to_start(engine, process)
+            time.sleep(rng.uniform(0.0, 0.8))  # somewhere inside the run
             if process.poll() is None:
                 process.send_signal(signal.SIGKILL)
                 kills += 1
@@ -73,3 +74,19 @@ def test_a_collector_killed_at_random_points_loses_and_doubles_nothing(db_url: s
         assert summary.status == "succeeded"
         _no_duplicates(engine)
         assert stored(engine, server, BY) == truth(server, BY)
+        with Session(engine) as session:  # and every killed run's record says what happened to it
+            statuses = session.scalars(select(CollectionRun.status).order_by(CollectionRun.id)).all()
+        assert "running" not in statuses
+        assert statuses.count("abandoned") == kills
+
+
+def _wait_for_a_run_to_start(engine: Engine, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and process.poll() is None:
+        with Session(engine) as session:
+            mine = (
+                select(func.count()).select_from(CollectionRun).where(CollectionRun.holder.endswith(f":{process.pid}"))
+            )
+            if session.scalar(mine):
+                return
+        time.sleep(0.05)

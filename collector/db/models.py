@@ -53,7 +53,9 @@ class CollectionRun(Base):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     kind: Mapped[str] = mapped_column(String(32))
-    status: Mapped[str] = mapped_column(String(16))  # running | succeeded | partial | failed
+    status: Mapped[str] = mapped_column(String(16))  # running | succeeded | partial | failed | abandoned
+    # host:pid of the process running it, so that a run whose process died can be told from a live one
+    holder: Mapped[str] = mapped_column(String(128), default="", server_default="")
     started_at: Mapped[datetime] = mapped_column(UtcDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     window_from: Mapped[date | None] = mapped_column(Date)
