@@ -558,10 +558,22 @@ def emulator(host: str, port: int, seed: int, quiet: bool, ca_dir: Path, truth_b
 
 @cli.command()
 @click.option("--port", default=8501, show_default=True, type=int)
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address to bind; anything but localhost needs [dashboard] auth_enabled = true.",
+)
 @pass_ctx
-def dashboard(obj: _Context, port: int) -> None:
+def dashboard(obj: _Context, port: int, host: str) -> None:
     """Start the Streamlit dashboard on the configured database."""
-    _ = obj.settings  # fail here, with the key named, rather than inside Streamlit
+    settings = obj.settings  # fail here, with the key named, rather than inside Streamlit
+    local = host in ("127.0.0.1", "localhost", "::1")
+    if not local and not settings.dashboard.auth_enabled:
+        raise click.ClickException(
+            f"refusing to serve company spend on {host} without sign-in: set [dashboard] auth_enabled = true "
+            "(and [auth] in .streamlit/secrets.toml, see docs/dashboard.md), or keep --host 127.0.0.1"
+        )
     app = Path(__file__).resolve().parents[1] / "dashboard" / "app.py"
     env = {**os.environ}
     if obj.config is not None:
@@ -575,13 +587,14 @@ def dashboard(obj: _Context, port: int) -> None:
         "--server.port",
         str(port),
         "--server.address",
-        "127.0.0.1",
+        host,
         "--browser.gatherUsageStats",
         "false",
         "--server.headless",
         "true",
     ]
-    click.echo(f"dashboard on http://127.0.0.1:{port} (bound to localhost: no sign-in is configured)")
+    access = "sign-in required" if settings.dashboard.auth_enabled else "bound to localhost: no sign-in is configured"
+    click.echo(f"dashboard on http://{host}:{port} ({access})")
     sys.exit(subprocess.call(command, env=env))
 
 

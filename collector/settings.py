@@ -237,6 +237,51 @@ class AlertSettings(_Section):
         return override.warn or warn, override.critical or critical
 
 
+class ManagedOption(_Section):
+    """The managed-compute VMs that would carry one model, for the serverless-vs-managed comparison."""
+
+    vm_size: str = Field(min_length=1)  # e.g. "Standard_NC24ads_A100_v4"
+    instances: int = Field(1, ge=1)  # the fewest instances you would run (24x7)
+    # Tokens per minute one instance sustains for this model (your load test); unset = capacity unchecked.
+    tpm_per_instance: int | None = Field(None, gt=0)
+
+
+class DashboardSettings(_Section):
+    """The `[dashboard]` section."""
+
+    auth_enabled: bool = False
+    # The `[auth.<provider>]` section of .streamlit/secrets.toml to sign in with; "" = the `[auth]` section.
+    auth_provider: str = "microsoft"
+    # e-mail, Entra object ID, group object ID or app role -> role
+    roles: dict[str, Literal["admin", "finance", "project_owner"]] = Field(default_factory=dict)
+    # e-mail, Entra object ID, group object ID or app role -> projects that principal owns
+    project_owners: dict[str, list[str]] = Field(default_factory=dict)
+    # VM size -> price of one instance-hour in vm_price_currency (else measured from your managed-compute bill)
+    vm_hourly_prices: dict[str, Decimal] = Field(default_factory=dict)
+    vm_price_currency: str = Field("USD", pattern=r"^[A-Z]{3}$")
+    # model name -> the VMs that would carry it (else the model's own managed deployment, if it has one)
+    managed_options: dict[str, ManagedOption] = Field(default_factory=dict)
+
+    @field_validator("roles", "project_owners")
+    @classmethod
+    def _lower_principals(cls, value: dict[str, Any]) -> dict[str, Any]:
+        return {k.strip().lower(): v for k, v in value.items()}
+
+    @field_validator("vm_hourly_prices")
+    @classmethod
+    def _positive_prices(cls, value: dict[str, Decimal]) -> dict[str, Decimal]:
+        bad = [size for size, price in value.items() if price <= 0]
+        if bad:
+            raise ValueError(f"prices must be above 0: {bad}")
+        return value
+
+    def vm_price(self, vm_size: str) -> Decimal | None:
+        return {k.lower(): v for k, v in self.vm_hourly_prices.items()}.get(vm_size.lower())
+
+    def managed_option(self, model: str) -> ManagedOption | None:
+        return {k.lower(): v for k, v in self.managed_options.items()}.get(model.lower())
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX,
@@ -265,6 +310,7 @@ class Settings(BaseSettings):
     metrics: MetricSettings = Field(default_factory=lambda: MetricSettings())
     schedule: ScheduleSettings = Field(default_factory=lambda: ScheduleSettings())
     alerts: AlertSettings = Field(default_factory=lambda: AlertSettings())
+    dashboard: DashboardSettings = Field(default_factory=lambda: DashboardSettings())
 
     @field_validator("database_url")
     @classmethod

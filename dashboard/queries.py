@@ -1,38 +1,232 @@
-"""Cached, parameterised reads for the dashboard pages (never string-built SQL)."""
+"""Cached, parameterised reads for the dashboard pages (never string-built SQL).
+
+Every read that carries project data takes `scope`: None for a viewer who sees every project, else
+the sorted lower-case project names the viewer may see (`dashboard.auth.Viewer.scope`). The scope is
+applied here, before anything reaches a page, a chart or a download, and it is part of each cache
+key, so one viewer's cached answer is never served to another. Spend figures come from
+`collector.spend.spend` (the query behind `costwatch spend`), filtered and regrouped exactly.
+"""
 
 from __future__ import annotations
 
-from datetime import date
+from collections import defaultdict
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
 
 import pandas as pd
 import streamlit as st
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
+from collector.attribution import UNATTRIBUTED, model_name
 from collector.db.engine import make_engine
-from collector.db.models import CollectionRun, CostRow
-from collector.settings import load_settings
+from collector.db.models import (
+    Alert,
+    CollectionRun,
+    CostRow,
+    Deployment,
+    InventoryEvent,
+    MarketplaceSubscription,
+    QuotaSnapshot,
+    ResourceAttribution,
+    Subscription,
+    TrafficHour,
+    Workspace,
+)
+from collector.db.types import money_sum
+from collector.runs import as_utc, utcnow
+from collector.settings import Settings, load_settings
 from collector.spend import spend
+from dashboard.auth import alert_project, allowed
+from dashboard.figures import TrafficDay, base_dimensions, month_window, regroup
+
+Scope = tuple[str, ...] | None
+Filters = tuple[tuple[str, tuple[str, ...]], ...]
+
+SPEND_COLUMNS = ["currency", "cost", "estimated"]
 
 
-@st.cache_resource
+def settings() -> Settings:
+    return load_settings()
+
+
+@st.cache_resource(max_entries=4)
+def _engine(url: str) -> Engine:
+    return make_engine(url)
+
+
 def engine() -> Engine:
-    return make_engine(load_settings().database_url.get_secret_value())
+    return _engine(settings().database_url.get_secret_value())
 
 
-@st.cache_data(ttl=300, max_entries=64)
-def spend_frame(date_from: date, date_to: date, by: tuple[str, ...]) -> pd.DataFrame:
-    with Session(engine()) as session:
-        rows = spend(session, date_from, date_to, list(by))
-    return pd.DataFrame(
-        [{**r.keys, "cost": r.cost, "currency": r.currency, "estimated": r.estimated} for r in rows],
-        columns=[*by, "cost", "currency", "estimated"],
+def _session() -> Session:
+    return Session(engine())
+
+
+# --- spend ------------------------------------------------------------------------------------
+
+
+@st.cache_data(ttl=60, max_entries=4)
+def data_span() -> tuple[date | None, date | None]:
+    """First and last day with cost data (the whole store: only dates, nothing per project)."""
+    with _session() as session:
+        first, last = session.execute(select(func.min(CostRow.usage_date), func.max(CostRow.usage_date))).one()
+    return first, last
+
+
+@st.cache_data(ttl=300, max_entries=4)
+def cost_centers() -> dict[str, str]:
+    """Lower-case project name -> its cost-center tag (`[alerts] cost_center_tag`)."""
+    tag = settings().alerts.cost_center_tag
+    with _session() as session:
+        projects = session.scalars(select(Workspace).where(func.lower(Workspace.kind) == "project")).all()
+    return {w.name.lower(): str((w.tags or {}).get(tag, "")) for w in projects if (w.tags or {}).get(tag)}
+
+
+@st.cache_data(ttl=300, max_entries=4)
+def subscription_names() -> dict[str, str]:
+    with _session() as session:
+        rows = session.execute(select(Subscription.subscription_id, Subscription.display_name)).all()
+    return {r.subscription_id: r.display_name or r.subscription_id for r in rows}
+
+
+def _spend_rows(
+    date_from: date, date_to: date, by: tuple[str, ...], filters: Filters, scope: Scope
+) -> list[dict[str, Any]]:
+    dims = base_dimensions(by, [name for name, _ in filters], scope is not None)
+    with _session() as session:
+        rows = spend(session, date_from, date_to, dims)
+    return regroup(rows, by, filters, scope, cost_centers() if {"cost_center"} & {*by, *dict(filters)} else {})
+
+
+@st.cache_data(ttl=300, max_entries=128)
+def spend_frame(date_from: date, date_to: date, by: tuple[str, ...], filters: Filters, scope: Scope) -> pd.DataFrame:
+    """Exact spend per `by` and currency in [date_from, date_to], filtered, restricted to `scope`."""
+    rows = _spend_rows(date_from, date_to, by, filters, scope)
+    return pd.DataFrame(rows, columns=[*by, *SPEND_COLUMNS])
+
+
+@st.cache_data(ttl=300, max_entries=32)
+def filter_options(date_from: date, date_to: date, scope: Scope) -> dict[str, list[str]]:
+    """The values each filter can take in the period, within the scope."""
+    rows = _spend_rows(date_from, date_to, ("subscription", "project", "model", "cost_center"), (), scope)
+    out: dict[str, set[str]] = defaultdict(set)
+    for row in rows:
+        for name in ("subscription", "project", "model", "cost_center", "currency"):
+            if row[name]:
+                out[name].add(str(row[name]))
+    return {name: sorted(values) for name, values in out.items()}
+
+
+@st.cache_data(ttl=300, max_entries=32)
+def cost_rows_frame(resource: str, date_from: date, date_to: date, scope: Scope) -> pd.DataFrame:
+    """The stored cost rows of one resource (as Azure last stated them), if its project is in scope."""
+    query = (
+        select(
+            CostRow.usage_date,
+            CostRow.meter,
+            CostRow.meter_category,
+            CostRow.meter_subcategory,
+            CostRow.charge_type,
+            CostRow.quantity,
+            CostRow.cost,
+            CostRow.currency,
+            CostRow.is_estimated,
+            CostRow.run_id,
+            ResourceAttribution.project,
+        )
+        .outerjoin(ResourceAttribution, ResourceAttribution.resource_id == CostRow.resource_id)
+        .where(CostRow.resource_id == resource.lower(), CostRow.usage_date.between(date_from, date_to))
+        .order_by(CostRow.usage_date, CostRow.meter, CostRow.charge_type)
     )
+    if scope is not None:
+        query = query.where(func.lower(ResourceAttribution.project).in_(scope))
+    with _session() as session:
+        rows = session.execute(query).all()
+    return pd.DataFrame(
+        [
+            {
+                "day": r.usage_date,
+                "meter": r.meter,
+                "category": r.meter_category,
+                "subcategory": r.meter_subcategory,
+                "charge": r.charge_type,
+                "quantity": r.quantity,
+                "cost": r.cost,
+                "currency": r.currency,
+                "estimated": r.is_estimated,
+                "run": r.run_id,
+            }
+            for r in rows
+        ],
+        columns=[
+            "day",
+            "meter",
+            "category",
+            "subcategory",
+            "charge",
+            "quantity",
+            "cost",
+            "currency",
+            "estimated",
+            "run",
+        ],
+    )
+
+
+@st.cache_data(ttl=300, max_entries=16)
+def unattributed_frame(date_from: date, date_to: date, scope: Scope) -> pd.DataFrame:
+    """AI spend no project could be given, per resource, with the attribution's reason. Unattributed
+    spend belongs to no project, so only viewers who see every project get it."""
+    columns = ["resource", "model", "currency", "cost", "estimated", "rule", "why"]
+    if scope is not None:
+        return pd.DataFrame(columns=columns)
+    with _session() as session:
+        rows = [
+            r
+            for r in spend(session, date_from, date_to, ["project", "model", "resource"])
+            if r.keys["project"] == UNATTRIBUTED
+        ]
+        reasons = {
+            a.resource_id: (a.rule, a.detail)
+            for a in session.scalars(
+                select(ResourceAttribution).where(
+                    ResourceAttribution.resource_id.in_(sorted({r.keys["resource"] for r in rows}))
+                )
+            )
+        }
+    return pd.DataFrame(
+        [
+            {
+                "resource": r.keys["resource"],
+                "model": r.keys["model"],
+                "currency": r.currency,
+                "cost": r.cost,
+                "estimated": r.estimated,
+                "rule": reasons.get(r.keys["resource"], ("not attributed yet", ""))[0],
+                "why": reasons.get(r.keys["resource"], ("", "the next `costwatch collect` attributes it"))[1],
+            }
+            for r in rows
+        ],
+        columns=columns,
+    )
+
+
+@st.cache_data(ttl=300, max_entries=16)
+def month_frame(as_of: date, scope: Scope) -> pd.DataFrame:
+    """Spend per project, model, subscription and day from last month's 1st to as_of (the Overview)."""
+    _, _, previous, _ = month_window(as_of)
+    by = ("project", "model", "subscription", "day")
+    return pd.DataFrame(_spend_rows(previous, as_of, by, (), scope), columns=[*by, *SPEND_COLUMNS])
+
+
+# --- collection -------------------------------------------------------------------------------
 
 
 @st.cache_data(ttl=60, max_entries=4)
 def freshness() -> dict[str, object]:
-    with Session(engine()) as session:
+    with _session() as session:
         last = session.execute(
             select(CollectionRun.finished_at, CollectionRun.status)
             .where(CollectionRun.finished_at.is_not(None))
@@ -48,12 +242,70 @@ def freshness() -> dict[str, object]:
     }
 
 
-@st.cache_data(ttl=60, max_entries=4)
-def quota_frame() -> pd.DataFrame:
+@st.cache_data(ttl=30, max_entries=4)
+def status_frame(with_scopes: bool = True) -> pd.DataFrame:
+    """When each job (and, with_scopes, each scope) last succeeded. Scope lines name subscriptions and
+    resources and carry their errors: pages show them only to viewers who see everything."""
+    from collector.status import freshness as job_freshness
+
+    with _session() as session:
+        lines = job_freshness(session, settings())
+    return pd.DataFrame(
+        [
+            {
+                "job": f.job,
+                "scope": f.scope or "(all)",
+                "last success": f.last_success,
+                "age": _age(f.age),
+                "state": "STALE" if f.stale else "fresh",
+                "last status": f.last_status,
+                "error": (f.last_error or "")[:200],
+            }
+            for f in lines
+            if with_scopes or not f.scope
+        ],
+        columns=["job", "scope", "last success", "age", "state", "last status", "error"],
+    )
+
+
+def _age(age: timedelta | None) -> str:
+    if age is None:
+        return "never"
+    minutes = int(age.total_seconds() // 60)
+    return f"{minutes} min" if minutes < 120 else f"{minutes // 60} h" if minutes < 48 * 60 else f"{minutes // 1440} d"
+
+
+# --- quota ------------------------------------------------------------------------------------
+
+
+@st.cache_data(ttl=300, max_entries=16)
+def project_places(scope: Scope) -> list[tuple[str, str]]:
+    """(subscription, region) of the projects in scope: where a project owner's quota lives."""
+    with _session() as session:
+        rows = session.execute(
+            select(Workspace.name, Workspace.subscription_id, Workspace.location).where(
+                func.lower(Workspace.kind) == "project", Workspace.removed_at.is_(None)
+            )
+        ).all()
+    return sorted({(r.subscription_id, r.location.lower()) for r in rows if allowed(scope, r.name)})
+
+
+def _places(scope: Scope) -> set[tuple[str, str]] | None:
+    return None if scope is None else set(project_places(scope))
+
+
+def _in(places: set[tuple[str, str]] | None, subscription: str, region: str) -> bool:
+    return places is None or (subscription, region.lower()) in places
+
+
+@st.cache_data(ttl=60, max_entries=16)
+def quota_frame(scope: Scope) -> pd.DataFrame:
+    """The latest VM-core usage per family; a project owner sees their projects' subscriptions and regions."""
     from collector.quota import latest_quota
 
-    with Session(engine()) as session:
+    with _session() as session:
         rows = latest_quota(session)
+    places = _places(scope)
     return pd.DataFrame(
         [
             {
@@ -62,39 +314,261 @@ def quota_frame() -> pd.DataFrame:
                 "provider": q.provider.rsplit(".", 1)[-1],
                 "family": q.localized_name or q.name,
                 "current": q.current,
-                "limit": "unlimited" if q.limit < 0 else q.limit,
+                "limit": "unlimited" if q.limit < 0 else str(q.limit),
                 "percent": None if q.percent is None else float(q.percent),
                 "as of": q.as_of,
+                "name": q.name,
+                "provider_id": q.provider,
             }
             for q in rows
+            if _in(places, q.subscription_id, q.location)
         ],
-        columns=["subscription", "region", "provider", "family", "current", "limit", "percent", "as of"],
+        columns=[
+            "subscription",
+            "region",
+            "provider",
+            "family",
+            "current",
+            "limit",
+            "percent",
+            "as of",
+            "name",
+            "provider_id",
+        ],
     )
 
 
-@st.cache_data(ttl=60, max_entries=16)
-def deployments_frame(window_hours: int) -> pd.DataFrame:
-    from datetime import timedelta
+@st.cache_data(ttl=60, max_entries=32)
+def quota_history(subscription: str, region: str, provider: str, name: str, days: int, scope: Scope) -> pd.DataFrame:
+    """Every snapshot of one family in the last `days` days."""
+    columns = ["taken_at", "current", "limit"]
+    if not _in(_places(scope), subscription, region):
+        return pd.DataFrame(columns=columns)
+    with _session() as session:
+        rows = session.execute(
+            select(QuotaSnapshot.taken_at, QuotaSnapshot.current_value, QuotaSnapshot.limit_value)
+            .where(
+                QuotaSnapshot.subscription_id == subscription,
+                QuotaSnapshot.location == region,
+                QuotaSnapshot.provider == provider,
+                QuotaSnapshot.name == name,
+                QuotaSnapshot.taken_at >= utcnow() - timedelta(days=days),
+            )
+            .order_by(QuotaSnapshot.taken_at)
+        ).all()
+    return pd.DataFrame(
+        [{"taken_at": as_utc(r.taken_at), "current": r.current_value, "limit": r.limit_value} for r in rows],
+        columns=columns,
+    )
 
-    from collector.runs import utcnow
+
+# --- deployments and traffic ------------------------------------------------------------------
+
+
+@st.cache_data(ttl=60, max_entries=16)
+def deployments_frame(window_hours: int, scope: Scope) -> pd.DataFrame:
     from collector.traffic import deployment_headroom
 
-    with Session(engine()) as session:
-        rows = deployment_headroom(session, load_settings(), timedelta(hours=window_hours), utcnow())
-    return pd.DataFrame([vars(r) for r in rows])
+    with _session() as session:
+        rows = deployment_headroom(session, settings(), timedelta(hours=window_hours), utcnow())
+    return pd.DataFrame([vars(r) for r in rows if allowed(scope, r.project)])
 
 
-@st.cache_data(ttl=30, max_entries=8)
-def alerts_frame(state: str) -> pd.DataFrame:
-    from collector.db.models import Alert
+def _deployment_query(scope: Scope) -> Any:
+    query = (
+        select(Deployment, Workspace.name.label("project"))
+        .join(Workspace, Workspace.resource_id == Deployment.workspace_id, isouter=True)
+        .order_by(Workspace.name, Deployment.name)
+    )
+    if scope is not None:
+        query = query.where(func.lower(Workspace.name).in_(scope))
+    return query
 
+
+@st.cache_data(ttl=300, max_entries=16)
+def traffic_days(first_day: date, scope: Scope) -> list[TrafficDay]:
+    """Serverless traffic per deployment and UTC day since first_day, from the hourly rollups."""
+    deployments = {}
+    with _session() as session:
+        for d, project in session.execute(_deployment_query(scope).where(Deployment.kind == "serverless")):
+            deployments[d.resource_id] = (d.name, project or "", model_name(d.model_id))
+        hours = session.execute(
+            select(TrafficHour)
+            .where(
+                TrafficHour.hour >= datetime.combine(first_day, datetime.min.time(), tzinfo=UTC),
+                TrafficHour.deployment_id.in_(sorted(deployments)),
+            )
+            .order_by(TrafficHour.deployment_id, TrafficHour.hour)
+        ).scalars()
+        days: dict[tuple[str, date], list[int]] = {}
+        for h in hours:
+            slot = days.setdefault((h.deployment_id, as_utc(h.hour).date()), [0, 0, 0, 0, 0, 0])
+            for i, value in enumerate((h.input_tokens, h.output_tokens, h.total_tokens, h.requests, h.minutes)):
+                slot[i] += value
+            slot[5] = max(slot[5], h.peak_tpm)
+    return [
+        TrafficDay(deployments[d][0], deployments[d][1], deployments[d][2], day, *values)
+        for (d, day), values in sorted(days.items())
+    ]
+
+
+@st.cache_data(ttl=60, max_entries=32)
+def traffic_hours_frame(deployment: str, project: str, first_hour: datetime, scope: Scope) -> pd.DataFrame:
+    """Hourly peak tokens and requests per minute of one serverless deployment."""
+    columns = ["hour", "peak_tpm", "peak_rpm", "total_tokens", "requests", "minutes_near_tpm", "minutes_at_limit"]
+    if not allowed(scope, project):
+        return pd.DataFrame(columns=columns)
+    with _session() as session:
+        ids = [
+            d.resource_id
+            for d, p in session.execute(_deployment_query(scope).where(Deployment.name == deployment))
+            if (p or "") == project
+        ]
+        rows = session.scalars(
+            select(TrafficHour)
+            .where(TrafficHour.deployment_id.in_(ids), TrafficHour.hour >= first_hour)
+            .order_by(TrafficHour.hour)
+        ).all()
+    return pd.DataFrame(
+        [
+            {
+                "hour": as_utc(h.hour),
+                "peak_tpm": h.peak_tpm,
+                "peak_rpm": h.peak_rpm,
+                "total_tokens": h.total_tokens,
+                "requests": h.requests,
+                "minutes_near_tpm": h.minutes_near_tpm,
+                "minutes_at_limit": h.minutes_at_limit,
+            }
+            for h in rows
+        ],
+        columns=columns,
+    )
+
+
+@st.cache_data(ttl=300, max_entries=16)
+def marketplace_spend_days(
+    date_from: date, date_to: date, scope: Scope
+) -> dict[tuple[str, str, date], dict[str, Decimal]]:
+    """(lower-case project, lower-case model, day) -> {currency: cost} of serverless (SaaS) spend."""
+    with _session() as session:
+        rows = spend(session, date_from, date_to, ["project", "model", "spend_kind", "day"])
+    out: dict[tuple[str, str, date], dict[str, Decimal]] = defaultdict(dict)
+    for r in rows:
+        if r.keys["spend_kind"] != "marketplace" or not allowed(scope, r.keys["project"]):
+            continue
+        key = (r.keys["project"].lower(), r.keys["model"].lower(), r.keys["day"])
+        out[key][r.currency] = out[key].get(r.currency, Decimal(0)) + r.cost
+    return dict(out)
+
+
+@st.cache_data(ttl=300, max_entries=16)
+def managed_frame(scope: Scope) -> pd.DataFrame:
+    """Current managed-compute deployments with their VM size, instances and endpoint."""
+    columns = ["project", "deployment", "model", "endpoint", "instance_type", "instance_count"]
+    with _session() as session:
+        deployments = session.execute(_deployment_query(scope).where(Deployment.kind == "managed")).all()
+    return pd.DataFrame(
+        [
+            {
+                "project": project or "",
+                "deployment": d.name,
+                "model": model_name(d.model_id),
+                "endpoint": d.resource_id.lower().split("/deployments/")[0],
+                "instance_type": d.instance_type,
+                "instance_count": d.instance_count,
+            }
+            for d, project in deployments
+            if d.removed_at is None
+        ],
+        columns=columns,
+    )
+
+
+@st.cache_data(ttl=300, max_entries=16)
+def vm_hours(date_from: date, date_to: date, scope: Scope) -> list[tuple[str, str, Decimal, Decimal, int]]:
+    """(managed resource, currency, cost, hours, days) of Virtual Machines meters: what an instance-hour
+    costs on your own bill. Scoped like every read; prices measured in other projects are not shown."""
+    query = (
+        select(
+            CostRow.resource_id,
+            CostRow.currency,
+            money_sum(CostRow.cost).label("cost"),
+            money_sum(CostRow.quantity).label("hours"),
+            func.count(func.distinct(CostRow.usage_date)).label("days"),
+            ResourceAttribution.project,
+        )
+        .join(ResourceAttribution, ResourceAttribution.resource_id == CostRow.resource_id)
+        .where(
+            ResourceAttribution.spend_kind == "managed_compute",
+            CostRow.meter_category == "Virtual Machines",
+            CostRow.usage_date.between(date_from, date_to),
+        )
+        .group_by(CostRow.resource_id, CostRow.currency, ResourceAttribution.project)
+    )
+    with _session() as session:
+        rows = session.execute(query).all()
+    return [
+        (r.resource_id, r.currency, _decimal(r.cost), _decimal(r.hours), int(r.days))
+        for r in rows
+        if allowed(scope, r.project)
+    ]
+
+
+def _decimal(value: Any) -> Decimal:
+    return value if isinstance(value, Decimal) else Decimal(str(value or 0))
+
+
+@st.cache_data(ttl=300, max_entries=16)
+def resource_spend(date_from: date, date_to: date, resources: tuple[str, ...], scope: Scope) -> pd.DataFrame:
+    """Spend per resource, day and currency for the given resources (managed endpoints' cost per hour)."""
+    with _session() as session:
+        rows = spend(session, date_from, date_to, ["project", "resource", "day"])
+    wanted = set(resources)
+    return pd.DataFrame(
+        [
+            {"resource": r.keys["resource"], "day": r.keys["day"], "currency": r.currency, "cost": r.cost}
+            for r in rows
+            if r.keys["resource"] in wanted and allowed(scope, r.keys["project"])
+        ],
+        columns=["resource", "day", "currency", "cost"],
+    )
+
+
+# --- alerts and inventory ---------------------------------------------------------------------
+
+
+ALERT_COLUMNS = [
+    "severity",
+    "state",
+    "rule",
+    "subject",
+    "message",
+    "value",
+    "threshold",
+    "since",
+    "acknowledged",
+    "silenced until",
+    "link",
+    "project",
+    "key",
+]
+
+
+@st.cache_data(ttl=30, max_entries=16)
+def alerts_frame(state: str, scope: Scope) -> pd.DataFrame:
+    """Alerts in a state; a project owner sees those about their projects (from the alert's link)."""
     query = select(Alert).order_by(Alert.state, Alert.severity, Alert.key)
     if state != "all":
         query = query.where(Alert.state == state)
-    with Session(engine()) as session:
+    with _session() as session:
         rows = session.scalars(query).all()
-    return pd.DataFrame(
-        [
+    out = []
+    for a in rows:
+        project = alert_project(a.link)
+        if scope is not None and not allowed(scope, project):
+            continue
+        out.append(
             {
                 "severity": a.severity,
                 "state": a.state,
@@ -103,33 +577,20 @@ def alerts_frame(state: str) -> pd.DataFrame:
                 "message": a.message,
                 "value": a.value,
                 "threshold": a.threshold,
-                "since": a.first_seen,
+                "since": as_utc(a.first_seen),
                 "acknowledged": a.acknowledged_by or "",
+                "silenced until": as_utc(a.silenced_until) if a.silenced_until else None,
+                "link": a.link,
+                "project": project or "",
                 "key": a.key,
             }
-            for a in rows
-        ],
-        columns=[
-            "severity",
-            "state",
-            "rule",
-            "subject",
-            "message",
-            "value",
-            "threshold",
-            "since",
-            "acknowledged",
-            "key",
-        ],
-    )
+        )
+    return pd.DataFrame(out, columns=ALERT_COLUMNS)
 
 
-@st.cache_data(ttl=60, max_entries=4)
-def marketplace_frame() -> pd.DataFrame:
-    from collector.attribution import model_name
-    from collector.db.models import MarketplaceSubscription, Workspace
-
-    with Session(engine()) as session:
+@st.cache_data(ttl=60, max_entries=16)
+def marketplace_frame(scope: Scope) -> pd.DataFrame:
+    with _session() as session:
         rows = session.execute(
             select(MarketplaceSubscription, Workspace.name)
             .join(Workspace, Workspace.resource_id == MarketplaceSubscription.workspace_id, isouter=True)
@@ -146,24 +607,32 @@ def marketplace_frame() -> pd.DataFrame:
                 "since": m.first_seen,
             }
             for m, project in rows
+            if allowed(scope, project)
         ],
         columns=["project", "model", "offer", "plan", "status", "since"],
     )
 
 
-@st.cache_data(ttl=60, max_entries=4)
-def events_frame(days: int) -> pd.DataFrame:
-    from datetime import timedelta
-
-    from collector.db.models import InventoryEvent
-    from collector.runs import utcnow
-
-    with Session(engine()) as session:
-        rows = session.scalars(
-            select(InventoryEvent)
-            .where(InventoryEvent.observed_at >= utcnow() - timedelta(days=days))
-            .order_by(InventoryEvent.id.desc())
-        ).all()
+@st.cache_data(ttl=60, max_entries=16)
+def events_frame(days: int, scope: Scope) -> pd.DataFrame:
+    """Inventory changes; a project owner sees those of objects under their projects' workspaces and
+    of the SaaS resources attributed to their projects."""
+    query = (
+        select(InventoryEvent, ResourceAttribution.project)
+        .outerjoin(ResourceAttribution, ResourceAttribution.resource_id == InventoryEvent.resource_id)
+        .where(InventoryEvent.observed_at >= utcnow() - timedelta(days=days))
+        .order_by(InventoryEvent.id.desc())
+    )
+    with _session() as session:
+        rows = session.execute(query).all()
+        workspaces = (
+            []
+            if scope is None
+            else [
+                w.lower() + "/"
+                for w in session.scalars(select(Workspace.resource_id).where(func.lower(Workspace.name).in_(scope)))
+            ]
+        )
     return pd.DataFrame(
         [
             {
@@ -174,29 +643,10 @@ def events_frame(days: int) -> pd.DataFrame:
                 "to": e.new_value,
                 "resource": e.resource_id,
             }
-            for e in rows
+            for e, project in rows
+            if scope is None
+            or allowed(scope, project)
+            or any((e.resource_id.lower() + "/").startswith(w) for w in workspaces)
         ],
         columns=["when", "what", "change", "from", "to", "resource"],
-    )
-
-
-@st.cache_data(ttl=30, max_entries=4)
-def status_frame() -> pd.DataFrame:
-    from collector.status import freshness
-
-    with Session(engine()) as session:
-        lines = freshness(session, load_settings())
-    return pd.DataFrame(
-        [
-            {
-                "job": f.job,
-                "scope": f.scope or "(all)",
-                "last success": f.last_success,
-                "state": "STALE" if f.stale else "fresh",
-                "last status": f.last_status,
-                "error": (f.last_error or "")[:200],
-            }
-            for f in lines
-        ],
-        columns=["job", "scope", "last success", "state", "last status", "error"],
     )

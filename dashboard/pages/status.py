@@ -4,13 +4,27 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import queries
+from dashboard import access, queries
+from dashboard.ui import table
 
 
 def render() -> None:
+    viewer = access.guard()
     st.title("Collection status")
-    frame = queries.status_frame()
+    frame = queries.status_frame(with_scopes=viewer.may_see_status)
     stale = frame[(frame["state"] == "STALE") & (frame["scope"] == "(all)")]
     if not stale.empty:
         st.warning("Stale: " + ", ".join(stale["job"]))
-    st.dataframe(frame, hide_index=True, use_container_width=True)
+    table(
+        frame,
+        key="status",
+        file_name="collection-status",
+        money=(),
+        column_config={"last success": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm z")},
+    )
+
+
+if __name__ == "__main__":  # run as a file of the pages folder, not through app.py: see nav.reroute
+    from dashboard.nav import reroute
+
+    reroute()

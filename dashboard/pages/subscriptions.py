@@ -4,14 +4,31 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import queries
+from dashboard import access, queries
+from dashboard.ui import table
 
 
 def render() -> None:
+    viewer = access.guard()
     st.title("Marketplace subscriptions")
-    frame = queries.marketplace_frame()
-    if "project" in st.query_params:
-        frame = frame[frame["project"] == st.query_params["project"]]
-    st.dataframe(frame, hide_index=True, use_container_width=True)
+    frame = queries.marketplace_frame(viewer.scope)
+    project = st.query_params.get("project")
+    if project:
+        st.caption(f"Project {project} (from the link).")
+        frame = frame[frame["project"] == project]
+    if frame.empty:
+        st.info("No marketplace subscriptions (for the projects you can see).")
+    else:
+        table(frame, key="marketplace", file_name="marketplace-subscriptions", money=())
     st.subheader("Changes in the last 30 days")
-    st.dataframe(queries.events_frame(30), hide_index=True, use_container_width=True)
+    events = queries.events_frame(30, viewer.scope)
+    if events.empty:
+        st.caption("None.")
+    else:
+        table(events, key="events", file_name="inventory-changes-30d", money=())
+
+
+if __name__ == "__main__":  # run as a file of the pages folder, not through app.py: see nav.reroute
+    from dashboard.nav import reroute
+
+    reroute()
