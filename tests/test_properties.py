@@ -13,19 +13,7 @@ from collector.azure.arm import AzureCallError
 from collector.azure.cost_query import QueryPage
 from collector.settings import CostSettings, SettingsError, load_settings
 from collector.sources import costs
-
-CHUNK = costs.Chunk("/subscriptions/s", "s", date(2026, 10, 1), date(2026, 10, 31))
-COLUMNS = [
-    "Cost",
-    "UsageQuantity",
-    "ResourceId",
-    "Meter",
-    "MeterId",
-    "MeterCategory",
-    "ChargeType",
-    "UsageDate",
-    "Currency",
-]
+from tests.test_cost_rows import CHUNK, COLUMNS
 
 texts = st.text(st.characters(blacklist_categories=["Cs"]), max_size=40)
 anything = st.one_of(

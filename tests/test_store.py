@@ -12,7 +12,7 @@ from sqlalchemy import Engine, func, insert, select
 from sqlalchemy.orm import Session
 
 from collector.db.engine import SchemaOutOfDate, make_engine, require_current_schema, upgrade
-from collector.db.models import Base, CollectionRun, CostRow
+from collector.db.models import COST_ROW_KEY, Base, CollectionRun, CostRow
 from collector.db.types import money_sum
 from collector.db.upsert import upsert
 
@@ -68,18 +68,7 @@ def test_money_sums_exactly(engine: Engine) -> None:
             session,
             CostRow,
             rows,
-            (
-                "subscription_id",
-                "usage_date",
-                "resource_id",
-                "meter_id",
-                "meter",
-                "meter_category",
-                "meter_subcategory",
-                "charge_type",
-                "cost_type",
-                "currency",
-            ),
+            COST_ROW_KEY,
         )
     with Session(engine) as session:
         total = session.scalar(select(money_sum(CostRow.cost)))
@@ -90,8 +79,6 @@ def test_money_sums_exactly(engine: Engine) -> None:
 
 
 def test_upsert_replaces_instead_of_appending(engine: Engine) -> None:
-    from collector.db.models import COST_ROW_KEY
-
     with Session(engine) as session, session.begin():
         run_id = _run(session)
         upsert(session, CostRow, [_row(run_id, 1, "1.5"), _row(run_id, 2, "2")], COST_ROW_KEY)
