@@ -27,6 +27,7 @@ from collector.db.models import (
     SaasResource,
     Workspace,
 )
+from collector.db.session import transaction
 from collector.db.upsert import upsert
 from collector.inventory_sync import discover_subscriptions, sync_subscription
 from collector.runs import Progress, Run, RunSummary, execute, quiet, utcnow
@@ -90,17 +91,20 @@ def _cost_chunk(run: Run, settings: Settings, chunk: costs.Chunk, today: date) -
         CostRow.usage_date.between(chunk.first, chunk.last),
         CostRow.cost_type == settings.costs.cost_type,
     )
-    removed = 0
-    with Session(run.engine) as session, session.begin():
+
+    def write(session: Session) -> int:
         upsert(session, CostRow, rows, COST_ROW_KEY)
         if rows and not parsed.rejected:
             # Rows of this stretch that Azure no longer states were restated away: remove them.
             # (Not when a row was rejected: its stored figure is kept rather than lost.)
             result = session.execute(delete(CostRow).where(*in_chunk, CostRow.run_id != run.id))
-            removed = cast(CursorResult[Any], result).rowcount
-        elif not rows and session.scalar(select(func.count()).select_from(CostRow).where(*in_chunk)):
+            return cast(CursorResult[Any], result).rowcount
+        if not rows and session.scalar(select(func.count()).select_from(CostRow).where(*in_chunk)):
             # An empty answer where rows are stored is more likely a glitch than a refund of everything.
             log.warning("%s: Azure returned no rows where the store has some; kept them", what)
+        return 0
+
+    removed = transaction(run.engine, write, what)
     summary.rows_written += len(rows)
     summary.rows_removed += removed
     summary.rows_rejected += parsed.rejected

@@ -10,13 +10,16 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from functools import partial
 
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from collector.azure.arm import AzureCallError
 from collector.azure.clients import AzureClients
+from collector.db import session as session_module
 from collector.db.models import CollectionRun, ScopeRun
+from collector.db.session import transaction
 from collector.logs import RUN_ID
 from collector.settings import Settings
 
@@ -160,8 +163,9 @@ class Run:
             status, error = "failed", str(exc)
             summary.failures.append(f"{scope}: {exc}")
             log.error("%s failed: %s", scope, exc)
-        with Session(self.engine) as session, session.begin():
-            session.add(
+        transaction(
+            self.engine,
+            lambda session: session.add(
                 ScopeRun(
                     run_id=summary.run_id,
                     scope=scope,
@@ -174,7 +178,9 @@ class Run:
                     qpu_used=summary.qpu_used - before[3],
                     error=error,
                 )
-            )
+            ),
+            f"the record of {scope}",
+        )
         self.progress(f"{prefix}{scope}: " + (f"{count} rows" if status == "succeeded" else f"FAILED: {error}"))
         return status == "succeeded"
 
@@ -189,21 +195,24 @@ class Run:
         summary.api_calls = self.clients.qpu.calls - self._calls_before
         summary.throttled = self.clients.qpu.throttled - self._throttled_before
         summary.seconds = (utcnow() - self._started).total_seconds()
-        with Session(self.engine) as session, session.begin():
-            run = session.get(CollectionRun, summary.run_id)
-            assert run is not None
-            run.status = summary.status
-            run.finished_at = utcnow()
-            run.scopes_total = summary.scopes
-            run.scopes_failed = len(summary.failures)
-            run.rows_written = summary.rows_written
-            run.rows_removed = summary.rows_removed
-            run.rows_rejected = summary.rows_rejected
-            run.qpu_used = summary.qpu_used
-            run.api_calls = summary.api_calls
-            run.throttled = summary.throttled
-            run.error = str(error) if error is not None else ("\n".join(summary.failures) or None)
+        transaction(self.engine, partial(_record_end, summary, error), f"the end of run {summary.run_id}")
         return summary
+
+
+def _record_end(summary: RunSummary, error: BaseException | None, session: Session) -> None:
+    run = session.get(CollectionRun, summary.run_id)
+    assert run is not None
+    run.status = summary.status
+    run.finished_at = utcnow()
+    run.scopes_total = summary.scopes
+    run.scopes_failed = len(summary.failures)
+    run.rows_written = summary.rows_written
+    run.rows_removed = summary.rows_removed
+    run.rows_rejected = summary.rows_rejected
+    run.qpu_used = summary.qpu_used
+    run.api_calls = summary.api_calls
+    run.throttled = summary.throttled
+    run.error = str(error) if error is not None else ("\n".join(summary.failures) or None)
 
 
 def execute(
@@ -217,6 +226,7 @@ def execute(
     window: tuple[date, date] | None = None,
 ) -> RunSummary:
     """Start a run, do its body, and record how it ended, whatever happened (then re-raise)."""
+    session_module.RETRY_SECONDS = settings.database_retry_seconds
     own_clients = clients is None
     clients = clients or AzureClients(settings)
     token = None

@@ -301,6 +301,8 @@ class Settings(BaseSettings):
     retry_backoff_seconds: float = Field(0.8, ge=0)
     # Longest server-requested wait we sit through before failing the scope for this run.
     max_retry_wait_seconds: float = Field(300, gt=0)
+    # How long a write waits for an unreachable database (a failover, a restart) before the run fails.
+    database_retry_seconds: float = Field(60, ge=0)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["text", "json"] = "text"
     attribution: AttributionSettings = Field(default_factory=lambda: AttributionSettings())

@@ -100,8 +100,8 @@ def _list_pages(client: SendsRequests, first_url: str, what: str) -> Iterator[di
     seen: set[str] = set()
     while next_url:
         if next_url in seen or len(seen) >= MAX_PAGES:
-            log.warning("%s: nextLink repeats a page already read (%s); stopping there", what, next_url)
-            return
+            # A partial list would mark the resources on the pages never read as removed: fail instead.
+            raise AzureCallError(f"{what}: nextLink repeats a page already read ({len(seen)} pages in)")
         seen.add(next_url)
         response = client.send_request(HttpRequest("GET", next_url))
         if response.status_code == 204:

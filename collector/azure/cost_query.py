@@ -42,9 +42,9 @@ def query_pages(client: CostManagementClient, scope: str, body: dict[str, Any]) 
             if not next_link:
                 return
             if next_link in seen or len(seen) >= MAX_PAGES:
-                # A repeating nextLink would loop forever and count its rows again.
-                log.warning("%s: nextLink repeats a page already read; stopping there", what)
-                return
+                # A repeating nextLink would loop for ever, and stopping there would store a partial
+                # month as if it were whole: fail the scope, keep what is stored, retry next run.
+                raise AzureCallError(f"{what}: nextLink repeats a page already read ({len(seen)} pages in)")
             seen.add(next_link)
             http = client.send_request(HttpRequest("POST", next_link, json=body))
             if http.status_code not in (200, 204):

@@ -1,0 +1,49 @@
+"""Transactions that outlast a short database outage.
+
+A failover, a restart or a network blip must not cost a collection run: each write is one
+transaction, so it can simply be run again once the database answers. Only errors that mean "could
+not reach or keep the connection" are retried; anything else (a constraint, a bug) fails at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+from sqlalchemy import Engine
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.orm import Session
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+# How long a write waits for the database to come back; set from `database_retry_seconds`.
+RETRY_SECONDS = 60.0
+
+
+def _transient(exc: Exception) -> bool:
+    return isinstance(exc, OperationalError) or (isinstance(exc, DBAPIError) and exc.connection_invalidated)
+
+
+def transaction(engine: Engine, work: Callable[[Session], T], what: str) -> T:
+    """Run `work` in one transaction; if the database is unreachable, retry it until RETRY_SECONDS."""
+    deadline = time.monotonic() + RETRY_SECONDS
+    delay = 0.5
+    while True:
+        try:
+            with Session(engine) as session, session.begin():
+                return work(session)
+        except DBAPIError as exc:
+            if not _transient(exc) or time.monotonic() + delay > deadline:
+                raise
+            log.warning(
+                "database unavailable while writing %s (%s); retrying in %.1f s",
+                what,
+                type(exc.orig).__name__ if exc.orig else type(exc).__name__,
+                delay,
+            )
+            time.sleep(delay)
+            delay = min(delay * 2, 10.0)
