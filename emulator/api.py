@@ -22,7 +22,7 @@ from typing import Any
 
 from . import arm
 from .costs import CostRecord
-from .faults import Faults
+from .faults import BODY_FAULTS, Faults, spoiled_body
 from .inventory import WORKSPACE_TYPE, SaasResource, ServerlessEndpoint, Workspace
 from .metrics import MetricsError, metrics_body, parse_metrics_request
 from .query import QueryError, QueryPlan, execute, fingerprint, parse_query, shuffled
@@ -53,6 +53,7 @@ class Response:
     headers: dict[str, str] = field(default_factory=dict)
     reset: bool = False  # close the connection without answering
     route: str = "unknown"
+    fault: str | None = None  # the fault that spoiled this answer (counted in stats instead of the status)
 
 
 def json_response(status: int, payload: Any, headers: Mapping[str, str] | None = None) -> Response:
@@ -215,12 +216,18 @@ class EmulatorApi:
             response = self._admin(request, path)
         else:
             response = self._arm(request, path)
-        self.stats.record(response.route, "reset" if response.reset else response.status)
+        self.stats.record(response.route, "reset" if response.reset else response.fault or response.status)
         return response
 
     def _arm(self, request: Request, path: str) -> Response:
         route, handler, params, known_path = self._match(request.method, path)
         response = self._arm_answer(request, path, route, handler, params, known_path)
+        if response.status == 200 and response.body and not response.reset:
+            kind = self.faults.take_answer_fault(path, BODY_FAULTS)
+            if kind is not None:
+                response.body = spoiled_body(kind, response.body)
+                response.headers["Content-Type"] = "application/json; charset=utf-8"
+                response.fault = kind
         response.route = route
         response.headers.setdefault("x-ms-request-id", str(uuid.uuid4()))
         if route == "cost_query" and not response.reset:
@@ -325,11 +332,41 @@ class EmulatorApi:
         except ValueError as exc:
             return error_response(400, "InvalidSkipToken", str(exc))
         size = self.tenant.spec.page_size
-        next_link = None
-        if start + size < len(items):
-            token = encode_token({"o": start + size})
-            next_link = f"https://{request.host}{path}?api-version={request.query['api-version']}&$skipToken={token}"
-        return json_response(200, {"value": items[start : start + size], "nextLink": next_link})
+
+        def link(token: str) -> str:
+            return f"https://{request.host}{path}?api-version={request.query['api-version']}&$skipToken={token}"
+
+        next_link = link(encode_token({"o": start + size})) if start + size < len(items) else None
+        page, next_link, fault = self._page_faults(request, items, start, next_link, link)
+        response = json_response(200, {"value": page, "nextLink": next_link})
+        response.fault = fault
+        return response
+
+    def _page_faults(
+        self,
+        request: Request,
+        rows: list[Any],
+        offset: int,
+        next_link: str | None,
+        link: Callable[[str], str],
+    ) -> tuple[list[Any], str | None, str | None]:
+        """One page of `rows` from `offset`, its nextLink, and the page fault that spoiled them, if any.
+
+        repeat_next_link: a page asked for with a skiptoken links to that same skiptoken.
+        duplicate_rows: the page also ends with the first row of the page before it (a first page
+        repeats its own last row instead).
+        """
+        page = rows[offset : offset + self.tenant.spec.page_size]
+        path = request.path.rstrip("/") or "/"
+        fault = None
+        token = request.query.get("$skiptoken")
+        if token and self.faults.take_answer_fault(path, ("repeat_next_link",)):
+            next_link, fault = link(token), "repeat_next_link"
+        previous = offset - self.tenant.spec.page_size
+        extra = rows[previous] if offset > 0 and 0 <= previous < len(rows) else page[-1] if page else None
+        if extra is not None and self.faults.take_answer_fault(path, ("duplicate_rows",)):
+            page, fault = [*page, extra], "duplicate_rows"
+        return page, next_link, fault
 
     def _list_subscriptions(self, request: Request, params: dict[str, str]) -> Response:
         items = [arm.subscription_json(s, self.tenant.tenant_id) for s in self.tenant.subscriptions]
@@ -603,12 +640,13 @@ class EmulatorApi:
     ) -> Response:
         rows = self._query_rows(plan, sub, rg, query_id)
         size = self.tenant.spec.page_size
-        page = rows[offset : offset + size]
-        next_link = None
-        if offset + size < len(rows):
-            token = encode_token({"o": offset + size, "q": query_id})
-            api_version = request.query["api-version"]
-            next_link = f"https://{request.host}{scope}/providers/Microsoft.CostManagement/query?api-version={api_version}&$skiptoken={token}"
+        api_version = request.query["api-version"]
+
+        def link(token: str) -> str:
+            return f"https://{request.host}{scope}/providers/Microsoft.CostManagement/query?api-version={api_version}&$skiptoken={token}"
+
+        next_link = link(encode_token({"o": offset + size, "q": query_id})) if offset + size < len(rows) else None
+        page, next_link, fault = self._page_faults(request, rows, offset, next_link, link)
         columns = plan.columns
         if self.faults.shuffle_columns:
             columns, page = shuffled(columns, page)
@@ -623,7 +661,9 @@ class EmulatorApi:
                 "rows": page,
             },
         }
-        return json_response(200, payload, verdict.headers())
+        response = json_response(200, payload, verdict.headers())
+        response.fault = fault
+        return response
 
     def _query_rows(self, plan: QueryPlan, sub: str, rg: str | None, query_id: str) -> list[list[Any]]:
         # Pages of one query share one computed answer, per ledger revision (restatement, calm).

@@ -3,6 +3,11 @@
 Counted faults fire for the next `count` requests whose path matches their regex (by
 default the Cost Management query path) and are then spent. All state sits behind one
 lock: the server answers on many threads.
+
+Some faults stand in for the answer (throttle, server_error, reset, no_content; `decide`).
+The others spoil an answer that would have been a 200 (invalid_json, truncated_json,
+repeat_next_link, duplicate_rows; `take_answer_fault`): they are only spent on an answer
+they can spoil, so `count` is the number of answers spoiled.
 """
 
 from __future__ import annotations
@@ -17,12 +22,21 @@ from typing import Any
 COST_QUERY_PATH = r"/providers/microsoft\.costmanagement/query/?$"
 ANY_PATH = r".*"
 THROTTLE_HEADERS = ("qpu", "entity", "tenant", "clienttype", "retry-after")
+# Faults that spoil a 200 answer rather than replace it.
+BODY_FAULTS = ("invalid_json", "truncated_json")  # the whole body is spoiled
+PAGE_FAULTS = ("repeat_next_link", "duplicate_rows")  # one page of a list or query is spoiled
+# What a proxy or gateway in the way answers: HTML, here with a 200 and a JSON content type.
+PROXY_ERROR_PAGE = (
+    b"<!DOCTYPE html>\n<html><head><title>502 Bad Gateway</title></head>\n"
+    b"<body><h1>Bad Gateway</h1><p>The proxy server received an invalid response from an upstream server."
+    b"</p><hr><address>nginx</address></body></html>\n"
+)
 _ERROR_STATUSES = frozenset(s.value for s in HTTPStatus if 400 <= s.value <= 599)
 
 
 @dataclass
 class _Counted:
-    kind: str  # "throttle" | "server_error" | "reset" | "slow" | "no_content"
+    kind: str  # "throttle" | "server_error" | "reset" | "slow" | "no_content" | BODY_FAULTS | PAGE_FAULTS
     remaining: int
     pattern: re.Pattern[str]
     status: int = 0
@@ -101,6 +115,29 @@ class Faults:
         """Answer the next `count` matching requests 204 (how Azure says "no data")."""
         self._add(_Counted("no_content", _positive("count", count), _compile(path, COST_QUERY_PATH)))
 
+    def invalid_json(self, count: int, path: str | None = None) -> None:
+        """The next `count` matching 200 answers carry an HTML error page instead of their JSON
+        (still as `application/json`), as a proxy in the way might send."""
+        self._add(_Counted("invalid_json", _positive("count", count), _compile(path, COST_QUERY_PATH)))
+
+    def truncated_json(self, count: int, path: str | None = None) -> None:
+        """The next `count` matching 200 answers are cut off half-way: a prefix of their JSON, which
+        does not parse, with a Content-Length that matches it (the connection itself is fine)."""
+        self._add(_Counted("truncated_json", _positive("count", count), _compile(path, COST_QUERY_PATH)))
+
+    def repeat_next_link(self, count: int, path: str | None = None) -> None:
+        """The next `count` matching pages reached through a nextLink (those with a skiptoken) get a
+        nextLink to themselves, the same skiptoken, even the last page: a client that follows it
+        blindly reads that page again and again. First pages carry no skiptoken and are left alone."""
+        self._add(_Counted("repeat_next_link", _positive("count", count), _compile(path, COST_QUERY_PATH)))
+
+    def duplicate_rows(self, count: int, path: str | None = None) -> None:
+        """The next `count` matching pages also carry, as their last row, the first row of the page
+        before, so one row arrives on two pages. A first page (there is none before it) repeats its
+        own last row instead. Pages without rows are left alone. With `path=`, ARM lists get the
+        same treatment (`value` items)."""
+        self._add(_Counted("duplicate_rows", _positive("count", count), _compile(path, COST_QUERY_PATH)))
+
     def expire_token(self, after_requests: int = 0, path: str | None = None) -> None:
         """After `after_requests` more matching requests, every one gets 401 (until clear)."""
         with self._lock:
@@ -141,6 +178,10 @@ class Faults:
             "reset": self.reset,
             "slow": self.slow,
             "no_content": self.no_content,
+            "invalid_json": self.invalid_json,
+            "truncated_json": self.truncated_json,
+            "repeat_next_link": self.repeat_next_link,
+            "duplicate_rows": self.duplicate_rows,
             "expire_token": self.expire_token,
             "fail_subscription": self.fail_subscription,
             "unfail_subscription": self.unfail_subscription,
@@ -186,6 +227,13 @@ class Faults:
             decision.no_content = True
         return decision
 
+    def take_answer_fault(self, path: str, kinds: tuple[str, ...]) -> str | None:
+        """Spend one pending fault of `kinds` (BODY_FAULTS or PAGE_FAULTS) that applies to `path`;
+        its name, or None. The server asks only when it has an answer the fault can spoil."""
+        with self._lock:
+            fault = self._take(path, kinds)
+        return None if fault is None else fault.kind
+
     def subscription_failure(self, subscription_id: str, path: str) -> int | None:
         """The status cost queries of this subscription must fail with, if any."""
         with self._lock:
@@ -228,3 +276,14 @@ class Faults:
                     self._counted.remove(fault)
                 return fault
         return None
+
+
+def spoiled_body(kind: str, body: bytes) -> bytes:
+    """A 200 answer's body as a BODY_FAULTS fault leaves it."""
+    if kind == "invalid_json":
+        return PROXY_ERROR_PAGE
+    if kind == "truncated_json":
+        text = body.decode("utf-8")
+        # Half of it, cut between characters: never the whole (a JSON object's prefix never parses).
+        return text[: max(1, min(len(text) // 2, len(text) - 1))].encode("utf-8")
+    raise ValueError(f"{kind!r} does not spoil a body")

@@ -15,7 +15,7 @@ from decimal import Decimal
 from typing import Any, Protocol
 from urllib.parse import urlencode
 
-from azure.core.exceptions import HttpResponseError, ServiceRequestError, ServiceResponseError
+from azure.core.exceptions import DecodeError, HttpResponseError, ServiceRequestError, ServiceResponseError
 from azure.core.rest import HttpRequest, HttpResponse
 
 from collector.azure.throttling import ThrottledTooLong
@@ -66,6 +66,14 @@ def azure_errors(what: str) -> Iterator[None]:
         yield
     except ThrottledTooLong as exc:
         raise AzureCallError(f"{what}: {exc.message}", 429) from None
+    except DecodeError as exc:  # azure-core parses JSON answers itself, before costwatch sees them
+        body = ""
+        if isinstance(exc.response, HttpResponse):
+            body = (exc.response.text() or "")[:120]
+        raise AzureCallError(
+            f"{what}: expected a JSON answer, got unparseable text (HTTP {exc.status_code}, starting {body!r})",
+            exc.status_code,
+        ) from None
     except HttpResponseError as exc:
         if isinstance(exc.response, HttpResponse):
             raise error_from(exc.response, what) from None
