@@ -16,11 +16,12 @@ from typing import Any, cast
 from sqlalchemy import CursorResult, Engine, delete, distinct, func, select, update
 from sqlalchemy.orm import Session
 
-from collector import attribution
+from collector import attribution, rollup
 from collector.azure.clients import AzureClients
 from collector.azure.cost_query import query_pages
 from collector.db.models import (
     COST_ROW_KEY,
+    CollectionRun,
     CostRow,
     MarketplaceSubscription,
     ResourceAttribution,
@@ -31,7 +32,7 @@ from collector.db.session import transaction
 from collector.db.upsert import upsert
 from collector.inventory_sync import discover_subscriptions, sync_subscription
 from collector.runs import Progress, Run, RunSummary, execute, quiet, utcnow
-from collector.settings import Settings, default_window_start
+from collector.settings import Settings, add_months, default_window_start
 from collector.sources import costs
 
 log = logging.getLogger(__name__)
@@ -71,8 +72,9 @@ def collect(
             prefix = f"[{number}/{len(chunks)}] {chunk.first}..{chunk.last} "
             if not run.scope(f"costs {chunk.scope}", partial(_cost_chunk, run, settings, chunk, today), prefix):
                 failed_scopes.add(chunk.scope)
-        refresh_attribution(engine, settings)
+        attribution_changed = refresh_attribution(engine, settings)
         finalize_closed_months(engine, settings, today)
+        refresh_rollup(engine, settings, run.id, since, until, today, full=attribution_changed)
         run.summary.unattributed = unattributed(engine)
 
     return execute(engine, settings, "costs", body, clients=clients, progress=progress, window=(since, until))
@@ -114,8 +116,9 @@ def _cost_chunk(run: Run, settings: Settings, chunk: costs.Chunk, today: date) -
     return len(rows)
 
 
-def refresh_attribution(engine: Engine, settings: Settings) -> None:
-    """Recompute every resource's project and model from the inventory and the settings."""
+def refresh_attribution(engine: Engine, settings: Settings) -> bool:
+    """Recompute every resource's project and model from the inventory and the settings; True when a
+    resource already attributed got another project, model or kind."""
     with Session(engine) as session, session.begin():
         projects = [
             attribution.Project(w.resource_id, w.name, w.subscription_id, w.resource_group)
@@ -131,9 +134,46 @@ def refresh_attribution(engine: Engine, settings: Settings) -> None:
         ]
         resource_ids = session.scalars(select(distinct(CostRow.resource_id))).all()
         results = attribution.attribute(resource_ids, projects, saas, offers, settings.attribution)
+        before = {
+            r.resource_id: (r.project, r.model, r.spend_kind) for r in session.scalars(select(ResourceAttribution))
+        }
         now = utcnow()
         upsert(session, ResourceAttribution, [{**vars(a), "updated_at": now} for a in results], ("resource_id",))
         session.execute(delete(ResourceAttribution).where(ResourceAttribution.updated_at != now))
+        return any(
+            a.resource_id in before and before[a.resource_id] != (a.project, a.model, a.spend_kind) for a in results
+        )
+
+
+def refresh_rollup(
+    engine: Engine, settings: Settings, run_id: int, since: date, until: date, today: date, *, full: bool
+) -> None:
+    """Bring `daily_spend` up to date: in full when attribution moved history between projects (or on
+    the first run), else for every day written since the last successful cost run began (this run's
+    window, and what an interrupted run left behind), plus the month whose days may just have become
+    final."""
+    with Session(engine) as session:
+        last = session.scalar(
+            select(func.max(CollectionRun.started_at)).where(
+                CollectionRun.kind == "costs", CollectionRun.status == "succeeded", CollectionRun.id != run_id
+            )
+        )
+        written: tuple[date | None, date | None] = (None, None)
+        if last is not None:
+            written = (
+                session.execute(
+                    select(func.min(CostRow.usage_date), func.max(CostRow.usage_date)).where(CostRow.updated_at >= last)
+                )
+                .one()
+                ._tuple()
+            )
+    if full or last is None:
+        rollup.rebuild(engine)
+        return
+    finalized = add_months(default_window_start(today, settings.costs.final_after_day), -1)
+    first = min(d for d in (since, finalized, written[0]) if d is not None)
+    last_day = max(d for d in (until, written[1]) if d is not None)
+    rollup.rebuild(engine, first, last_day)
 
 
 def finalize_closed_months(engine: Engine, settings: Settings, today: date) -> None:

@@ -1,6 +1,7 @@
 """Spend grouped by any of project, model, meter, subscription, resource and day, per currency.
 
-The one query behind `costwatch spend`; the dashboard and the reports read the same figures.
+The one query behind `costwatch spend`; the dashboard and the reports read the same figures. Without
+`resource` it reads the daily rollup (collector.rollup); with it, the cost rows themselves.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from sqlalchemy import ColumnElement, Integer, func, or_, select
 from sqlalchemy.orm import Session
 
 from collector.attribution import UNATTRIBUTED
-from collector.db.models import CostRow, ResourceAttribution
+from collector.db.models import CostRow, DailySpend, ResourceAttribution
 from collector.db.types import money_sum
 
 AI_SPEND = ("marketplace", "managed_compute")
@@ -55,6 +56,8 @@ def spend(
     unknown = [d for d in by if d not in DIMENSIONS]
     if unknown:
         raise ValueError(f"unknown dimension(s) {unknown}; choose from {', '.join(DIMENSIONS)}")
+    if "resource" not in by:
+        return _from_rollup(session, date_from, date_to, by, include_other)
     dims = _dimensions()
     columns = [dims[d] for d in by]
     query = (
@@ -74,6 +77,47 @@ def spend(
         # A resource not yet attributed (a run stopped before attribution) counts as unattributed AI
         # spend until the next run: shown, never silently left out.
         query = query.where(or_(ResourceAttribution.spend_kind.in_(AI_SPEND), ResourceAttribution.spend_kind.is_(None)))
+    return [
+        SpendRow(
+            keys={d: row._mapping[d] for d in by},
+            cost=row.cost if isinstance(row.cost, Decimal) else Decimal(str(row.cost)),
+            currency=row.currency,
+            estimated=bool(row.estimated),
+        )
+        for row in session.execute(query)
+    ]
+
+
+def _rollup_dimensions() -> dict[str, ColumnElement[Any]]:
+    return {
+        "project": DailySpend.project.label("project"),
+        "model": DailySpend.model.label("model"),
+        "meter": DailySpend.meter.label("meter"),
+        "subscription": DailySpend.subscription_id.label("subscription"),
+        "day": DailySpend.usage_date.label("day"),
+        "spend_kind": DailySpend.spend_kind.label("spend_kind"),
+    }
+
+
+def _from_rollup(
+    session: Session, date_from: date, date_to: date, by: list[str], include_other: bool
+) -> list[SpendRow]:
+    """The same figures from `daily_spend`, which the cost job keeps in step with the cost rows."""
+    dims = _rollup_dimensions()
+    columns = [dims[d] for d in by]
+    query = (
+        select(
+            *columns,
+            DailySpend.currency,
+            money_sum(DailySpend.cost).label("cost"),
+            func.max(func.cast(DailySpend.is_estimated, Integer())).label("estimated"),
+        )
+        .where(DailySpend.usage_date.between(date_from, date_to))
+        .group_by(*columns, DailySpend.currency)
+        .order_by(*columns, DailySpend.currency)
+    )
+    if not include_other:
+        query = query.where(DailySpend.spend_kind.in_([*AI_SPEND, ""]))
     return [
         SpendRow(
             keys={d: row._mapping[d] for d in by},

@@ -278,6 +278,8 @@ class CostRow(Base):
         UniqueConstraint(*COST_ROW_KEY, name="uq_cost_rows_natural_key"),
         Index("ix_cost_rows_usage_date_resource_id", "usage_date", "resource_id"),
         Index("ix_cost_rows_resource_id", "resource_id"),
+        # finds the days written since the rollup was last brought up to date
+        Index("ix_cost_rows_updated_at", "updated_at"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
@@ -380,3 +382,22 @@ class GeneratedReport(Base):
     size: Mapped[int] = mapped_column(BigInteger)
     data_status: Mapped[str] = mapped_column(String(16))  # final | estimated
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class DailySpend(Base):
+    """Cost rows summed per day, subscription, project, model, meter and currency: what the dashboard
+    and the reports read, so a page does not scan every raw row. Rebuilt by the cost job for the days
+    it touched (and in full when attribution changed); `cost_rows` stays the source of truth."""
+
+    __tablename__ = "daily_spend"
+
+    usage_date: Mapped[date] = mapped_column(Date, primary_key=True)
+    subscription_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    project: Mapped[str] = mapped_column(String(256), primary_key=True)
+    model: Mapped[str] = mapped_column(String(256), primary_key=True)
+    meter: Mapped[str] = mapped_column(String(256), primary_key=True)
+    spend_kind: Mapped[str] = mapped_column(String(16), primary_key=True)  # '' = not yet attributed
+    currency: Mapped[str] = mapped_column(String(8), primary_key=True)
+    cost: Mapped[Decimal] = mapped_column(Money())
+    is_estimated: Mapped[bool] = mapped_column(Boolean)
+    rows: Mapped[int] = mapped_column(Integer)
