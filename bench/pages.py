@@ -25,8 +25,8 @@ from sqlalchemy.orm import Session
 
 from bench._db import markdown_table, parse_backends, store
 from bench.ingest import RUN_STAMPS, make_rows, write_raw
-from collector.db.engine import make_engine
 from collector import rollup
+from collector.db.engine import make_engine
 from collector.db.models import CollectionRun
 from collector.spend import spend
 
