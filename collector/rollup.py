@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from sqlalchemy import Engine, Integer, delete, func, insert, select
+from sqlalchemy import Engine, Integer, delete, func, insert, select, text
 from sqlalchemy.orm import Session
 
 from collector.attribution import UNATTRIBUTED
@@ -50,6 +50,10 @@ def rebuild(engine: Engine, date_from: date | None = None, date_to: date | None 
     ]
 
     def write(session: Session) -> None:
+        if session.get_bind().dialect.name == "postgresql":
+            # Two collectors finishing together would both delete, then both insert the same days:
+            # take turns. (SQLite's single writer already makes them.)
+            session.execute(text("SELECT pg_advisory_xact_lock(hashtext('costwatch.daily_spend'))"))
         session.execute(old)
         session.execute(insert(DailySpend).from_select(columns, source))
 
