@@ -249,6 +249,9 @@ class ManagedOption(_Section):
 class DashboardSettings(_Section):
     """The `[dashboard]` section."""
 
+    # The dashboard's own connection, e.g. as a read-only role (SELECT, plus UPDATE on alerts so that
+    # people can acknowledge); unset = database_url.
+    database_url: SecretStr | None = None
     auth_enabled: bool = False
     # The `[auth.<provider>]` section of .streamlit/secrets.toml to sign in with; "" = the `[auth]` section.
     auth_provider: str = "microsoft"
@@ -261,6 +264,11 @@ class DashboardSettings(_Section):
     vm_price_currency: str = Field("USD", pattern=r"^[A-Z]{3}$")
     # model name -> the VMs that would carry it (else the model's own managed deployment, if it has one)
     managed_options: dict[str, ManagedOption] = Field(default_factory=dict)
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: SecretStr | None) -> SecretStr | None:
+        return None if value is None else database_url(value)
 
     @field_validator("roles", "project_owners")
     @classmethod
@@ -317,12 +325,7 @@ class Settings(BaseSettings):
     @field_validator("database_url")
     @classmethod
     def _database_url(cls, value: SecretStr) -> SecretStr:
-        url = value.get_secret_value()
-        if not re.match(r"^(sqlite|postgresql(\+psycopg)?)://", url):
-            raise ValueError("expected sqlite:///PATH or postgresql+psycopg://USER@HOST:PORT/DB")
-        if url.startswith("postgresql://"):
-            url = "postgresql+psycopg://" + url[len("postgresql://") :]
-        return SecretStr(url)
+        return database_url(value)
 
     @field_validator("arm_endpoint")
     @classmethod
@@ -380,6 +383,16 @@ class Settings(BaseSettings):
 
 # Set by load_settings() for the duration of one load: pydantic-settings builds sources per class.
 _config_file: Path | None = None
+
+
+def database_url(value: SecretStr) -> SecretStr:
+    """A database URL costwatch can use, with `postgresql://` meaning psycopg 3."""
+    url = value.get_secret_value()
+    if not re.match(r"^(sqlite|postgresql(\+psycopg)?)://", url):
+        raise ValueError("expected sqlite:///PATH or postgresql+psycopg://USER@HOST:PORT/DB")
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://") :]
+    return SecretStr(url)
 
 
 def load_settings(config: Path | str | None = None, **overrides: Any) -> Settings:

@@ -57,7 +57,9 @@ def _engine(url: str) -> Engine:
 
 
 def engine() -> Engine:
-    return _engine(settings().database_url.get_secret_value())
+    """The dashboard's connection: `[dashboard] database_url` (a read-only role) if set, else the store's."""
+    url = settings().dashboard.database_url or settings().database_url
+    return _engine(url.get_secret_value())
 
 
 def _session() -> Session:

@@ -736,3 +736,40 @@ def test_the_running_dashboard_in_headless_chromium(on_store: Store, tmp_path: P
             browser.close()
         server.terminate()
         server.wait(timeout=10)
+
+
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+def test_the_dashboard_works_through_a_read_only_role(db_url: str, engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    from sqlalchemy import insert, text
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ProgrammingError
+
+    from collector.db.models import CostRow
+
+    role = f"costwatch_dashboard_{os.getpid()}"
+    database = make_url(db_url).database
+    with engine.begin() as connection:  # what docs/deployment.md tells an operator to run
+        connection.execute(text(f'DROP ROLE IF EXISTS "{role}"'))
+        connection.execute(text(f'CREATE ROLE "{role}" LOGIN'))
+        connection.execute(text(f'GRANT CONNECT ON DATABASE "{database}" TO "{role}"'))
+        connection.execute(text(f'GRANT SELECT ON ALL TABLES IN SCHEMA public TO "{role}"'))
+        connection.execute(text(f'GRANT UPDATE ON alerts TO "{role}"'))
+    read_only = make_url(db_url).set(username=role).render_as_string(hide_password=False)
+    try:
+        with emulator() as server:
+            collect_all(server, settings_for(server, db_url), engine)
+        for key in list(os.environ):
+            if key.startswith("COSTWATCH_"):
+                monkeypatch.delenv(key)
+        monkeypatch.setenv("COSTWATCH_DATABASE_URL", db_url)
+        monkeypatch.setenv("COSTWATCH_DASHBOARD__DATABASE_URL", read_only)
+        app = AppTest.from_file(str(APP), default_timeout=60).run()
+        assert not app.exception, app.exception
+        assert app.metric, "the overview shows its figures through the read-only role"
+        with make_engine(read_only).connect() as connection, pytest.raises(ProgrammingError, match="permission"):
+            connection.execute(insert(CostRow).values(subscription_id="x"))
+    finally:
+        with engine.begin() as connection:
+            connection.execute(text(f'REVOKE ALL ON ALL TABLES IN SCHEMA public FROM "{role}"'))
+            connection.execute(text(f'REVOKE ALL ON DATABASE "{database}" FROM "{role}"'))
+            connection.execute(text(f'DROP ROLE IF EXISTS "{role}"'))
