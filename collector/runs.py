@@ -226,6 +226,7 @@ def execute(
     window: tuple[date, date] | None = None,
 ) -> RunSummary:
     """Start a run, do its body, and record how it ended, whatever happened (then re-raise)."""
+    # One process, one store: the outage window is a process-wide setting of collector.db.session.
     session_module.RETRY_SECONDS = settings.database_retry_seconds
     own_clients = clients is None
     clients = clients or AzureClients(settings)
