@@ -58,34 +58,15 @@ def spend(
         raise ValueError(f"unknown dimension(s) {unknown}; choose from {', '.join(DIMENSIONS)}")
     if "resource" not in by:
         return _from_rollup(session, date_from, date_to, by, include_other)
-    dims = _dimensions()
-    columns = [dims[d] for d in by]
-    query = (
-        select(
-            *columns,
-            CostRow.currency,
-            money_sum(CostRow.cost).label("cost"),
-            func.max(func.cast(CostRow.is_estimated, Integer())).label("estimated"),
-        )
-        .select_from(CostRow)
-        .outerjoin(ResourceAttribution, ResourceAttribution.resource_id == CostRow.resource_id)
-        .where(CostRow.usage_date.between(date_from, date_to))
-        .group_by(*columns, CostRow.currency)
-        .order_by(*columns, CostRow.currency)
+    query = _grouped(_dimensions(), by, CostRow).outerjoin(
+        ResourceAttribution, ResourceAttribution.resource_id == CostRow.resource_id
     )
+    query = query.where(CostRow.usage_date.between(date_from, date_to))
     if not include_other:
         # A resource not yet attributed (a run stopped before attribution) counts as unattributed AI
         # spend until the next run: shown, never silently left out.
         query = query.where(or_(ResourceAttribution.spend_kind.in_(AI_SPEND), ResourceAttribution.spend_kind.is_(None)))
-    return [
-        SpendRow(
-            keys={d: row._mapping[d] for d in by},
-            cost=row.cost if isinstance(row.cost, Decimal) else Decimal(str(row.cost)),
-            currency=row.currency,
-            estimated=bool(row.estimated),
-        )
-        for row in session.execute(query)
-    ]
+    return _rows(session, query, by)
 
 
 def _rollup_dimensions() -> dict[str, ColumnElement[Any]]:
@@ -103,21 +84,29 @@ def _from_rollup(
     session: Session, date_from: date, date_to: date, by: list[str], include_other: bool
 ) -> list[SpendRow]:
     """The same figures from `daily_spend`, which the cost job keeps in step with the cost rows."""
-    dims = _rollup_dimensions()
+    query = _grouped(_rollup_dimensions(), by, DailySpend).where(DailySpend.usage_date.between(date_from, date_to))
+    if not include_other:
+        query = query.where(DailySpend.spend_kind.in_([*AI_SPEND, ""]))  # '' = not yet attributed
+    return _rows(session, query, by)
+
+
+def _grouped(dims: dict[str, ColumnElement[Any]], by: list[str], source: type[CostRow] | type[DailySpend]) -> Any:
+    """SELECT the dimensions, currency, exact cost sum and "some day estimated" from a source of daily costs."""
     columns = [dims[d] for d in by]
-    query = (
+    return (
         select(
             *columns,
-            DailySpend.currency,
-            money_sum(DailySpend.cost).label("cost"),
-            func.max(func.cast(DailySpend.is_estimated, Integer())).label("estimated"),
+            source.currency,
+            money_sum(source.cost).label("cost"),
+            func.max(func.cast(source.is_estimated, Integer())).label("estimated"),
         )
-        .where(DailySpend.usage_date.between(date_from, date_to))
-        .group_by(*columns, DailySpend.currency)
-        .order_by(*columns, DailySpend.currency)
+        .select_from(source)
+        .group_by(*columns, source.currency)
+        .order_by(*columns, source.currency)
     )
-    if not include_other:
-        query = query.where(DailySpend.spend_kind.in_([*AI_SPEND, ""]))
+
+
+def _rows(session: Session, query: Any, by: list[str]) -> list[SpendRow]:
     return [
         SpendRow(
             keys={d: row._mapping[d] for d in by},
