@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -26,6 +26,20 @@ ROOMY = {"qpu_per_10s": 10_000, "qpu_per_minute": 10_000, "qpu_per_hour": 100_00
 @contextmanager
 def emulator(**spec: Any) -> Iterator[EmulatorServer]:
     with EmulatorServer(generate_tenant(TenantSpec(**{**ROOMY, **spec}))) as server:
+        yield server
+
+
+# A moment in the middle of a month, for tests whose figures need this month's spend: on the 1st of a
+# real month the emulator has no day of it yet (its history ends yesterday), so budgets cannot fire.
+MID_MONTH = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+
+
+@contextmanager
+def emulator_at(moment: datetime, **spec: Any) -> Iterator[EmulatorServer]:
+    """An emulator living at `moment`: its today, and its wall clock for metrics and changes, stand still
+    there. Pass the same moment as `now` to the jobs and the rules."""
+    with emulator(today=moment.date(), **spec) as server:
+        server.tenant.clock = moment.timestamp
         yield server
 
 

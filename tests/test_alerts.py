@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -19,7 +19,7 @@ from collector.quota import run_quota
 from collector.runs import utcnow
 from collector.settings import Settings
 from collector.traffic import run_metrics
-from tests.emulated import collect_all, emulator, settings_for
+from tests.emulated import MID_MONTH, collect_all, emulator, emulator_at, settings_for
 
 
 @dataclass
@@ -49,10 +49,10 @@ def _settings(server, db_url: str, **alerts) -> Settings:
     )
 
 
-def _fill(server, settings: Settings, engine: Engine) -> None:
+def _fill(server, settings: Settings, engine: Engine, now: datetime | None = None) -> None:
     collect_all(server, settings, engine)
     run_quota(settings, engine)
-    run_metrics(settings, engine)
+    run_metrics(settings, engine, now=now)
 
 
 def _rules(engine: Engine) -> dict[str, set[str]]:
@@ -64,7 +64,7 @@ def _rules(engine: Engine) -> dict[str, set[str]]:
 
 
 def test_each_rule_fires_for_its_scenario(db_url: str, engine: Engine) -> None:
-    with emulator() as server:
+    with emulator_at(MID_MONTH) as server:
         month = server.tenant.today.replace(day=1)
         settings = _settings(
             server,
@@ -74,11 +74,11 @@ def test_each_rule_fires_for_its_scenario(db_url: str, engine: Engine) -> None:
                 {"scope": "project", "name": "proj-search", "amount": "1000000", "currency": "USD"},
             ],
         )
-        _fill(server, settings, engine)
+        _fill(server, settings, engine, now=MID_MONTH)
         server.tenant.step()  # proj-chatbot's Mistral-large is suspended
         server.tenant.step()  # proj-summarizer subscribes to a new offer
         run_inventory(settings, engine)
-        result = evaluate(settings, engine)
+        result = evaluate(settings, engine, now=MID_MONTH)
         assert not result.errors
         rules = _rules(engine)
         assert {"quota", "rate_limit", "budget", "marketplace"} <= set(rules)
@@ -98,12 +98,12 @@ def _severities(engine: Engine, rule: str) -> set[str]:
 
 
 def test_fires_once_reminds_resolves_and_is_idempotent(db_url: str, engine: Engine) -> None:
-    with emulator() as server:
+    with emulator_at(MID_MONTH) as server:
         budget = {"scope": "project", "name": "proj-chatbot", "amount": "100", "currency": "USD"}
         settings = _settings(server, db_url, budgets=[budget], reminder_hours=6)
         collect_all(server, settings, engine)
         channel = Recorder()
-        now = utcnow()
+        now = MID_MONTH
         first = evaluate(settings, engine, now=now)
         key = next(k for k in first.firing if k.startswith("budget:"))
         again = evaluate(settings, engine, now=now)
@@ -204,19 +204,19 @@ def test_silenced_alerts_queue_nothing(db_url: str, engine: Engine) -> None:
 
 @pytest.mark.parametrize("amount", ["100000000"])
 def test_a_budget_far_away_is_quiet(db_url: str, engine: Engine, amount: str) -> None:
-    with emulator() as server:
+    with emulator_at(MID_MONTH) as server:
         settings = _settings(
             server,
             db_url,
             budgets=[{"scope": "model", "name": "Meta-Llama-3-70B-Instruct", "amount": amount, "currency": "USD"}],
         )
         collect_all(server, settings, engine)
-        evaluate(settings, engine)
+        evaluate(settings, engine, now=MID_MONTH)
         assert "budget" not in _rules(engine) and "budget_forecast" not in _rules(engine)
 
 
 def test_money_in_messages_is_exact(db_url: str, engine: Engine) -> None:
-    with emulator() as server:
+    with emulator_at(MID_MONTH) as server:
         settings = _settings(
             server,
             db_url,
@@ -230,7 +230,7 @@ def test_money_in_messages_is_exact(db_url: str, engine: Engine) -> None:
             ],
         )
         collect_all(server, settings, engine)
-        evaluate(settings, engine)
+        evaluate(settings, engine, now=MID_MONTH)
         with Session(engine) as session:
             alert = session.scalars(select(Alert).where(Alert.rule == "budget")).one()
         assert alert.details["budget"] == "1.00 USD"

@@ -12,8 +12,7 @@ from sqlalchemy import Engine
 from collector.alerts.channels import configured_channels
 from collector.alerts.engine import deliver, evaluate
 from collector.cli import cli
-from collector.runs import utcnow
-from tests.emulated import collect_all, emulator, settings_for
+from tests.emulated import MID_MONTH, collect_all, emulator_at, settings_for
 from tests.test_alert_channels import Inbox, Tls, Webhook, smtp_server, tls, webhook  # noqa: F401 - fixtures used by name
 
 BUDGET = {"scope": "project", "name": "proj-chatbot", "amount": "100", "currency": "USD"}
@@ -23,7 +22,7 @@ def test_budget_alert_by_mail_and_teams_fires_reminds_resolves_and_survives_an_o
     db_url: str, engine: Engine, smtp_server: Callable[..., Inbox], webhook: Webhook, tls: Tls
 ) -> None:
     inbox = smtp_server()
-    with emulator() as server:
+    with emulator_at(MID_MONTH) as server:
         alerts = {
             "reminder_hours": 6,
             "retry_seconds": 60,
@@ -42,7 +41,7 @@ def test_budget_alert_by_mail_and_teams_fires_reminds_resolves_and_survives_an_o
         settings = settings_for(server, db_url, alerts=alerts)
         collect_all(server, settings, engine)
         channels = configured_channels(settings.alerts)
-        now = utcnow()
+        now = MID_MONTH
 
         webhook.status = 503  # Teams is down at first
         evaluate(settings, engine, now=now)
@@ -91,7 +90,7 @@ def test_cli_evaluates_lists_acks_and_tests_channels(
     import os
 
     inbox = smtp_server()
-    with emulator() as server:
+    with emulator_at(MID_MONTH) as server:
         for key in list(os.environ):
             if key.startswith("COSTWATCH_"):
                 monkeypatch.delenv(key)
