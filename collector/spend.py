@@ -1,17 +1,20 @@
 """Spend grouped by any of project, model, meter, subscription, resource and day, per currency.
 
 The one query behind `costwatch spend`; the dashboard and the reports read the same figures. Without
-`resource` it reads the daily rollup (collector.rollup); with it, the cost rows themselves.
+`resource` it reads the daily rollup (collector.rollup); with it, the cost rows themselves, and then a
+project or model filter is first turned into the list of resources it covers (from the small
+attribution table) so that only those resources' rows are read, by index.
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, Integer, func, or_, select
+from sqlalchemy import ColumnElement, Integer, Select, exists, func, or_, select
 from sqlalchemy.orm import Session
 
 from collector.attribution import UNATTRIBUTED
@@ -34,6 +37,9 @@ def _dimensions() -> dict[str, ColumnElement[Any]]:
 
 
 DIMENSIONS = tuple(_dimensions())
+# What `where` may restrict: every dimension but the day (the dates do that), and the currency.
+FILTERS = (*(d for d in DIMENSIONS if d != "day"), "currency")
+Where = Mapping[str, Collection[str]]
 
 
 @dataclass(frozen=True)
@@ -51,14 +57,20 @@ def spend(
     by: list[str],
     *,
     include_other: bool = False,
+    where: Where | None = None,
 ) -> list[SpendRow]:
-    """Exact totals for [date_from, date_to] (inclusive) grouped by `by`, never adding two currencies."""
-    unknown = [d for d in by if d not in DIMENSIONS]
+    """Exact totals for [date_from, date_to] (inclusive) grouped by `by`, never adding two currencies.
+
+    `where` keeps only the rows whose value of each named filter (see FILTERS) is one of the given
+    values, compared case-insensitively; an empty collection keeps nothing."""
+    unknown = [d for d in by if d not in DIMENSIONS] + [f for f in where or {} if f not in FILTERS]
     if unknown:
-        raise ValueError(f"unknown dimension(s) {unknown}; choose from {', '.join(DIMENSIONS)}")
-    if "resource" not in by:
-        return _from_rollup(session, date_from, date_to, by, include_other)
-    query = _grouped(_dimensions(), by, CostRow).outerjoin(
+        raise ValueError(f"unknown dimension(s) {unknown}; choose from {', '.join(DIMENSIONS)} (filters: currency too)")
+    wanted = {name: sorted({v.lower() for v in values}) for name, values in (where or {}).items()}
+    if "resource" not in by and "resource" not in wanted:
+        return _from_rollup(session, date_from, date_to, by, include_other, wanted)
+    dims = _dimensions()
+    query = _grouped(dims, by, CostRow).outerjoin(
         ResourceAttribution, ResourceAttribution.resource_id == CostRow.resource_id
     )
     query = query.where(CostRow.usage_date.between(date_from, date_to))
@@ -66,7 +78,34 @@ def spend(
         # A resource not yet attributed (a run stopped before attribution) counts as unattributed AI
         # spend until the next run: shown, never silently left out.
         query = query.where(or_(ResourceAttribution.spend_kind.in_(AI_SPEND), ResourceAttribution.spend_kind.is_(None)))
+    for name, values in wanted.items():
+        if name == "resource":  # stored lower-case (as Azure's cost rows give them): read by index
+            query = query.where(CostRow.resource_id.in_(values))
+        else:
+            column = CostRow.currency if name == "currency" else dims[name]
+            query = query.where(func.lower(column).in_(values))
+    resources = _resources_of(session, wanted, date_from, date_to)
+    if resources is not None:
+        query = query.where(CostRow.resource_id.in_(resources))
     return _rows(session, query, by)
+
+
+def _resources_of(session: Session, where: dict[str, list[str]], date_from: date, date_to: date) -> Select[Any] | None:
+    """The resources a project or model filter can match, as a subquery on the attribution table, or
+    None when it must not narrow the read: no such filter, or it asks for unattributed spend while some
+    cost rows of the period have no attribution at all (a run stopped before attributing them)."""
+    wanted = {name: where[name] for name in ("project", "model") if name in where}
+    if not wanted:
+        return None
+    pending = select(exists().where(DailySpend.spend_kind == "", DailySpend.usage_date.between(date_from, date_to)))
+    asks_unattributed = UNATTRIBUTED.lower() in wanted.get("project", ()) or "" in wanted.get("model", ())
+    if asks_unattributed and session.scalar(pending):  # '' in the rollup: spend not yet attributed
+        return None
+    dims = _dimensions()
+    resources = select(ResourceAttribution.resource_id)
+    for name, values in wanted.items():
+        resources = resources.where(func.lower(dims[name]).in_(values))
+    return resources
 
 
 def _rollup_dimensions() -> dict[str, ColumnElement[Any]]:
@@ -81,12 +120,16 @@ def _rollup_dimensions() -> dict[str, ColumnElement[Any]]:
 
 
 def _from_rollup(
-    session: Session, date_from: date, date_to: date, by: list[str], include_other: bool
+    session: Session, date_from: date, date_to: date, by: list[str], include_other: bool, where: dict[str, list[str]]
 ) -> list[SpendRow]:
     """The same figures from `daily_spend`, which the cost job keeps in step with the cost rows."""
-    query = _grouped(_rollup_dimensions(), by, DailySpend).where(DailySpend.usage_date.between(date_from, date_to))
+    dims = _rollup_dimensions()
+    query = _grouped(dims, by, DailySpend).where(DailySpend.usage_date.between(date_from, date_to))
     if not include_other:
         query = query.where(DailySpend.spend_kind.in_([*AI_SPEND, ""]))  # '' = not yet attributed
+    for name, values in where.items():
+        column = DailySpend.currency if name == "currency" else dims[name]
+        query = query.where(func.lower(column).in_(values))
     return _rows(session, query, by)
 
 

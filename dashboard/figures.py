@@ -53,6 +53,29 @@ def base_dimensions(by: Sequence[str], filter_names: Iterable[str], restricted: 
     return list(dict.fromkeys(derived.get(d, d) for d in wanted))
 
 
+# Filters the database applies itself (collector.spend FILTERS); the derived ones stay in regroup().
+PUSHED_FILTERS = ("project", "model", "meter", "subscription", "resource", "currency")
+
+
+def pushed_filters(
+    filters: Iterable[tuple[str, tuple[str, ...]]], scope: tuple[str, ...] | None, cost_centers: Mapping[str, str]
+) -> dict[str, set[str]]:
+    """The `where` of `collector.spend.spend` for a view: its filters the database can apply, with a
+    cost-center filter and the viewer's scope turned into the projects they allow, so that the store
+    returns only rows the view can show. regroup() still applies every filter (and the scope)."""
+    given = dict(filters)
+    out = {name: {v.lower() for v in given[name]} for name in PUSHED_FILTERS if name in given}
+    allowed_projects: list[set[str]] = []
+    if "cost_center" in given:
+        wanted = {v.lower() for v in given["cost_center"]}
+        allowed_projects.append({p.lower() for p, center in cost_centers.items() if center.lower() in wanted})
+    if scope is not None:
+        allowed_projects.append(set(scope))
+    for projects in allowed_projects:
+        out["project"] = out["project"] & projects if "project" in out else projects
+    return out
+
+
 def resource_group(resource_id: str) -> str:
     parts = resource_id.lower().split("/")
     return parts[parts.index("resourcegroups") + 1] if "resourcegroups" in parts[:-1] else ""

@@ -10,6 +10,7 @@ key, so one viewer's cached answer is never served to another. Spend figures com
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Collection
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -39,7 +40,7 @@ from collector.runs import as_utc, utcnow
 from collector.settings import Settings, load_settings
 from collector.spend import spend
 from dashboard.auth import alert_project, allowed
-from dashboard.figures import TrafficDay, base_dimensions, month_window, regroup
+from dashboard.figures import TrafficDay, base_dimensions, month_window, pushed_filters, regroup
 
 Scope = tuple[str, ...] | None
 Filters = tuple[tuple[str, tuple[str, ...]], ...]
@@ -97,9 +98,10 @@ def _spend_rows(
     date_from: date, date_to: date, by: tuple[str, ...], filters: Filters, scope: Scope
 ) -> list[dict[str, Any]]:
     dims = base_dimensions(by, [name for name, _ in filters], scope is not None)
+    centers = cost_centers() if {"cost_center"} & {*by, *dict(filters)} else {}
     with _session() as session:
-        rows = spend(session, date_from, date_to, dims)
-    return regroup(rows, by, filters, scope, cost_centers() if {"cost_center"} & {*by, *dict(filters)} else {})
+        rows = spend(session, date_from, date_to, dims, where=pushed_filters(filters, scope, centers))
+    return regroup(rows, by, filters, scope, centers)
 
 
 @st.cache_data(ttl=300, max_entries=128)
@@ -185,11 +187,7 @@ def unattributed_frame(date_from: date, date_to: date, scope: Scope) -> pd.DataF
     if scope is not None:
         return pd.DataFrame(columns=columns)
     with _session() as session:
-        rows = [
-            r
-            for r in spend(session, date_from, date_to, ["project", "model", "resource"])
-            if r.keys["project"] == UNATTRIBUTED
-        ]
+        rows = spend(session, date_from, date_to, ["model", "resource"], where={"project": [UNATTRIBUTED]})
         reasons = {
             a.resource_id: (a.rule, a.detail)
             for a in session.scalars(
@@ -524,15 +522,13 @@ def _decimal(value: Any) -> Decimal:
 @st.cache_data(ttl=300, max_entries=16)
 def resource_spend(date_from: date, date_to: date, resources: tuple[str, ...], scope: Scope) -> pd.DataFrame:
     """Spend per resource, day and currency for the given resources (managed endpoints' cost per hour)."""
+    where: dict[str, Collection[str]] = {"resource": resources}
+    if scope is not None:
+        where["project"] = scope
     with _session() as session:
-        rows = spend(session, date_from, date_to, ["project", "resource", "day"])
-    wanted = set(resources)
+        rows = spend(session, date_from, date_to, ["resource", "day"], where=where)
     return pd.DataFrame(
-        [
-            {"resource": r.keys["resource"], "day": r.keys["day"], "currency": r.currency, "cost": r.cost}
-            for r in rows
-            if r.keys["resource"] in wanted and allowed(scope, r.keys["project"])
-        ],
+        [{"resource": r.keys["resource"], "day": r.keys["day"], "currency": r.currency, "cost": r.cost} for r in rows],
         columns=["resource", "day", "currency", "cost"],
     )
 

@@ -23,7 +23,7 @@ def _both(engine: Engine, server, by: list[str], include_other: bool = False) ->
     with Session(engine) as session:
         rolled = {
             (tuple(r.keys.values()), r.currency): (r.cost, r.estimated)
-            for r in _from_rollup(session, start, end, by, include_other)
+            for r in _from_rollup(session, start, end, by, include_other, {})
         }
         raw = {}
         for r in spend(session, start, end, [*by, "resource"], include_other=include_other):

@@ -277,7 +277,8 @@ class CostRow(Base):
     __table_args__ = (
         UniqueConstraint(*COST_ROW_KEY, name="uq_cost_rows_natural_key"),
         Index("ix_cost_rows_usage_date_resource_id", "usage_date", "resource_id"),
-        Index("ix_cost_rows_resource_id", "resource_id"),
+        # one resource's rows in a period: the drill-down, and spend of a project's resources
+        Index("ix_cost_rows_resource_id_usage_date", "resource_id", "usage_date"),
         # finds the days written since the rollup was last brought up to date
         Index("ix_cost_rows_updated_at", "updated_at"),
     )
