@@ -7,6 +7,7 @@ start, and a wrong one fails with a message that names the key and what it accep
 
 from __future__ import annotations
 
+import calendar
 import fnmatch
 import os
 import re
@@ -429,6 +430,11 @@ def _explain(exc: ValidationError) -> str:
 
 def month_start(day: date) -> date:
     return day.replace(day=1)
+
+
+def month_end(month: date) -> date:
+    """The last day of the month."""
+    return month.replace(day=calendar.monthrange(month.year, month.month)[1])
 
 
 def add_months(day: date, months: int) -> date:

@@ -18,8 +18,9 @@ from sqlalchemy import ColumnElement, Integer, Select, exists, func, or_, select
 from sqlalchemy.orm import Session
 
 from collector.attribution import UNATTRIBUTED
-from collector.db.models import CostRow, DailySpend, ResourceAttribution
+from collector.db.models import CostRow, DailySpend, MonthlySpend, ResourceAttribution
 from collector.db.types import money_sum
+from collector.settings import add_months, month_end
 
 AI_SPEND = ("marketplace", "managed_compute")
 
@@ -108,32 +109,86 @@ def _resources_of(session: Session, where: dict[str, list[str]], date_from: date
     return resources
 
 
-def _rollup_dimensions() -> dict[str, ColumnElement[Any]]:
-    return {
-        "project": DailySpend.project.label("project"),
-        "model": DailySpend.model.label("model"),
-        "meter": DailySpend.meter.label("meter"),
-        "subscription": DailySpend.subscription_id.label("subscription"),
-        "day": DailySpend.usage_date.label("day"),
-        "spend_kind": DailySpend.spend_kind.label("spend_kind"),
+def _rollup_dimensions(source: type[DailySpend] | type[MonthlySpend]) -> dict[str, ColumnElement[Any]]:
+    dims: dict[str, ColumnElement[Any]] = {
+        "project": source.project.label("project"),
+        "model": source.model.label("model"),
+        "meter": source.meter.label("meter"),
+        "subscription": source.subscription_id.label("subscription"),
+        "spend_kind": source.spend_kind.label("spend_kind"),
     }
+    if source is DailySpend:
+        dims["day"] = DailySpend.usage_date.label("day")
+    return dims
 
 
 def _from_rollup(
     session: Session, date_from: date, date_to: date, by: list[str], include_other: bool, where: dict[str, list[str]]
 ) -> list[SpendRow]:
-    """The same figures from `daily_spend`, which the cost job keeps in step with the cost rows."""
-    dims = _rollup_dimensions()
-    query = _grouped(dims, by, DailySpend).where(DailySpend.usage_date.between(date_from, date_to))
-    if not include_other:
-        query = query.where(DailySpend.spend_kind.in_([*AI_SPEND, ""]))  # '' = not yet attributed
-    for name, values in where.items():
-        column = DailySpend.currency if name == "currency" else dims[name]
-        query = query.where(func.lower(column).in_(values))
-    return _rows(session, query, by)
+    """The same figures from the rollups, which the cost job keeps in step with the cost rows: whole
+    months from `monthly_spend`, other days from `daily_spend`."""
+
+    def read(source: type[DailySpend] | type[MonthlySpend], period: ColumnElement[bool]) -> list[SpendRow]:
+        dims = _rollup_dimensions(source)
+        query = _grouped(dims, by, source).where(period)
+        if not include_other:
+            query = query.where(source.spend_kind.in_([*AI_SPEND, ""]))  # '' = not yet attributed
+        for name, values in where.items():
+            column = source.currency if name == "currency" else dims[name]
+            query = query.where(func.lower(column).in_(values))
+        return _rows(session, query, by)
+
+    if "day" in by:
+        return read(DailySpend, DailySpend.usage_date.between(date_from, date_to))
+    months, days = _whole_months(session, date_from, date_to)
+    parts = [read(MonthlySpend, MonthlySpend.month.in_(months))] if months else []
+    parts += [read(DailySpend, DailySpend.usage_date.between(first, last)) for first, last in days]
+    return parts[0] if len(parts) == 1 else _merged(parts, by)
 
 
-def _grouped(dims: dict[str, ColumnElement[Any]], by: list[str], source: type[CostRow] | type[DailySpend]) -> Any:
+def _whole_months(session: Session, date_from: date, date_to: date) -> tuple[list[date], list[tuple[date, date]]]:
+    """Split [date_from, date_to] into months it covers whole (every day of theirs that has a cost row
+    lies inside it, so the monthly rollup answers exactly) and the stretches of days left over."""
+    months: list[date] = []
+    month = date_from.replace(day=1)
+    while month <= date_to:
+        months.append(month)
+        month = add_months(month, 1)
+    edges = {months[0], months[-1]}  # the months the range may cover only in part
+    span = (
+        select(MonthlySpend.month, func.min(MonthlySpend.first_day), func.max(MonthlySpend.last_day))
+        .where(MonthlySpend.month.in_(edges))
+        .group_by(MonthlySpend.month)
+    )
+    stated = {month: (first, last) for month, first, last in session.execute(span)}
+    whole: list[date] = []
+    days: list[tuple[date, date]] = []
+    for month in months:
+        if month not in edges:
+            whole.append(month)
+        elif month not in stated:
+            continue  # no day of this month has a cost row: nothing to read
+        elif date_from <= stated[month][0] and stated[month][1] <= date_to:
+            whole.append(month)
+        else:
+            days.append((max(date_from, month), min(date_to, month_end(month))))
+    return whole, days
+
+
+def _merged(parts: list[list[SpendRow]], by: list[str]) -> list[SpendRow]:
+    """Rows of several periods summed exactly per key and currency, in the order the queries give."""
+    totals: dict[tuple[Any, ...], tuple[dict[str, Any], Decimal, bool]] = {}
+    for row in (r for part in parts for r in part):
+        key = (*(row.keys[d] for d in by), row.currency)
+        _, cost, estimated = totals.get(key, (row.keys, Decimal(0), False))
+        totals[key] = (row.keys, cost + row.cost, estimated or row.estimated)
+    ordered = sorted(totals.items(), key=lambda item: tuple(str(v) for v in item[0]))
+    return [SpendRow(keys, cost, key[-1], estimated) for key, (keys, cost, estimated) in ordered]
+
+
+def _grouped(
+    dims: dict[str, ColumnElement[Any]], by: list[str], source: type[CostRow] | type[DailySpend] | type[MonthlySpend]
+) -> Any:
     """SELECT the dimensions, currency, exact cost sum and "some day estimated" from a source of daily costs."""
     columns = [dims[d] for d in by]
     return (

@@ -402,3 +402,23 @@ class DailySpend(Base):
     cost: Mapped[Decimal] = mapped_column(Money())
     is_estimated: Mapped[bool] = mapped_column(Boolean)
     rows: Mapped[int] = mapped_column(Integer)
+
+
+class MonthlySpend(Base):
+    """`daily_spend` summed per month (`month` is its 1st): what reads of whole months use, a thirtieth
+    of the daily rows. Rebuilt with the daily rollup for every month whose days were rebuilt."""
+
+    __tablename__ = "monthly_spend"
+
+    month: Mapped[date] = mapped_column(Date, primary_key=True)
+    subscription_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    project: Mapped[str] = mapped_column(String(256), primary_key=True)
+    model: Mapped[str] = mapped_column(String(256), primary_key=True)
+    meter: Mapped[str] = mapped_column(String(256), primary_key=True)
+    spend_kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    currency: Mapped[str] = mapped_column(String(8), primary_key=True)
+    cost: Mapped[Decimal] = mapped_column(Money())
+    is_estimated: Mapped[bool] = mapped_column(Boolean)
+    rows: Mapped[int] = mapped_column(Integer)
+    first_day: Mapped[date] = mapped_column(Date)  # the month's first and last day with a cost row
+    last_day: Mapped[date] = mapped_column(Date)

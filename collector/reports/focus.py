@@ -15,9 +15,9 @@ import json
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from collector.reports.monthly import DetailRow, MonthlyReport, month_end, token_type
+from collector.reports.monthly import DetailRow, MonthlyReport, token_type
 from collector.reports.text import plain
-from collector.settings import add_months
+from collector.settings import add_months, month_end
 
 FOCUS_VERSION = "1.2"
 

@@ -8,7 +8,6 @@ the spend figures. Every figure stays per currency: nothing here adds two curren
 
 from __future__ import annotations
 
-import calendar
 import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable
@@ -31,7 +30,7 @@ from collector.db.models import (
     Workspace,
 )
 from collector.db.types import money_sum
-from collector.settings import Settings, add_months, is_final
+from collector.settings import Settings, add_months, is_final, month_end
 from collector.spend import AI_SPEND, spend
 
 DataStatus = Literal["final", "estimated"]
@@ -48,11 +47,6 @@ def parse_month(text: str) -> date:
     if not match or not 1 <= int(match.group(2)) <= 12:
         raise ValueError(f"{text!r} is not a month: use YYYY-MM, e.g. 2026-10")
     return date(int(match.group(1)), int(match.group(2)), 1)
-
-
-def month_end(month: date) -> date:
-    """The last day of the month."""
-    return month.replace(day=calendar.monthrange(month.year, month.month)[1])
 
 
 def unit_for(meter: str, meter_category: str = "") -> str:

@@ -1,0 +1,73 @@
+"""monthly spend rollup; cost rows by resource and day
+
+Revision ID: 0007
+Revises: 0006
+Create Date: 2026-12-01 23:10:00
+
+`monthly_spend` is `daily_spend` summed per month (filled here from the daily rollup), for reads of
+whole months. One resource's rows in a period (the drill-down, the spend of one project's resources)
+are read by (resource_id, usage_date); the index on resource_id alone it replaces served half of that.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+
+import collector.db.types
+from alembic import op
+
+KEYS = "subscription_id, project, model, meter, spend_kind, currency"
+
+revision: str = "0007"
+down_revision: str | None = "0006"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "monthly_spend",
+        sa.Column("month", sa.Date(), nullable=False),
+        sa.Column("subscription_id", sa.String(length=36), nullable=False),
+        sa.Column("project", sa.String(length=256), nullable=False),
+        sa.Column("model", sa.String(length=256), nullable=False),
+        sa.Column("meter", sa.String(length=256), nullable=False),
+        sa.Column("spend_kind", sa.String(length=16), nullable=False),
+        sa.Column("currency", sa.String(length=8), nullable=False),
+        sa.Column("cost", collector.db.types.Money(), nullable=False),
+        sa.Column("is_estimated", sa.Boolean(), nullable=False),
+        sa.Column("rows", sa.Integer(), nullable=False),
+        sa.Column("first_day", sa.Date(), nullable=False),
+        sa.Column("last_day", sa.Date(), nullable=False),
+        sa.PrimaryKeyConstraint(
+            "month",
+            "subscription_id",
+            "project",
+            "model",
+            "meter",
+            "spend_kind",
+            "currency",
+            name=op.f("pk_monthly_spend"),
+        ),
+    )
+    sqlite = op.get_bind().dialect.name == "sqlite"
+    # decimal_sum: the exact sum of decimal text that costwatch registers on its SQLite connections.
+    month = "date(usage_date, 'start of month')" if sqlite else "CAST(date_trunc('month', usage_date) AS DATE)"
+    total = "decimal_sum(cost)" if sqlite else "SUM(cost)"
+    op.execute(
+        f"INSERT INTO monthly_spend (month, {KEYS}, cost, is_estimated, rows, first_day, last_day) "
+        f"SELECT {month}, {KEYS}, {total}, MAX(CAST(is_estimated AS INTEGER)) > 0, SUM(rows), "
+        f"MIN(usage_date), MAX(usage_date) FROM daily_spend GROUP BY {month}, {KEYS}"
+    )
+    with op.batch_alter_table("cost_rows", schema=None) as batch_op:
+        batch_op.create_index("ix_cost_rows_resource_id_usage_date", ["resource_id", "usage_date"], unique=False)
+        batch_op.drop_index("ix_cost_rows_resource_id")
+
+
+def downgrade() -> None:
+    op.drop_table("monthly_spend")
+    with op.batch_alter_table("cost_rows", schema=None) as batch_op:
+        batch_op.create_index("ix_cost_rows_resource_id", ["resource_id"], unique=False)
+        batch_op.drop_index("ix_cost_rows_resource_id_usage_date")
