@@ -9,6 +9,7 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, func, insert, select
+from sqlalchemy.exc import StatementError
 from sqlalchemy.orm import Session
 
 from collector.db.engine import SchemaOutOfDate, make_engine, require_current_schema, upgrade
@@ -90,10 +91,38 @@ def test_upsert_replaces_instead_of_appending(engine: Engine) -> None:
 
 
 def test_money_refuses_floats(engine: Engine) -> None:
-    from sqlalchemy.exc import StatementError
-
     with Session(engine) as session, pytest.raises(StatementError, match="Decimal"):
         run_id = _run(session)
         row = _row(run_id, 1, "1")
         row["cost"] = 1.5
         session.execute(insert(CostRow).values(row))
+
+
+@pytest.mark.parametrize("size", [3, 2_500], ids=["statement", "bulk"])  # PostgreSQL COPYs the larger
+def test_upsert_of_many_rows_keeps_one_per_key_the_last_given(engine: Engine, size: int) -> None:
+    with Session(engine) as session, session.begin():
+        run_id = _run(session)
+        rows = [_row(run_id, 1 + i % 28, f"{i}.{i:04d}", meter=f"m{i // 28}") for i in range(size)]
+        upsert(session, CostRow, rows, COST_ROW_KEY)
+    with Session(engine) as session, session.begin():
+        again = [{**rows[0], "cost": Decimal("0.01")}, {**rows[0], "cost": Decimal("-7.25")}, *rows[1:]]
+        upsert(session, CostRow, again, COST_ROW_KEY)  # a key twice in one write: the last one counts
+    with Session(engine) as session:
+        assert session.scalar(select(func.count()).select_from(CostRow)) == size
+        assert session.scalar(select(money_sum(CostRow.cost))) == sum(
+            (Decimal(str(r["cost"])) for r in [again[1], *rows[1:]]), Decimal(0)
+        )
+        first = session.scalars(select(CostRow).where(CostRow.meter == "m0", CostRow.usage_date == date(2026, 10, 1)))
+        assert first.one().cost == Decimal("-7.25")
+
+
+def test_a_bulk_upsert_refuses_floats_and_leaves_the_table_as_it_was(engine: Engine) -> None:
+    with Session(engine) as session, session.begin():
+        run_id = _run(session)
+    rows = [_row(run_id, 1 + i % 28, "1", meter=f"m{i // 28}") for i in range(2_000)]
+    rows[-1]["cost"] = 1.5
+    # SQLAlchemy wraps the TypeError in a StatementError; PostgreSQL's COPY path raises it as it is.
+    with Session(engine) as session, pytest.raises((TypeError, StatementError), match="Decimal"), session.begin():
+        upsert(session, CostRow, rows, COST_ROW_KEY)
+    with Session(engine) as session:
+        assert session.scalar(select(func.count()).select_from(CostRow)) == 0
