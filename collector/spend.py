@@ -18,7 +18,7 @@ from sqlalchemy import ColumnElement, Integer, Select, exists, func, or_, select
 from sqlalchemy.orm import Session
 
 from collector.attribution import UNATTRIBUTED
-from collector.db.models import CostRow, DailySpend, MonthlySpend, ResourceAttribution
+from collector.db.models import CostRow, DailySpend, DailyTotal, MonthlySpend, ResourceAttribution
 from collector.db.types import money_sum
 from collector.settings import add_months, month_end
 
@@ -109,26 +109,32 @@ def _resources_of(session: Session, where: dict[str, list[str]], date_from: date
     return resources
 
 
-def _rollup_dimensions(source: type[DailySpend] | type[MonthlySpend]) -> dict[str, ColumnElement[Any]]:
-    dims: dict[str, ColumnElement[Any]] = {
-        "project": source.project.label("project"),
-        "model": source.model.label("model"),
-        "meter": source.meter.label("meter"),
-        "subscription": source.subscription_id.label("subscription"),
-        "spend_kind": source.spend_kind.label("spend_kind"),
+Rollup = type[DailySpend] | type[DailyTotal] | type[MonthlySpend]
+_ROLLUP_COLUMNS = {
+    "project": "project",
+    "model": "model",
+    "meter": "meter",
+    "subscription": "subscription_id",
+    "spend_kind": "spend_kind",
+    "day": "usage_date",
+}
+
+
+def _rollup_dimensions(source: Rollup) -> dict[str, ColumnElement[Any]]:
+    """The dimensions a rollup holds, labelled as in _dimensions()."""
+    return {
+        name: getattr(source, column).label(name) for name, column in _ROLLUP_COLUMNS.items() if hasattr(source, column)
     }
-    if source is DailySpend:
-        dims["day"] = DailySpend.usage_date.label("day")
-    return dims
 
 
 def _from_rollup(
     session: Session, date_from: date, date_to: date, by: list[str], include_other: bool, where: dict[str, list[str]]
 ) -> list[SpendRow]:
     """The same figures from the rollups, which the cost job keeps in step with the cost rows: whole
-    months from `monthly_spend`, other days from `daily_spend`."""
+    months from `monthly_spend`, other days from `daily_totals` when it holds every dimension asked
+    for, else from `daily_spend`."""
 
-    def read(source: type[DailySpend] | type[MonthlySpend], period: ColumnElement[bool]) -> list[SpendRow]:
+    def read(source: Rollup, period: ColumnElement[bool]) -> list[SpendRow]:
         dims = _rollup_dimensions(source)
         query = _grouped(dims, by, source).where(period)
         if not include_other:
@@ -138,11 +144,15 @@ def _from_rollup(
             query = query.where(func.lower(column).in_(values))
         return _rows(session, query, by)
 
+    needed = {*by, *where} - {"currency"}
+    daily: type[DailySpend] | type[DailyTotal] = (
+        DailyTotal if needed <= set(_rollup_dimensions(DailyTotal)) else DailySpend
+    )
     if "day" in by:
-        return read(DailySpend, DailySpend.usage_date.between(date_from, date_to))
+        return read(daily, daily.usage_date.between(date_from, date_to))
     months, days = _whole_months(session, date_from, date_to)
     parts = [read(MonthlySpend, MonthlySpend.month.in_(months))] if months else []
-    parts += [read(DailySpend, DailySpend.usage_date.between(first, last)) for first, last in days]
+    parts += [read(daily, daily.usage_date.between(first, last)) for first, last in days]
     return parts[0] if len(parts) == 1 else _merged(parts, by)
 
 
@@ -186,9 +196,7 @@ def _merged(parts: list[list[SpendRow]], by: list[str]) -> list[SpendRow]:
     return [SpendRow(keys, cost, key[-1], estimated) for key, (keys, cost, estimated) in ordered]
 
 
-def _grouped(
-    dims: dict[str, ColumnElement[Any]], by: list[str], source: type[CostRow] | type[DailySpend] | type[MonthlySpend]
-) -> Any:
+def _grouped(dims: dict[str, ColumnElement[Any]], by: list[str], source: type[CostRow] | Rollup) -> Any:
     """SELECT the dimensions, currency, exact cost sum and "some day estimated" from a source of daily costs."""
     columns = [dims[d] for d in by]
     return (

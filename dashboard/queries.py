@@ -40,7 +40,7 @@ from collector.runs import as_utc, utcnow
 from collector.settings import Settings, load_settings
 from collector.spend import spend
 from dashboard.auth import alert_project, allowed
-from dashboard.figures import TrafficDay, base_dimensions, month_window, pushed_filters, regroup
+from dashboard.figures import TrafficDay, base_dimensions, pushed_filters, regroup
 
 Scope = tuple[str, ...] | None
 Filters = tuple[tuple[str, tuple[str, ...]], ...]
@@ -211,14 +211,6 @@ def unattributed_frame(date_from: date, date_to: date, scope: Scope) -> pd.DataF
         ],
         columns=columns,
     )
-
-
-@st.cache_data(ttl=300, max_entries=16)
-def month_frame(as_of: date, scope: Scope) -> pd.DataFrame:
-    """Spend per project, model, subscription and day from last month's 1st to as_of (the Overview)."""
-    _, _, previous, _ = month_window(as_of)
-    by = ("project", "model", "subscription", "day")
-    return pd.DataFrame(_spend_rows(previous, as_of, by, (), scope), columns=[*by, *SPEND_COLUMNS])
 
 
 # --- collection -------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from alembic import command
 from collector.db.engine import alembic_config, upgrade
-from collector.db.models import CostRow, DailySpend, MonthlySpend
+from collector.db.models import CostRow, DailySpend, DailyTotal, MonthlySpend
 from collector.pipeline import collect
 from collector.runs import utcnow
 from collector.spend import _from_rollup, spend
@@ -89,7 +89,7 @@ def test_whole_months_from_the_monthly_rollup_and_the_days_around_them_agree_wit
         ]
         with Session(engine) as session:
             for start, end in ranges:
-                for by in (["project"], ["model", "meter", "subscription"], []):
+                for by in (["project"], ["model", "meter", "subscription"], [], ["subscription", "spend_kind"]):
                     rolled = {
                         (tuple(r.keys.values()), r.currency): (r.cost, r.estimated)
                         for r in _from_rollup(session, start, end, by, False, {})
@@ -103,20 +103,35 @@ def test_whole_months_from_the_monthly_rollup_and_the_days_around_them_agree_wit
             for d in session.scalars(select(DailySpend)):
                 key = (d.usage_date.replace(day=1), *_rollup_key(d))
                 daily[key] = daily.get(key, Decimal(0)) + d.cost
+            totals = {
+                (t.usage_date, t.subscription_id, t.spend_kind, t.currency): t.cost
+                for t in session.scalars(select(DailyTotal))
+            }
+            by_day: dict = {}
+            for d in session.scalars(select(DailySpend)):
+                key = (d.usage_date, d.subscription_id, d.spend_kind, d.currency)
+                by_day[key] = by_day.get(key, Decimal(0)) + d.cost
         assert monthly == daily and len(monthly) > 0
+        assert totals == by_day
 
 
 def test_the_migration_fills_the_monthly_rollup_from_the_daily_one(db_url: str, engine: Engine) -> None:
     with emulator() as server:
         collect_all(server, settings_for(server, db_url), engine)
-    built = _months(engine)
+    built = _months(engine), _totals(engine)
     engine.dispose()
-    command.downgrade(alembic_config(db_url), "0006")  # a store from before the monthly rollup
+    command.downgrade(alembic_config(db_url), "0006")  # a store from before these rollups
     upgrade(db_url)
-    assert _months(engine) == built and len(built) > 0
+    assert (_months(engine), _totals(engine)) == built and all(built)
 
 
 def _months(engine: Engine) -> dict:
     with Session(engine) as session:
         months = session.scalars(select(MonthlySpend))
         return {(m.month, *_rollup_key(m)): (m.cost, m.first_day, m.last_day) for m in months}
+
+
+def _totals(engine: Engine) -> dict:
+    with Session(engine) as session:
+        totals = session.scalars(select(DailyTotal))
+        return {(t.usage_date, t.subscription_id, t.spend_kind, t.currency): (t.cost, t.rows) for t in totals}

@@ -1,11 +1,12 @@
-"""monthly spend rollup; cost rows by resource and day
+"""monthly spend and daily totals rollups; cost rows by resource and day
 
 Revision ID: 0007
 Revises: 0006
 Create Date: 2026-12-01 23:10:00
 
-`monthly_spend` is `daily_spend` summed per month (filled here from the daily rollup), for reads of
-whole months. One resource's rows in a period (the drill-down, the spend of one project's resources)
+`monthly_spend` is `daily_spend` summed per month, for reads of whole months; `daily_totals` the same
+per day without project, model and meter, for daily trends of everything. Both are filled here from
+the daily rollup. One resource's rows in a period (the drill-down, the spend of one project's resources)
 are read by (resource_id, usage_date); the index on resource_id alone it replaces served half of that.
 """
 
@@ -52,6 +53,19 @@ def upgrade() -> None:
             name=op.f("pk_monthly_spend"),
         ),
     )
+    op.create_table(
+        "daily_totals",
+        sa.Column("usage_date", sa.Date(), nullable=False),
+        sa.Column("subscription_id", sa.String(length=36), nullable=False),
+        sa.Column("spend_kind", sa.String(length=16), nullable=False),
+        sa.Column("currency", sa.String(length=8), nullable=False),
+        sa.Column("cost", collector.db.types.Money(), nullable=False),
+        sa.Column("is_estimated", sa.Boolean(), nullable=False),
+        sa.Column("rows", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint(
+            "usage_date", "subscription_id", "spend_kind", "currency", name=op.f("pk_daily_totals")
+        ),
+    )
     sqlite = op.get_bind().dialect.name == "sqlite"
     # decimal_sum: the exact sum of decimal text that costwatch registers on its SQLite connections.
     month = "date(usage_date, 'start of month')" if sqlite else "CAST(date_trunc('month', usage_date) AS DATE)"
@@ -61,12 +75,18 @@ def upgrade() -> None:
         f"SELECT {month}, {KEYS}, {total}, MAX(CAST(is_estimated AS INTEGER)) > 0, SUM(rows), "
         f"MIN(usage_date), MAX(usage_date) FROM daily_spend GROUP BY {month}, {KEYS}"
     )
+    op.execute(
+        "INSERT INTO daily_totals (usage_date, subscription_id, spend_kind, currency, cost, is_estimated, rows) "
+        f"SELECT usage_date, subscription_id, spend_kind, currency, {total}, MAX(CAST(is_estimated AS INTEGER)) > 0, "
+        "SUM(rows) FROM daily_spend GROUP BY usage_date, subscription_id, spend_kind, currency"
+    )
     with op.batch_alter_table("cost_rows", schema=None) as batch_op:
         batch_op.create_index("ix_cost_rows_resource_id_usage_date", ["resource_id", "usage_date"], unique=False)
         batch_op.drop_index("ix_cost_rows_resource_id")
 
 
 def downgrade() -> None:
+    op.drop_table("daily_totals")
     op.drop_table("monthly_spend")
     with op.batch_alter_table("cost_rows", schema=None) as batch_op:
         batch_op.create_index("ix_cost_rows_resource_id", ["resource_id"], unique=False)

@@ -422,3 +422,18 @@ class MonthlySpend(Base):
     rows: Mapped[int] = mapped_column(Integer)
     first_day: Mapped[date] = mapped_column(Date)  # the month's first and last day with a cost row
     last_day: Mapped[date] = mapped_column(Date)
+
+
+class DailyTotal(Base):
+    """`daily_spend` summed per day, subscription, kind and currency: daily trends of everything (the
+    Overview's) without reading a row per project, model and meter. Rebuilt with the daily rollup."""
+
+    __tablename__ = "daily_totals"
+
+    usage_date: Mapped[date] = mapped_column(Date, primary_key=True)
+    subscription_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    spend_kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    currency: Mapped[str] = mapped_column(String(8), primary_key=True)
+    cost: Mapped[Decimal] = mapped_column(Money())
+    is_estimated: Mapped[bool] = mapped_column(Boolean)
+    rows: Mapped[int] = mapped_column(Integer)

@@ -41,8 +41,12 @@ def render() -> None:
         st.info("No cost data yet: run `costwatch collect` (or `costwatch schedule`) first.")
         _freshness(viewer, None)
         return
-    frame = queries.month_frame(as_of, viewer.scope)
     month, _, previous, previous_end = month_window(as_of)
+    # Two reads, each from the coarsest rollup that answers it: the daily totals of both months (the
+    # headlines, the cumulative chart, which days are estimated), and this month per project, model and
+    # subscription (budgets, top lists), whole from the monthly rollup.
+    frame = queries.spend_frame(previous, as_of, ("day",), (), viewer.scope)
+    this_month = queries.spend_frame(month, as_of, ("project", "model", "subscription"), (), viewer.scope)
     st.caption(
         f"Month to date: {month:%d %b} to {as_of:%d %b %Y}, the last day with cost data; compared with "
         f"{previous:%d %b} to {previous_end:%d %b}. Amounts per currency, never added across currencies."
@@ -58,9 +62,9 @@ def render() -> None:
         _headline(f)
     if figures:
         _cumulative(frame, as_of)
-    _budgets(viewer, frame, as_of)
+    _budgets(viewer, this_month, as_of)
     if figures:
-        _top(frame, as_of, month)
+        _top(this_month, as_of, month)
     _alerts(viewer)
     _freshness(viewer, frame)
 
@@ -112,14 +116,13 @@ def _cumulative(frame: pd.DataFrame, as_of: date) -> None:
         column.altair_chart(chart, width="stretch")
 
 
-def _budgets(viewer: Viewer, frame: pd.DataFrame, as_of: date) -> None:
+def _budgets(viewer: Viewer, this_month: pd.DataFrame, as_of: date) -> None:
     budgets = queries.settings().alerts.budgets
     if not viewer.sees_all:  # other scopes add up projects the viewer may not see
         budgets = [b for b in budgets if b.scope == "project" and viewer.may_see(b.name)]
     if not budgets:
         return
     month, _, _, _ = month_window(as_of)
-    this_month = frame[frame["day"] >= month]
     totals = budget_totals(
         (
             ({"project": r.project, "model": r.model, "subscription": r.subscription}, r.currency, r.cost, r.estimated)
@@ -156,8 +159,7 @@ def _budgets(viewer: Viewer, frame: pd.DataFrame, as_of: date) -> None:
     )
 
 
-def _top(frame: pd.DataFrame, as_of: date, month: date) -> None:
-    this_month = frame[frame["day"] >= month]
+def _top(this_month: pd.DataFrame, as_of: date, month: date) -> None:
     st.subheader("Where it goes this month")
     left, right = st.columns(2)
     for column, dim in ((left, "project"), (right, "model")):

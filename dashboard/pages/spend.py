@@ -139,9 +139,7 @@ def _per_currency(view: SpendView, frame: pd.DataFrame, viewer: Viewer) -> None:
     before = queries.spend_frame(before_from, before_to, (), view.key(), viewer.scope)
     earlier = {str(r.currency): r.cost for r in before.itertuples(index=False)}
     color = next((d for d in view.by if d != "day"), None)
-    daily = queries.spend_frame(
-        view.date_from, view.date_to, ("day", color) if color else ("day",), view.key(), viewer.scope
-    )
+    daily = _daily(view, frame, viewer, color)
     for currency, part in frame.groupby("currency", sort=True):
         currency = str(currency)
         total = sum(part["cost"], Decimal(0))
@@ -190,6 +188,35 @@ def _per_currency(view: SpendView, frame: pd.DataFrame, viewer: Viewer) -> None:
 
 def _wide_resource(by: tuple[str, ...]) -> dict[str, Any]:
     return {"resource": st.column_config.TextColumn("resource", width="large")} if "resource" in by else {}
+
+
+def _daily(view: SpendView, frame: pd.DataFrame, viewer: Viewer, color: str | None) -> pd.DataFrame:
+    """Spend per day, split by `color` for its SERIES - 1 biggest values of each currency, the rest as
+    one '(N others)' a day. Only the biggest values are read per day: on a large store, a day per
+    project or model for every project is most of the rollup, and the chart shows ten series."""
+    totals = queries.spend_frame(view.date_from, view.date_to, ("day",), view.key(), viewer.scope)
+    if color is None or frame.empty:
+        return totals
+    sums = frame.groupby(["currency", color])["cost"].sum()
+    top = {
+        str(currency): [str(v) for v in part.droplevel(0).sort_values(ascending=False).index[: SERIES - 1]]
+        for currency, part in sums.groupby(level=0)
+    }
+    counts = sums.groupby(level=0).size()
+    wanted = tuple(sorted({v for values in top.values() for v in values}))
+    filters = tuple(sorted({**dict(view.key()), color: wanted}.items()))
+    split = queries.spend_frame(view.date_from, view.date_to, ("day", color), filters, viewer.scope)
+    split = split[[str(v) in top[str(c)] for c, v in zip(split["currency"], split[color], strict=True)]]
+    shown = split.groupby(["day", "currency"])["cost"].sum()
+    rest = []
+    for row in totals.itertuples(index=False):
+        left = row.cost - shown.get((row.day, row.currency), Decimal(0))
+        if left:
+            label = f"({counts[row.currency] - len(top[str(row.currency)])} others)"
+            rest.append(
+                {"day": row.day, color: label, "currency": row.currency, "cost": left, "estimated": row.estimated}
+            )
+    return pd.concat([split, pd.DataFrame(rest, columns=split.columns)], ignore_index=True)
 
 
 def _top_series(frame: pd.DataFrame, column: str) -> pd.DataFrame:
