@@ -3,6 +3,10 @@ store, on SQLite and PostgreSQL: p50/p95 of renders with empty caches (what the 
 cache expiry waits for), and one warm render.
 
     .venv/bin/python bench/dashboard_pages.py [--rows 10000000] [--repeats 5] [--backends sqlite,postgresql]
+                                              [--keep DIR]
+
+With --keep DIR the SQLite store is kept as DIR/pages-<rows>.db and reused by the next run with the
+same --rows (filling 10 million rows takes a quarter of an hour); PostgreSQL's is always rebuilt.
 
 The store is bench/big_tenant.py's (three years of an attributed tenant, written with the raw driver
 path), with its daily rollup built as the cost job would. Besides every page as it opens, the Spend
@@ -16,22 +20,23 @@ import argparse
 import statistics
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import os
 
-from sqlalchemy import func, select, text
+from sqlalchemy import Engine, func, select, text
 from sqlalchemy.orm import Session
 from streamlit.runtime.caching import cache_data_api, cache_resource_api
 from streamlit.testing.v1 import AppTest
 
 from bench._db import markdown_table, parse_backends, store
-from bench.big_tenant import fill
+from bench.big_tenant import fill, make_tenant
 from collector import rollup
-from collector.db.engine import make_engine
+from collector.db.engine import make_engine, upgrade
 from collector.db.models import CostRow, DailySpend
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -78,6 +83,19 @@ SCENARIOS: dict[str, Callable[[], AppTest]] = {
 }
 
 
+@contextmanager
+def _kept_store(path: Path) -> Iterator[str]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    url = f"sqlite:///{path}"
+    upgrade(url)
+    yield url
+
+
+def _filled(engine: Engine) -> bool:
+    with Session(engine) as session:
+        return session.scalar(select(func.count()).select_from(DailySpend)) > 0
+
+
 def _clear_caches() -> None:
     cache_data_api.CacheDataAPI.clear(None)  # type: ignore[arg-type]
     cache_resource_api.CacheResourceAPI.clear(None)  # type: ignore[arg-type]
@@ -94,19 +112,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rows", type=int, default=10_000_000)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--backends", default="sqlite,postgresql")
+    parser.add_argument("--keep", help="keep and reuse the SQLite store in this folder")
     args = parser.parse_args(argv)
     table, sizes = [], []
     for backend in parse_backends(args.backends):
-        with store(backend, "costwatch_bench_dashboard") as url:
+        kept = Path(args.keep) / f"pages-{args.rows}.db" if args.keep and backend == "sqlite" else None
+        with _kept_store(kept) if kept else store(backend, "costwatch_bench_dashboard") as url:
             engine = make_engine(url)
-            begin = time.perf_counter()
-            tenant = fill(engine, args.rows)
-            loaded = time.perf_counter() - begin
-            begin = time.perf_counter()
-            rollup.rebuild(engine)
-            rebuilt = time.perf_counter() - begin
-            with engine.begin() as connection:
-                connection.execute(text("ANALYZE"))
+            loaded = rebuilt = 0.0
+            tenant = make_tenant(args.rows, 42)
+            if not _filled(engine):
+                begin = time.perf_counter()
+                fill(engine, args.rows)
+                loaded = time.perf_counter() - begin
+                begin = time.perf_counter()
+                rollup.rebuild(engine)
+                rebuilt = time.perf_counter() - begin
+                with engine.begin() as connection:
+                    connection.execute(text("ANALYZE"))
             with Session(engine) as session:
                 rows = session.scalar(select(func.count()).select_from(CostRow))
                 rolled = session.scalar(select(func.count()).select_from(DailySpend))
@@ -118,8 +141,8 @@ def main(argv: list[str] | None = None) -> int:
                     f"{rolled:,}",
                     tenant.projects,
                     tenant.subscriptions,
-                    f"{loaded:.0f}",
-                    f"{rebuilt:.0f}",
+                    f"{loaded:.0f}" if loaded else "(kept)",
+                    f"{rebuilt:.0f}" if rebuilt else "(kept)",
                 ]
             )
             print(f"{backend}: {rows:,} rows loaded in {loaded:.0f} s, rollup in {rebuilt:.0f} s", file=sys.stderr)

@@ -1,9 +1,10 @@
 """Spend grouped by any of project, model, meter, subscription, resource and day, per currency.
 
-The one query behind `costwatch spend`; the dashboard and the reports read the same figures. Without
-`resource` it reads the daily rollup (collector.rollup); with it, the cost rows themselves, and then a
-project or model filter is first turned into the list of resources it covers (from the small
-attribution table) so that only those resources' rows are read, by index.
+The one query behind `costwatch spend`; the dashboard and the reports read the same figures, from
+the coarsest rollup (collector.rollup) that answers: whole months from the monthly one, other days
+from the daily ones. Days by resource come from the cost rows themselves, and then a project or model
+filter is first turned into the list of resources it covers (from the small attribution table) so
+that only those resources' rows are read, by index.
 """
 
 from __future__ import annotations
@@ -68,8 +69,13 @@ def spend(
     if unknown:
         raise ValueError(f"unknown dimension(s) {unknown}; choose from {', '.join(DIMENSIONS)} (filters: currency too)")
     wanted = {name: sorted({v.lower() for v in values}) for name, values in (where or {}).items()}
-    if "resource" not in by and "resource" not in wanted:
-        return _from_rollup(session, date_from, date_to, by, include_other, wanted)
+    return _from_rollup(session, date_from, date_to, by, include_other, wanted)
+
+
+def _from_rows(
+    session: Session, date_from: date, date_to: date, by: list[str], include_other: bool, where: dict[str, list[str]]
+) -> list[SpendRow]:
+    """The figures from the cost rows themselves (by resource, for days outside whole months)."""
     dims = _dimensions()
     query = _grouped(dims, by, CostRow).outerjoin(
         ResourceAttribution, ResourceAttribution.resource_id == CostRow.resource_id
@@ -79,13 +85,13 @@ def spend(
         # A resource not yet attributed (a run stopped before attribution) counts as unattributed AI
         # spend until the next run: shown, never silently left out.
         query = query.where(or_(ResourceAttribution.spend_kind.in_(AI_SPEND), ResourceAttribution.spend_kind.is_(None)))
-    for name, values in wanted.items():
+    for name, values in where.items():
         if name == "resource":  # stored lower-case (as Azure's cost rows give them): read by index
             query = query.where(CostRow.resource_id.in_(values))
         else:
             column = CostRow.currency if name == "currency" else dims[name]
             query = query.where(func.lower(column).in_(values))
-    resources = _resources_of(session, wanted, date_from, date_to)
+    resources = _resources_of(session, where, date_from, date_to)
     if resources is not None:
         query = query.where(CostRow.resource_id.in_(resources))
     return _rows(session, query, by)
@@ -111,6 +117,7 @@ def _resources_of(session: Session, where: dict[str, list[str]], date_from: date
 
 Rollup = type[DailySpend] | type[DailyTotal] | type[MonthlySpend]
 _ROLLUP_COLUMNS = {
+    "resource": "resource_id",
     "project": "project",
     "model": "model",
     "meter": "meter",
@@ -130,9 +137,8 @@ def _rollup_dimensions(source: Rollup) -> dict[str, ColumnElement[Any]]:
 def _from_rollup(
     session: Session, date_from: date, date_to: date, by: list[str], include_other: bool, where: dict[str, list[str]]
 ) -> list[SpendRow]:
-    """The same figures from the rollups, which the cost job keeps in step with the cost rows: whole
-    months from `monthly_spend`, other days from `daily_totals` when it holds every dimension asked
-    for, else from `daily_spend`."""
+    """Whole months from `monthly_spend`; other days from `daily_totals` when it holds every dimension
+    asked for, else from `daily_spend`, and by resource from the cost rows."""
 
     def read(source: Rollup, period: ColumnElement[bool]) -> list[SpendRow]:
         dims = _rollup_dimensions(source)
@@ -140,19 +146,26 @@ def _from_rollup(
         if not include_other:
             query = query.where(source.spend_kind.in_([*AI_SPEND, ""]))  # '' = not yet attributed
         for name, values in where.items():
-            column = source.currency if name == "currency" else dims[name]
-            query = query.where(func.lower(column).in_(values))
+            if name == "resource":  # stored lower-case: compared as it is
+                query = query.where(MonthlySpend.resource_id.in_(values))
+            else:
+                column = source.currency if name == "currency" else dims[name]
+                query = query.where(func.lower(column).in_(values))
         return _rows(session, query, by)
 
     needed = {*by, *where} - {"currency"}
-    daily: type[DailySpend] | type[DailyTotal] = (
-        DailyTotal if needed <= set(_rollup_dimensions(DailyTotal)) else DailySpend
-    )
+
+    def days(first: date, last: date) -> list[SpendRow]:
+        if "resource" in needed:
+            return _from_rows(session, first, last, by, include_other, where)
+        source = DailyTotal if needed <= set(_rollup_dimensions(DailyTotal)) else DailySpend
+        return read(source, source.usage_date.between(first, last))
+
     if "day" in by:
-        return read(daily, daily.usage_date.between(date_from, date_to))
-    months, days = _whole_months(session, date_from, date_to)
+        return days(date_from, date_to)
+    months, stretches = _whole_months(session, date_from, date_to)
     parts = [read(MonthlySpend, MonthlySpend.month.in_(months))] if months else []
-    parts += [read(daily, daily.usage_date.between(first, last)) for first, last in days]
+    parts += [days(first, last) for first, last in stretches]
     return parts[0] if len(parts) == 1 else _merged(parts, by)
 
 

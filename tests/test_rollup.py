@@ -14,7 +14,7 @@ from collector.db.engine import alembic_config, upgrade
 from collector.db.models import CostRow, DailySpend, DailyTotal, MonthlySpend
 from collector.pipeline import collect
 from collector.runs import utcnow
-from collector.spend import _from_rollup, spend
+from collector.spend import _from_rollup, _from_rows
 from tests.emulated import collect_all, emulator, history_start, settings_for
 
 COMBINATIONS = [["project"], ["project", "model", "meter"], ["subscription", "day"], ["model", "spend_kind"], ["day"]]
@@ -28,7 +28,7 @@ def _both(engine: Engine, server, by: list[str], include_other: bool = False) ->
             for r in _from_rollup(session, start, end, by, include_other, {})
         }
         raw = {}
-        for r in spend(session, start, end, [*by, "resource"], include_other=include_other):
+        for r in _from_rows(session, start, end, [*by, "resource"], include_other, {}):
             key = (tuple(r.keys[d] for d in by), r.currency)
             cost, estimated = raw.get(key, (Decimal(0), False))
             raw[key] = (cost + r.cost, estimated or r.estimated)
@@ -61,7 +61,7 @@ def test_rows_an_interrupted_run_left_outside_the_window_reach_the_rollup(db_url
 
 def _raw(session: Session, start, end, by: list[str]) -> dict:
     out: dict = {}
-    for r in spend(session, start, end, [*by, "resource"]):
+    for r in _from_rows(session, start, end, [*by, "resource"], False, {}):
         key = (tuple(r.keys[d] for d in by), r.currency)
         cost, estimated = out.get(key, (Decimal(0), False))
         out[key] = (cost + r.cost, estimated or r.estimated)
@@ -98,7 +98,10 @@ def test_whole_months_from_the_monthly_rollup_and_the_days_around_them_agree_wit
         # a run that rewrites a few days keeps each month's total equal to its days
         collect(settings, engine, today=today)
         with Session(engine) as session:
-            monthly = {(m.month, *_rollup_key(m)): m.cost for m in session.scalars(select(MonthlySpend))}
+            monthly: dict = {}
+            for m in session.scalars(select(MonthlySpend)):  # per resource: summed over the resources here
+                key = (m.month, *_rollup_key(m))
+                monthly[key] = monthly.get(key, Decimal(0)) + m.cost
             daily: dict = {}
             for d in session.scalars(select(DailySpend)):
                 key = (d.usage_date.replace(day=1), *_rollup_key(d))
@@ -128,7 +131,7 @@ def test_the_migration_fills_the_monthly_rollup_from_the_daily_one(db_url: str, 
 def _months(engine: Engine) -> dict:
     with Session(engine) as session:
         months = session.scalars(select(MonthlySpend))
-        return {(m.month, *_rollup_key(m)): (m.cost, m.first_day, m.last_day) for m in months}
+        return {(m.month, m.resource_id, *_rollup_key(m)): (m.cost, m.first_day, m.last_day) for m in months}
 
 
 def _totals(engine: Engine) -> dict:

@@ -4,10 +4,11 @@ Revision ID: 0007
 Revises: 0006
 Create Date: 2026-12-01 23:10:00
 
-`monthly_spend` is `daily_spend` summed per month, for reads of whole months; `daily_totals` the same
-per day without project, model and meter, for daily trends of everything. Both are filled here from
-the daily rollup. One resource's rows in a period (the drill-down, the spend of one project's resources)
-are read by (resource_id, usage_date); the index on resource_id alone it replaces served half of that.
+`monthly_spend` holds the cost rows summed per month and resource with their attribution, for reads
+of whole months; `daily_totals` is `daily_spend` without project, model and meter, for daily trends of
+everything. Both are filled here, as collector.rollup would fill them. One resource's rows in a period
+(the drill-down, the spend of one project's resources) are read by (resource_id, usage_date); the index
+on resource_id alone it replaces served half of that.
 """
 
 from __future__ import annotations
@@ -18,8 +19,6 @@ import sqlalchemy as sa
 
 import collector.db.types
 from alembic import op
-
-KEYS = "subscription_id, project, model, meter, spend_kind, currency"
 
 revision: str = "0007"
 down_revision: str | None = "0006"
@@ -32,6 +31,7 @@ def upgrade() -> None:
         "monthly_spend",
         sa.Column("month", sa.Date(), nullable=False),
         sa.Column("subscription_id", sa.String(length=36), nullable=False),
+        sa.Column("resource_id", sa.String(length=512), nullable=False),
         sa.Column("project", sa.String(length=256), nullable=False),
         sa.Column("model", sa.String(length=256), nullable=False),
         sa.Column("meter", sa.String(length=256), nullable=False),
@@ -45,6 +45,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint(
             "month",
             "subscription_id",
+            "resource_id",
             "project",
             "model",
             "meter",
@@ -68,12 +69,17 @@ def upgrade() -> None:
     )
     sqlite = op.get_bind().dialect.name == "sqlite"
     # decimal_sum: the exact sum of decimal text that costwatch registers on its SQLite connections.
-    month = "date(usage_date, 'start of month')" if sqlite else "CAST(date_trunc('month', usage_date) AS DATE)"
     total = "decimal_sum(cost)" if sqlite else "SUM(cost)"
+    row_total = "decimal_sum(c.cost)" if sqlite else "SUM(c.cost)"
+    month = "date(c.usage_date, 'start of month')" if sqlite else "CAST(date_trunc('month', c.usage_date) AS DATE)"
+    attributed = "COALESCE(a.project, '(unattributed)'), COALESCE(a.model, ''), COALESCE(a.spend_kind, ''), c.currency"
     op.execute(
-        f"INSERT INTO monthly_spend (month, {KEYS}, cost, is_estimated, rows, first_day, last_day) "
-        f"SELECT {month}, {KEYS}, {total}, MAX(CAST(is_estimated AS INTEGER)) > 0, SUM(rows), "
-        f"MIN(usage_date), MAX(usage_date) FROM daily_spend GROUP BY {month}, {KEYS}"
+        "INSERT INTO monthly_spend (month, subscription_id, resource_id, meter, project, model, spend_kind, "
+        "currency, cost, is_estimated, rows, first_day, last_day) "
+        f"SELECT {month}, c.subscription_id, c.resource_id, c.meter, {attributed}, {row_total}, "
+        "MAX(CAST(c.is_estimated AS INTEGER)) > 0, COUNT(*), MIN(c.usage_date), MAX(c.usage_date) "
+        "FROM cost_rows c LEFT OUTER JOIN resource_attribution a ON a.resource_id = c.resource_id "
+        f"GROUP BY {month}, c.subscription_id, c.resource_id, c.meter, {attributed}"
     )
     op.execute(
         "INSERT INTO daily_totals (usage_date, subscription_id, spend_kind, currency, cost, is_estimated, rows) "

@@ -405,13 +405,14 @@ class DailySpend(Base):
 
 
 class MonthlySpend(Base):
-    """`daily_spend` summed per month (`month` is its 1st): what reads of whole months use, a thirtieth
-    of the daily rows. Rebuilt with the daily rollup for every month whose days were rebuilt."""
+    """Cost rows summed per month (`month` is its 1st) and resource, with the attribution: what reads of
+    whole months use, by resource too. Rebuilt with the daily rollup for every month it touched."""
 
     __tablename__ = "monthly_spend"
 
     month: Mapped[date] = mapped_column(Date, primary_key=True)
     subscription_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    resource_id: Mapped[str] = mapped_column(ResourceIdStr, primary_key=True)
     project: Mapped[str] = mapped_column(String(256), primary_key=True)
     model: Mapped[str] = mapped_column(String(256), primary_key=True)
     meter: Mapped[str] = mapped_column(String(256), primary_key=True)
