@@ -148,7 +148,7 @@ def refresh_attribution(engine: Engine, settings: Settings) -> bool:
 def refresh_rollup(
     engine: Engine, settings: Settings, run_id: int, since: date, until: date, today: date, *, full: bool
 ) -> None:
-    """Bring `daily_spend` up to date: in full when attribution moved history between projects (or on
+    """Bring the spend rollups up to date: in full when attribution moved history between projects (or on
     the first run), else for every day written since the last successful cost run began (this run's
     window, and what an interrupted run left behind), plus the month whose days may just have become
     final."""

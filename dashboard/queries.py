@@ -9,6 +9,8 @@ key, so one viewer's cached answer is never served to another. Spend figures com
 
 from __future__ import annotations
 
+import functools
+import os
 from collections import defaultdict
 from collections.abc import Collection
 from datetime import UTC, date, datetime, timedelta
@@ -26,6 +28,7 @@ from collector.db.models import (
     Alert,
     CollectionRun,
     CostRow,
+    DailyTotal,
     Deployment,
     InventoryEvent,
     MarketplaceSubscription,
@@ -37,7 +40,7 @@ from collector.db.models import (
 )
 from collector.db.types import money_sum
 from collector.runs import as_utc, utcnow
-from collector.settings import Settings, load_settings
+from collector.settings import ENV_PREFIX, Settings, load_settings
 from collector.spend import spend
 from dashboard.auth import alert_project, allowed
 from dashboard.figures import TrafficDay, base_dimensions, pushed_filters, regroup
@@ -49,6 +52,16 @@ SPEND_COLUMNS = ["currency", "cost", "estimated"]
 
 
 def settings() -> Settings:
+    """The settings, parsed again only when the COSTWATCH_ environment or the settings file changed
+    (a page asks for them a dozen times)."""
+    env = tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith(ENV_PREFIX)))
+    path = os.environ.get(f"{ENV_PREFIX}CONFIG")
+    stamp = os.stat(path).st_mtime_ns if path and os.path.isfile(path) else None
+    return _settings(env, stamp)
+
+
+@functools.lru_cache(maxsize=4)
+def _settings(env: tuple[tuple[str, str], ...], config_stamp: int | None) -> Settings:
     return load_settings()
 
 
@@ -73,8 +86,8 @@ def _session() -> Session:
 @st.cache_data(ttl=60, max_entries=4)
 def data_span() -> tuple[date | None, date | None]:
     """First and last day with cost data (the whole store: only dates, nothing per project)."""
-    with _session() as session:
-        first, last = session.execute(select(func.min(CostRow.usage_date), func.max(CostRow.usage_date))).one()
+    with _session() as session:  # from the daily totals: a small table, where min and max are cheap
+        first, last = session.execute(select(func.min(DailyTotal.usage_date), func.max(DailyTotal.usage_date))).one()
     return first, last
 
 
@@ -225,12 +238,12 @@ def freshness() -> dict[str, object]:
             .order_by(CollectionRun.id.desc())
             .limit(1)
         ).first()
-        span = session.execute(select(func.min(CostRow.usage_date), func.max(CostRow.usage_date))).one()
+    first_day, last_day = data_span()
     return {
         "last_run": last.finished_at if last else None,
         "last_status": last.status if last else None,
-        "first_day": span[0],
-        "last_day": span[1],
+        "first_day": first_day,
+        "last_day": last_day,
     }
 
 
