@@ -36,6 +36,11 @@ class Stopped(Exception):
     """The process was asked to stop; the run ends between two scopes."""
 
 
+class FellBack(Exception):
+    """A scope could not be read, and its work is done another way (e.g. per subscription): recorded
+    as `fallback` with the reason, not as a failure."""
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 
@@ -148,8 +153,17 @@ class Run:
     def id(self) -> int:
         return self.summary.run_id
 
-    def scope(self, scope: str, work: Callable[[], int], prefix: str = "") -> bool:
-        """Run one scope's work and record its outcome; an Azure failure is recorded, logged and contained."""
+    def scope(
+        self,
+        scope: str,
+        work: Callable[[], int],
+        prefix: str = "",
+        *,
+        month: date | None = None,
+        query_scope: str = "",
+    ) -> bool:
+        """Run one scope's work and record its outcome; an Azure failure is recorded, logged and contained.
+        `month` and `query_scope` say, for a cost scope, which month it covered and where it was queried."""
         summary = self.summary
         if STOP.is_set():
             raise Stopped(f"stopped on request before {scope}")
@@ -159,6 +173,9 @@ class Run:
         status, error, count = "succeeded", None, 0
         try:
             count = work()
+        except FellBack as exc:
+            status, error = "fallback", str(exc)
+            log.warning("%s: %s", scope, exc)
         except AzureCallError as exc:
             status, error = "failed", str(exc)
             summary.failures.append(f"{scope}: {exc}")
@@ -177,11 +194,14 @@ class Run:
                     rows_rejected=summary.rows_rejected - before[2],
                     qpu_used=summary.qpu_used - before[3],
                     error=error,
+                    month=month,
+                    query_scope=query_scope,
                 )
             ),
             f"the record of {scope}",
         )
-        self.progress(f"{prefix}{scope}: " + (f"{count} rows" if status == "succeeded" else f"FAILED: {error}"))
+        outcome = {"succeeded": f"{count} rows", "fallback": f"fell back: {error}"}.get(status, f"FAILED: {error}")
+        self.progress(f"{prefix}{scope}: {outcome}")
         return status == "succeeded"
 
     def finish(self, error: BaseException | None = None) -> RunSummary:
