@@ -8,6 +8,7 @@ natural key and stale-row removal, whatever scope it was queried at.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import date
 from typing import Any, cast
 
@@ -46,8 +47,17 @@ def cost_chunk(run: Run, settings: Settings, chunk: costs.Chunk, today: date) ->
     return write_chunk(run, settings, chunk, list(parsed.rows.values()), parsed.rejected)
 
 
+# Adds the chunk's own record (rows written, rows removed) to the transaction that stores it.
+Record = Callable[[Session, int, int], None]
+
+
 def write_chunk(
-    run: Run, settings: Settings, chunk: costs.Chunk, parsed_rows: list[dict[str, Any]], rejected: int
+    run: Run,
+    settings: Settings,
+    chunk: costs.Chunk,
+    parsed_rows: list[dict[str, Any]],
+    rejected: int,
+    record: Record | None = None,
 ) -> int:
     """Store one subscription-month as Azure states it now, in one transaction: its rows upserted by
     natural key, the rows no longer stated removed. The same whatever scope the rows were queried at."""
@@ -62,16 +72,19 @@ def write_chunk(
     )
 
     def write(session: Session) -> int:
+        removed = 0
         upsert(session, CostRow, rows, COST_ROW_KEY)
         if rows and not rejected:
             # Rows of this stretch that Azure no longer states were restated away: remove them.
             # (Not when a row was rejected: its stored figure is kept rather than lost.)
             result = session.execute(delete(CostRow).where(*in_chunk, CostRow.run_id != run.id))
-            return cast(CursorResult[Any], result).rowcount
-        if not rows and session.scalar(select(func.count()).select_from(CostRow).where(*in_chunk)):
+            removed = cast(CursorResult[Any], result).rowcount
+        elif not rows and session.scalar(select(func.count()).select_from(CostRow).where(*in_chunk)):
             # An empty answer where rows are stored is more likely a glitch than a refund of everything.
             log.warning("%s: Azure returned no rows where the store has some; kept them", what)
-        return 0
+        if record is not None:
+            record(session, len(rows), removed)
+        return removed
 
     removed = transaction(run.engine, write, what)
     summary.rows_written += len(rows)

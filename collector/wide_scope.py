@@ -16,6 +16,8 @@ import logging
 from datetime import date
 from typing import Any
 
+from sqlalchemy.orm import Session
+
 from collector.azure.arm import AzureCallError
 from collector.cost_chunks import fetch, write_chunk
 from collector.runs import FellBack, Run
@@ -98,14 +100,26 @@ def _write(
     scope: str,
     prefix: str,
 ) -> None:
+    # A subscription's share of an answer already read: nothing of Azure can fail here, so its record
+    # is written with its rows, in one transaction (2,600 of them for 200 subscriptions over 13 months).
+    name = f"costs {chunk.scope}"
+    started = run.begin(name)
     rejected = parsed.rejected_in.get(chunk.subscription_id, 0)
-    run.scope(
-        f"costs {chunk.scope}",
-        lambda: write_chunk(run, settings, chunk, rows, rejected),
-        prefix,
-        month=month_start(chunk.first),
-        query_scope=scope,
-    )
+
+    def record(session: Session, written: int, removed: int) -> None:
+        run.record(
+            session,
+            name,
+            started,
+            rows_written=written,
+            rows_removed=removed,
+            rows_rejected=rejected,
+            month=month_start(chunk.first),
+            query_scope=scope,
+        )
+
+    count = write_chunk(run, settings, chunk, rows, rejected, record)
+    run.progress(f"{prefix}{name}: {count} rows")
 
 
 class _WideMonth:
