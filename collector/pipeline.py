@@ -4,6 +4,10 @@ Each cost chunk (one subscription, one month) is fetched whole and then written 
 its rows upserted by natural key and the rows Azure no longer states for that stretch removed. So a
 crash or a throttled API leaves every chunk either as it was or as Azure now says, and a rerun gives
 the same totals. One failing subscription never stops the others.
+
+The chunks are planned per subscription, or, with `[costs] scope`, queried a month at a time at the
+billing account, billing profile or management group and split by subscription (wide_scope.py), with
+what that scope cannot answer left to per-subscription chunks.
 """
 
 from __future__ import annotations
