@@ -4,6 +4,10 @@ Each cost chunk (one subscription, one month) is fetched whole and then written 
 its rows upserted by natural key and the rows Azure no longer states for that stretch removed. So a
 crash or a throttled API leaves every chunk either as it was or as Azure now says, and a rerun gives
 the same totals. One failing subscription never stops the others.
+
+The chunks are planned per subscription, or, with `[costs] scope`, queried a month at a time at the
+billing account, billing profile or management group and split by subscription (wide_scope.py), with
+what that scope cannot answer left to per-subscription chunks.
 """
 
 from __future__ import annotations
@@ -11,16 +15,14 @@ from __future__ import annotations
 import logging
 from datetime import date
 from functools import partial
-from typing import Any, cast
 
-from sqlalchemy import CursorResult, Engine, delete, distinct, func, select, update
+from sqlalchemy import Engine, delete, distinct, func, select, update
 from sqlalchemy.orm import Session
 
 from collector import attribution, rollup
 from collector.azure.clients import AzureClients
-from collector.azure.cost_query import query_pages
+from collector.cost_chunks import cost_chunk
 from collector.db.models import (
-    COST_ROW_KEY,
     CollectionRun,
     CostRow,
     MarketplaceSubscription,
@@ -28,12 +30,12 @@ from collector.db.models import (
     SaasResource,
     Workspace,
 )
-from collector.db.session import transaction
 from collector.db.upsert import upsert
 from collector.inventory_sync import discover_subscriptions, sync_subscription
 from collector.runs import Progress, Run, RunSummary, execute, quiet, utcnow
-from collector.settings import Settings, add_months, default_window_start
+from collector.settings import Settings, add_months, default_window_start, month_start
 from collector.sources import costs
+from collector.wide_scope import collect_wide
 
 log = logging.getLogger(__name__)
 
@@ -59,18 +61,23 @@ def collect(
         subscription_ids = discover_subscriptions(run, settings)
         for subscription_id in subscription_ids:
             run.scope(f"inventory /subscriptions/{subscription_id}", partial(sync_subscription, run, subscription_id))
-        chunks = [
-            chunk
-            for sid in subscription_ids
-            for chunk in costs.month_chunks(f"/subscriptions/{sid}", sid, since, until)
-        ]
+        if settings.costs.scope:
+            chunks = collect_wide(run, settings, subscription_ids, since, until, today)
+        else:
+            chunks = [
+                chunk
+                for sid in subscription_ids
+                for chunk in costs.month_chunks(f"/subscriptions/{sid}", sid, since, until)
+            ]
         failed_scopes: set[str] = set()
         for number, chunk in enumerate(chunks, 1):
             if chunk.scope in failed_scopes:
                 continue  # the scope failed this run: its other months would fail alike
             # One scope per subscription (its months are chunks of it): that is what freshness is about.
             prefix = f"[{number}/{len(chunks)}] {chunk.first}..{chunk.last} "
-            if not run.scope(f"costs {chunk.scope}", partial(_cost_chunk, run, settings, chunk, today), prefix):
+            work = partial(cost_chunk, run, settings, chunk, today)
+            month = month_start(chunk.first)
+            if not run.scope(f"costs {chunk.scope}", work, prefix, month=month, query_scope=chunk.scope):
                 failed_scopes.add(chunk.scope)
         attribution_changed = refresh_attribution(engine, settings)
         finalize_closed_months(engine, settings, today)
@@ -78,42 +85,6 @@ def collect(
         run.summary.unattributed = unattributed(engine)
 
     return execute(engine, settings, "costs", body, clients=clients, progress=progress, window=(since, until))
-
-
-def _cost_chunk(run: Run, settings: Settings, chunk: costs.Chunk, today: date) -> int:
-    what = f"cost query on {chunk.scope} for {chunk.first}..{chunk.last}"
-    summary, qpu = run.summary, run.clients.qpu
-    qpu_before = qpu.consumed
-    pages = query_pages(run.clients.cost_management, chunk.scope, costs.query_body(chunk, settings.costs))
-    parsed = costs.parse_pages(pages, chunk, settings.costs, today, what)
-    now = utcnow()
-    rows = [{**row, "run_id": run.id, "updated_at": now} for row in parsed.rows.values()]
-    in_chunk = (
-        CostRow.subscription_id == chunk.subscription_id,
-        CostRow.usage_date.between(chunk.first, chunk.last),
-        CostRow.cost_type == settings.costs.cost_type,
-    )
-
-    def write(session: Session) -> int:
-        upsert(session, CostRow, rows, COST_ROW_KEY)
-        if rows and not parsed.rejected:
-            # Rows of this stretch that Azure no longer states were restated away: remove them.
-            # (Not when a row was rejected: its stored figure is kept rather than lost.)
-            result = session.execute(delete(CostRow).where(*in_chunk, CostRow.run_id != run.id))
-            return cast(CursorResult[Any], result).rowcount
-        if not rows and session.scalar(select(func.count()).select_from(CostRow).where(*in_chunk)):
-            # An empty answer where rows are stored is more likely a glitch than a refund of everything.
-            log.warning("%s: Azure returned no rows where the store has some; kept them", what)
-        return 0
-
-    removed = transaction(run.engine, write, what)
-    summary.rows_written += len(rows)
-    summary.rows_removed += removed
-    summary.rows_rejected += parsed.rejected
-    if parsed.rejected:
-        log.warning("%s: %d row(s) rejected: %s", what, parsed.rejected, costs.summarize_rejections(parsed))
-    summary.qpu_used += qpu.consumed - qpu_before
-    return len(rows)
 
 
 def refresh_attribution(engine: Engine, settings: Settings) -> bool:

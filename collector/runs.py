@@ -36,6 +36,11 @@ class Stopped(Exception):
     """The process was asked to stop; the run ends between two scopes."""
 
 
+class FellBack(Exception):
+    """A scope could not be read, and its work is done another way (e.g. per subscription): recorded
+    as `fallback` with the reason, not as a failure."""
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 
@@ -148,41 +153,91 @@ class Run:
     def id(self) -> int:
         return self.summary.run_id
 
-    def scope(self, scope: str, work: Callable[[], int], prefix: str = "") -> bool:
-        """Run one scope's work and record its outcome; an Azure failure is recorded, logged and contained."""
+    def scope(
+        self,
+        scope: str,
+        work: Callable[[], int],
+        prefix: str = "",
+        *,
+        month: date | None = None,
+        query_scope: str = "",
+    ) -> bool:
+        """Run one scope's work and record its outcome; an Azure failure is recorded, logged and contained.
+        `month` and `query_scope` say, for a cost scope, which month it covered and where it was queried."""
         summary = self.summary
-        if STOP.is_set():
-            raise Stopped(f"stopped on request before {scope}")
-        summary.scopes += 1
-        started = utcnow()
+        started = self.begin(scope)
         before = (summary.rows_written, summary.rows_removed, summary.rows_rejected, summary.qpu_used)
         status, error, count = "succeeded", None, 0
         try:
             count = work()
+        except FellBack as exc:
+            status, error = "fallback", str(exc)
+            log.warning("%s: %s", scope, exc)
         except AzureCallError as exc:
             status, error = "failed", str(exc)
             summary.failures.append(f"{scope}: {exc}")
             log.error("%s failed: %s", scope, exc)
         transaction(
             self.engine,
-            lambda session: session.add(
-                ScopeRun(
-                    run_id=summary.run_id,
-                    scope=scope,
-                    status=status,
-                    started_at=started,
-                    finished_at=utcnow(),
-                    rows_written=summary.rows_written - before[0],
-                    rows_removed=summary.rows_removed - before[1],
-                    rows_rejected=summary.rows_rejected - before[2],
-                    qpu_used=summary.qpu_used - before[3],
-                    error=error,
-                )
+            lambda session: self.record(
+                session,
+                scope,
+                started,
+                status=status,
+                rows_written=summary.rows_written - before[0],
+                rows_removed=summary.rows_removed - before[1],
+                rows_rejected=summary.rows_rejected - before[2],
+                qpu_used=summary.qpu_used - before[3],
+                error=error,
+                month=month,
+                query_scope=query_scope,
             ),
             f"the record of {scope}",
         )
-        self.progress(f"{prefix}{scope}: " + (f"{count} rows" if status == "succeeded" else f"FAILED: {error}"))
+        outcome = {"succeeded": f"{count} rows", "fallback": f"fell back: {error}"}.get(status, f"FAILED: {error}")
+        self.progress(f"{prefix}{scope}: {outcome}")
         return status == "succeeded"
+
+    def begin(self, scope: str) -> datetime:
+        """Start a scope (stopping first if asked to); `scope()` does this, and so does work that writes
+        its own record with its data, in one transaction (see `record`)."""
+        if STOP.is_set():
+            raise Stopped(f"stopped on request before {scope}")
+        self.summary.scopes += 1
+        return utcnow()
+
+    def record(
+        self,
+        session: Session,
+        scope: str,
+        started: datetime,
+        *,
+        status: str = "succeeded",
+        rows_written: int = 0,
+        rows_removed: int = 0,
+        rows_rejected: int = 0,
+        qpu_used: int = 0,
+        error: str | None = None,
+        month: date | None = None,
+        query_scope: str = "",
+    ) -> None:
+        """Add a scope's `collection_scopes` row to `session`."""
+        session.add(
+            ScopeRun(
+                run_id=self.summary.run_id,
+                scope=scope,
+                status=status,
+                started_at=started,
+                finished_at=utcnow(),
+                rows_written=rows_written,
+                rows_removed=rows_removed,
+                rows_rejected=rows_rejected,
+                qpu_used=qpu_used,
+                error=error,
+                month=month,
+                query_scope=query_scope,
+            )
+        )
 
     def finish(self, error: BaseException | None = None) -> RunSummary:
         summary = self.summary

@@ -27,6 +27,17 @@ from pydantic_settings import (
 
 ENV_PREFIX = "COSTWATCH_"
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+# Wide cost-query scopes: a billing account, one of its billing profiles, or a management group.
+_ID = r"[A-Za-z0-9][A-Za-z0-9_:.\-]*"
+WIDE_SCOPES = (
+    re.compile(rf"^/providers/Microsoft\.Billing/billingAccounts/{_ID}(/billingProfiles/{_ID})?$", re.IGNORECASE),
+    re.compile(rf"^/providers/Microsoft\.Management/managementGroups/{_ID}$", re.IGNORECASE),
+)
+WIDE_SCOPE_FORMS = (
+    "/providers/Microsoft.Billing/billingAccounts/<id>, "
+    "/providers/Microsoft.Billing/billingAccounts/<id>/billingProfiles/<id> or "
+    "/providers/Microsoft.Management/managementGroups/<id>"
+)
 
 # Dimensions the Cost Management Query API accepts for grouping (azure-facts.md section 3).
 QUERY_DIMENSIONS = (
@@ -42,7 +53,9 @@ QUERY_DIMENSIONS = (
     "ChargeType",
     "PublisherType",
     "ServiceName",
+    "SubscriptionId",
 )
+MAX_GROUPINGS = 5  # what the Query API takes (azure-facts.md section 3)
 
 
 class SettingsError(Exception):
@@ -81,6 +94,25 @@ class CostSettings(_Section):
     # The share of the tenant's Cost Management budget (per 10 s, minute and hour) costwatch may use;
     # the rest stays free for the tenant's other tools, which draw on the same budget.
     qpu_share: float = Field(0.5, gt=0, le=1)
+    # Query at this wider scope (one query per month for every subscription, grouped by subscription)
+    # instead of once per subscription and month: what makes a tenant of hundreds of subscriptions fit
+    # the budget. Unset: per subscription.
+    scope: str | None = None
+
+    @field_validator("scope")
+    @classmethod
+    def _wide_scope(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        value = "/" + value.strip().strip("/")  # Azure's own examples write it without the leading slash
+        if value.lower().startswith("/subscriptions/"):
+            raise ValueError(
+                "a subscription is not a wide scope: list it in `subscriptions` and leave [costs] scope unset, "
+                f"or give {WIDE_SCOPE_FORMS}"
+            )
+        if not any(form.match(value) for form in WIDE_SCOPES):
+            raise ValueError(f"expected {WIDE_SCOPE_FORMS}, got {value!r}")
+        return value
 
     @field_validator("grouping")
     @classmethod

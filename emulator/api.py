@@ -85,6 +85,22 @@ _ML = r"/providers/Microsoft\.MachineLearningServices/workspaces"
 _WS = _RG + _ML + r"/(?P<ws>[^/]+)"
 _SAAS = r"/providers/Microsoft\.SaaS/resources"
 _QUERY = r"/providers/Microsoft\.CostManagement/query"
+_BILLING_ACCOUNT = r"/providers/Microsoft\.Billing/billingAccounts/(?P<account>[^/]+)"
+_BILLING_PROFILE = _BILLING_ACCOUNT + r"/billingProfiles/(?P<profile>[^/]+)"
+_MANAGEMENT_GROUP = r"/providers/Microsoft\.Management/managementGroups/(?P<group>[^/]+)"
+# What Azure answers a cost query at a wide scope that will not work (faults.fail_wide_scope).
+_WIDE_FAILURES = {
+    400: (
+        "BadRequest",
+        "Invalid query definition: cost data is not available at scope '{scope}' for this agreement type.",
+    ),
+    403: (
+        "AuthorizationFailed",
+        "The client does not have authorization to perform action 'Microsoft.CostManagement/query/action' "
+        "over scope '{scope}' or the scope is invalid.",
+    ),
+    404: ("NotFound", "The scope '{scope}' was not found."),
+}
 _ML_LOC = _SUB + r"/providers/Microsoft\.MachineLearningServices/locations/(?P<loc>[^/]+)"
 _COMPUTE_LOC = _SUB + r"/providers/Microsoft\.Compute/locations/(?P<loc>[^/]+)"
 _ONLINE = _WS + r"/onlineEndpoints/(?P<ep>[^/]+)"
@@ -143,6 +159,9 @@ class EmulatorApi:
             ("GET", _RG + _SAAS + r"/(?P<name>[^/]+)", "saas_resource", self._get_saas),
             ("POST", _SUB + _QUERY, "cost_query", self._cost_query),
             ("POST", _RG + _QUERY, "cost_query", self._cost_query),
+            ("POST", _BILLING_ACCOUNT + _QUERY, "cost_query", self._wide_cost_query),
+            ("POST", _BILLING_PROFILE + _QUERY, "cost_query", self._wide_cost_query),
+            ("POST", _MANAGEMENT_GROUP + _QUERY, "cost_query", self._wide_cost_query),
         ]
         # ARM paths are case-insensitive.
         self._routes = [(m, re.compile(p, re.IGNORECASE), name, h) for m, p, name, h in routes]
@@ -600,6 +619,31 @@ class EmulatorApi:
                 f"over scope '{scope}' or the scope is invalid. "
                 "If access was recently granted, please refresh your credentials.",
             )
+        return self._answer_query(request, scope, [found], rg)
+
+    def _wide_cost_query(self, request: Request, params: dict[str, str]) -> Response:
+        """A billing account, billing profile or management group: every subscription it holds."""
+        t = self.tenant
+        if "group" in params:
+            scope = f"/providers/Microsoft.Management/managementGroups/{params['group']}"
+            known = params["group"].lower() == t.management_group_id.lower()
+            subs = [s.subscription_id for s in t.subscriptions if s.subscription_id in t.management_group]
+        else:
+            scope = f"/providers/Microsoft.Billing/billingAccounts/{params['account']}"
+            known = params["account"].lower() == t.billing_account_id.lower()
+            if "profile" in params:
+                scope += f"/billingProfiles/{params['profile']}"
+                known = known and params["profile"].lower() == t.billing_profile_id.lower()
+            subs = [s.subscription_id for s in t.subscriptions]
+        if not known:
+            return error_response(404, "NotFound", f"The scope '{scope}' was not found.")
+        failure = self.faults.wide_scope_failure()
+        if failure is not None:
+            code, message = _WIDE_FAILURES[failure]
+            return error_response(failure, code, message.format(scope=scope))
+        return self._answer_query(request, scope, subs, None)
+
+    def _answer_query(self, request: Request, scope: str, subs: list[str], rg: str | None) -> Response:
         try:
             body = json.loads(request.body or b"null")
             plan = parse_query(body, self.tenant.today, self.tenant.spec.max_groupings)
@@ -625,20 +669,20 @@ class EmulatorApi:
         verdict = self.qpu.charge(plan.months)
         if not verdict.allowed:
             return error_response(429, "429", "Too many requests. Please retry.", verdict.headers())
-        return self._query_page(request, plan, scope, found, rg, query_id, offset, verdict)
+        return self._query_page(request, plan, scope, subs, rg, query_id, offset, verdict)
 
     def _query_page(
         self,
         request: Request,
         plan: QueryPlan,
         scope: str,
-        sub: str,
+        subs: list[str],
         rg: str | None,
         query_id: str,
         offset: int,
         verdict: Verdict,
     ) -> Response:
-        rows = self._query_rows(plan, sub, rg, query_id)
+        rows = self._query_rows(plan, subs, rg, query_id)
         size = self.tenant.spec.page_size
         api_version = request.query["api-version"]
 
@@ -665,7 +709,7 @@ class EmulatorApi:
         response.fault = fault
         return response
 
-    def _query_rows(self, plan: QueryPlan, sub: str, rg: str | None, query_id: str) -> list[list[Any]]:
+    def _query_rows(self, plan: QueryPlan, subs: list[str], rg: str | None, query_id: str) -> list[list[Any]]:
         # Pages of one query share one computed answer, per ledger revision (restatement, calm).
         version, calmed = self.tenant.ledger.revision  # read once: a change meanwhile must not mix them
         key = (query_id, version, calmed)
@@ -673,8 +717,11 @@ class EmulatorApi:
             if key in self._cache:
                 self._cache.move_to_end(key)
                 return self._cache[key]
-        records: Iterator[CostRecord] = self.tenant.ledger.records(
-            sub, plan.date_from, plan.date_to, version=version, calmed=calmed
+        ledger = self.tenant.ledger
+        records: Iterator[CostRecord] = (
+            record
+            for sub in subs
+            for record in ledger.records(sub, plan.date_from, plan.date_to, version=version, calmed=calmed)
         )
         if rg is not None:
             records = (r for r in records if r.resource_group == rg.lower())

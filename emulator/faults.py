@@ -80,6 +80,7 @@ class Faults:
         self._counted: list[_Counted] = []
         self._expiry: _Expiry | None = None
         self._failed: dict[str, tuple[int, re.Pattern[str]]] = {}
+        self._wide_failure: int | None = None
         self._shuffle = False
 
     # --- switches -----------------------------------------------------------------
@@ -152,6 +153,19 @@ class Faults:
         with self._lock:
             self._failed.pop(subscription_id.lower(), None)
 
+    def fail_wide_scope(self, status: int = 403) -> None:
+        """Cost queries at the billing account, billing profile and management group fail until cleared:
+        403 no billing permission, 404 scope not found, 400 an agreement type without cost data there."""
+        if status not in (400, 403, 404):
+            raise ValueError("status must be 400, 403 or 404")
+        with self._lock:
+            self._wide_failure = status
+
+    def wide_scope_failure(self) -> int | None:
+        """The status wide-scope cost queries must fail with, if any."""
+        with self._lock:
+            return self._wide_failure
+
     @property
     def shuffle_columns(self) -> bool:
         """Query answers put their columns in another (consistent) order."""
@@ -167,6 +181,7 @@ class Faults:
             self._counted.clear()
             self._expiry = None
             self._failed.clear()
+            self._wide_failure = None
             self._shuffle = False
 
     def apply(self, name: str, args: Mapping[str, Any] | None = None) -> None:
@@ -185,6 +200,7 @@ class Faults:
             "expire_token": self.expire_token,
             "fail_subscription": self.fail_subscription,
             "unfail_subscription": self.unfail_subscription,
+            "fail_wide_scope": self.fail_wide_scope,
             "clear": self.clear,
         }
         if name == "shuffle_columns":
@@ -261,6 +277,7 @@ class Faults:
                 if self._expiry is None
                 else {"remaining": self._expiry.remaining, "path": self._expiry.pattern.pattern},
                 "failed_subscriptions": {s: status for s, (status, _) in self._failed.items()},
+                "failed_wide_scope": self._wide_failure,
                 "shuffle_columns": self._shuffle,
             }
 

@@ -87,6 +87,11 @@ class TenantSpec:
     history_months: int = 3
     subscriptions: int = 4  # the last one is billed in EUR, the others in USD
     extra_projects_per_subscription: int = 0
+    # Scale knob for query planning: more (USD) subscriptions holding only one storage account each,
+    # a few cost rows a day, from their own random streams (the rest of the tenant stays as it was).
+    storage_only_subscriptions: int = 0
+    # How many subscriptions (the first ones) its management group holds; None: all of them.
+    management_group_size: int | None = None
     page_size: int = 1000
     max_groupings: int = 5
     qpu_per_10s: int = 12
@@ -127,6 +132,12 @@ class Tenant:
     # It describes the scenario and stays after calm(); `calmed` says whether it was taken back.
     anomaly: dict[str, Any] | None = None
     inventory_version: int = 0
+    # The billing account (a Microsoft Customer Agreement one) and billing profile that pay for every
+    # subscription, and the management group holding `management_group` (lower-cased subscription IDs).
+    billing_account_id: str = ""
+    billing_profile_id: str = ""
+    management_group_id: str = ""
+    management_group: frozenset[str] = frozenset()
     # Wall clock (Unix seconds) for the metrics' reach and the changes' times; tests may swap it.
     clock: Callable[[], float] = field(default=_time.time, repr=False, compare=False)
     _steps_taken: int = field(default=0, init=False, repr=False, compare=False)
@@ -929,6 +940,8 @@ def generate_tenant(spec: TenantSpec) -> Tenant:
         b.add_storage(sub, catalog.EASTUS2)
     for index, sub in enumerate(b.subscriptions):
         _add_extra_projects(b, sub, index)
+    for index in range(spec.storage_only_subscriptions):
+        _add_storage_only_subscription(b, index)
     saas = _attribute(b.saas, b.msubs, b.workspaces)
     sources = _cost_sources(b, saas)
     spiked = next((s for s in saas if b.saas_meta[s.id][0].anomaly), None)
@@ -976,6 +989,39 @@ def generate_tenant(spec: TenantSpec) -> Tenant:
         online_deployments=b.deployments,
         quota_book=quota,
         anomaly=anomaly_truth,
+        **_billing(spec, b.subscriptions),
+    )
+
+
+def _billing(spec: TenantSpec, subscriptions: list[Subscription]) -> dict[str, Any]:
+    """Billing account, profile and management group: their own stream, so the tenant stays as it was."""
+    rng = random.Random(f"{spec.seed}|billing")
+    account = f"{_guid(rng)}:{_guid(rng)}_2019-05-31"  # the shape of an MCA billing account ID
+    profile = "-".join("".join(rng.choice("ABCDEFGHJKLMNPQRSTUVWXYZ23456789") for _ in range(4)) for _ in range(4))
+    size = len(subscriptions) if spec.management_group_size is None else spec.management_group_size
+    return {
+        "billing_account_id": account,
+        "billing_profile_id": profile,
+        "management_group_id": "mg-contoso-ai",
+        "management_group": frozenset(s.subscription_id for s in subscriptions[: max(size, 0)]),
+    }
+
+
+def _add_storage_only_subscription(b: _Builder, index: int) -> None:
+    rng = random.Random(f"{b.spec.seed}|storage-only|{index}")
+    sub = Subscription(_guid(rng), f"contoso-ai-storage-{index + 1}", "USD")
+    b.subscriptions.append(sub)
+    rg = b.resource_group(sub.subscription_id, f"rg-shared-{catalog.EASTUS2}")
+    name = f"stcontosoonly{index + 1}{rng.getrandbits(16):04x}"[:24]
+    b.storage.append(
+        StorageAccount(
+            id=f"/subscriptions/{sub.subscription_id}/resourceGroups/{rg}/providers/Microsoft.Storage/storageAccounts/{name}",
+            name=name,
+            subscription_id=sub.subscription_id,
+            resource_group=rg,
+            location=catalog.EASTUS2,
+            created_at=b.created(rng),
+        )
     )
 
 

@@ -87,6 +87,10 @@ class ScopeRun(Base):
     rows_rejected: Mapped[int] = mapped_column(Integer, default=0)
     qpu_used: Mapped[int] = mapped_column(Integer, default=0)
     error: Mapped[str | None] = mapped_column(Text)
+    # For cost scopes: the month the row covers and the scope its query ran at (a subscription, or the
+    # billing account / profile / management group whose answer was split by subscription).
+    month: Mapped[date | None] = mapped_column(Date)
+    query_scope: Mapped[str] = mapped_column(String(256), default="", server_default="")
 
 
 class _Inventory:

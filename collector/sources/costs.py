@@ -19,7 +19,7 @@ from typing import Any
 from collector.azure.arm import AzureCallError
 from collector.azure.cost_query import QueryPage
 from collector.db.models import COST_ROW_KEY
-from collector.settings import CostSettings, add_months, is_final, month_start
+from collector.settings import MAX_GROUPINGS, CostSettings, add_months, is_final, month_start
 
 log = logging.getLogger(__name__)
 
@@ -36,16 +36,29 @@ DIMENSION_COLUMNS = {
     "chargetype": "charge_type",
 }
 TEXT_COLUMNS = tuple(DIMENSION_COLUMNS.values())
+# Cost data carries resource IDs lower-cased, each under its subscription (azure-facts.md section 1).
+_SUBSCRIPTION_OF_RESOURCE = re.compile(r"^/subscriptions/([0-9a-f]{8}(?:-[0-9a-f]{4}){3}-[0-9a-f]{12})(/|$)")
+UNPLACED = "no subscription: no SubscriptionId column and the ResourceId is not under /subscriptions/"
 
 
 @dataclass(frozen=True)
 class Chunk:
-    """One scope and one stretch of days (at most a calendar month), fetched and stored as a unit."""
+    """One scope and one stretch of days (at most a calendar month), fetched and stored as a unit.
+    At a wide scope (billing account, billing profile, management group) `subscription_id` is "":
+    the answer spans many subscriptions and each row says its own."""
 
     scope: str
     subscription_id: str
     first: date
     last: date
+
+    @property
+    def wide(self) -> bool:
+        return not self.subscription_id
+
+    def of(self, subscription_id: str) -> Chunk:
+        """The same stretch of days, for one subscription at its own scope."""
+        return Chunk(f"/subscriptions/{subscription_id}", subscription_id, self.first, self.last)
 
 
 def month_chunks(scope: str, subscription_id: str, since: date, until: date) -> list[Chunk]:
@@ -55,6 +68,16 @@ def month_chunks(scope: str, subscription_id: str, since: date, until: date) -> 
         chunks.append(Chunk(scope, subscription_id, start, end))
         start = end + timedelta(days=1)
     return chunks
+
+
+def grouping_for(chunk: Chunk, settings: CostSettings) -> list[str]:
+    """The configured grouping; at a wide scope plus SubscriptionId while the API's 5 groupings leave
+    room. With all 5 taken (the default), each row's subscription is read from its ResourceId instead,
+    which always lies under it."""
+    grouping = list(settings.grouping)
+    if chunk.wide and "SubscriptionId" not in grouping and len(grouping) < MAX_GROUPINGS:
+        grouping.append("SubscriptionId")
+    return grouping
 
 
 def query_body(chunk: Chunk, settings: CostSettings) -> dict[str, Any]:
@@ -68,7 +91,7 @@ def query_body(chunk: Chunk, settings: CostSettings) -> dict[str, Any]:
                 "totalCost": {"name": "Cost", "function": "Sum"},
                 "totalQuantity": {"name": "UsageQuantity", "function": "Sum"},
             },
-            "grouping": [{"type": "Dimension", "name": name} for name in settings.grouping],
+            "grouping": [{"type": "Dimension", "name": name} for name in grouping_for(chunk, settings)],
         },
     }
 
@@ -79,9 +102,18 @@ class ParsedRows:
     rejected: int = 0
     duplicates: int = 0
     reasons: dict[str, int] = field(default_factory=dict)
+    # Per subscription ("" when the row's subscription is unknown): what a chunk of it lost.
+    rejected_in: dict[str, int] = field(default_factory=dict)
 
-    def reject(self, reason: str, raw: Any, what: str) -> None:
+    def by_subscription(self) -> dict[str, list[dict[str, Any]]]:
+        out: dict[str, list[dict[str, Any]]] = {}
+        for row in self.rows.values():
+            out.setdefault(row["subscription_id"], []).append(row)
+        return out
+
+    def reject(self, reason: str, raw: Any, what: str, subscription_id: str = "") -> None:
         self.rejected += 1
+        self.rejected_in[subscription_id] = self.rejected_in.get(subscription_id, 0) + 1
         self.reasons[reason] = self.reasons.get(reason, 0) + 1
         if self.reasons[reason] <= 5:  # the first few of each kind in full; the count says the rest
             log.warning("%s: rejected a row (%s): %r", what, reason, raw)
@@ -126,22 +158,26 @@ def _parse_row(
     what: str,
 ) -> dict[str, Any] | None:
     if not isinstance(raw, list) or len(raw) < len(index) - 1:
-        out.reject("row is not a list of one value per column", raw, what)
+        out.reject("row is not a list of one value per column", raw, what, chunk.subscription_id)
+        return None
+    subscription_id = chunk.subscription_id or _subscription_of(raw, index)
+    if not subscription_id:
+        out.reject(UNPLACED, raw, what)
         return None
     cost = to_decimal(raw[index["__cost__"]])
     if cost is None:
-        out.reject("cost is not a number", raw, what)
+        out.reject("cost is not a number", raw, what, subscription_id)
         return None
     usage_date = to_date(raw[index["usagedate"]])
     if usage_date is None:
-        out.reject("UsageDate is not a date", raw, what)
+        out.reject("UsageDate is not a date", raw, what, subscription_id)
         return None
     if not chunk.first <= usage_date <= chunk.last:
-        out.reject(f"UsageDate outside the requested {chunk.first}..{chunk.last}", raw, what)
+        out.reject(f"UsageDate outside the requested {chunk.first}..{chunk.last}", raw, what, subscription_id)
         return None
     currency = raw[index["currency"]]
     if not isinstance(currency, str) or not _CURRENCY.match(currency.strip().upper()):
-        out.reject("Currency is not a 3-letter code", raw, what)
+        out.reject("Currency is not a 3-letter code", raw, what, subscription_id)
         return None
     quantity = to_decimal(raw[index[QUANTITY_COLUMN]]) if QUANTITY_COLUMN in index else None
     record: dict[str, Any] = {column: "" for column in TEXT_COLUMNS}
@@ -151,7 +187,7 @@ def _parse_row(
             record[column] = "" if value is None else str(value).strip()
     record["resource_id"] = record["resource_id"].lower()  # Azure lower-cases them here; we match on that
     record.update(
-        subscription_id=chunk.subscription_id,
+        subscription_id=subscription_id,
         usage_date=usage_date,
         currency=currency.strip().upper(),
         cost=cost,
@@ -160,6 +196,16 @@ def _parse_row(
         is_estimated=not is_final(usage_date, today, settings.final_after_day),
     )
     return record
+
+
+def _subscription_of(raw: list[Any], index: dict[str, int]) -> str:
+    """A wide answer's row's subscription: its SubscriptionId column, else the one its ResourceId lies under."""
+    if "subscriptionid" in index:
+        value = str(raw[index["subscriptionid"]] or "").strip().lower()
+        if value:
+            return value
+    match = _SUBSCRIPTION_OF_RESOURCE.match(str(raw[index["resourceid"]] or "").strip().lower())
+    return match.group(1) if match else ""
 
 
 def to_decimal(value: Any) -> Decimal | None:

@@ -121,6 +121,7 @@ def test_faults_over_http(client: Client, server: EmulatorServer) -> None:
         "counted": [],
         "expire_token": None,
         "failed_subscriptions": {},
+        "failed_wide_scope": None,
         "shuffle_columns": False,
     }
     assert requests.post(admin, json={"name": "explode"}, verify=verify).status_code == 400

@@ -1,0 +1,161 @@
+"""The wide query plan: one cost query per month at a billing account, billing profile or management
+group (`[costs] scope`), its answer split by subscription.
+
+Per subscription, a 13-month backfill of 200 subscriptions costs 200 x 13 QPU, hours of the tenant's
+budget (600 QPU an hour, shared with every other tool); at a wide scope it costs 13 plus one per extra
+page. Each subscription-month is still written on its own (cost_chunks.write_chunk), so the store is
+the same as per-subscription collection. What the wide answer cannot give is collected per
+subscription, and the reason logged and recorded: a wide scope the identity may not read (403), that
+does not exist (404) or whose agreement type has no cost data there (400); a month with rows whose
+subscription cannot be told; a subscription absent from every month answered (outside that scope).
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import date
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from collector.azure.arm import AzureCallError
+from collector.cost_chunks import fetch, write_chunk
+from collector.runs import FellBack, Run
+from collector.settings import Settings, month_start
+from collector.sources import costs
+
+log = logging.getLogger(__name__)
+
+# Answers that say the wide scope will not work for this identity or agreement, whatever the month.
+FALL_BACK_STATUSES = {
+    400: "the scope does not answer this query (e.g. an agreement type without cost data at this scope)",
+    403: "no permission at that scope (grant Billing Reader or Cost Management Reader there)",
+    404: "the scope was not found (check [costs] scope)",
+}
+
+
+def collect_wide(
+    run: Run, settings: Settings, subscription_ids: list[str], since: date, until: date, today: date
+) -> list[costs.Chunk]:
+    """Collect every month of [since, until] at the wide scope; return the per-subscription chunks
+    still to collect (the fallback), in month order per subscription."""
+    scope = settings.costs.scope
+    assert scope is not None
+    wanted = set(subscription_ids)
+    months = costs.month_chunks(scope, "", since, until)
+    per_subscription: set[tuple[str, date]] = set()  # (subscription, month's first day) to do per subscription
+    answered: list[costs.Chunk] = []  # months the wide scope answered
+    seen: set[str] = set()
+    for number, month in enumerate(months, 1):
+        prefix = f"[month {number}/{len(months)}] {month.first}..{month.last} "
+        outcome = _WideMonth(run, settings, month, wanted, today)
+        run.scope(f"costs {scope}", outcome.fetch, prefix, month=month_start(month.first), query_scope=scope)
+        if outcome.unusable:
+            log.warning(
+                "costs at %s: %s; collecting %s..%s per subscription instead (%d subscriptions)",
+                scope,
+                outcome.unusable,
+                month.first,
+                until,
+                len(subscription_ids),
+            )
+            per_subscription |= {(sid, m.first) for m in months[number - 1 :] for sid in subscription_ids}
+            break
+        if outcome.unplaced:
+            per_subscription |= {(sid, month.first) for sid in subscription_ids}
+            continue
+        if outcome.parsed is None:
+            continue  # the month failed (recorded); the next run tries it again
+        answered.append(month)
+        by_subscription = outcome.parsed.by_subscription()
+        seen |= by_subscription.keys() & wanted
+        for sid in subscription_ids:
+            if sid in by_subscription:
+                _write(run, settings, month.of(sid), by_subscription[sid], outcome.parsed, scope, prefix)
+    missing = [sid for sid in subscription_ids if sid not in seen]
+    if answered and missing:
+        log.warning(
+            "costs at %s: %d subscription(s) have no row in any month it answered (outside that scope, or no "
+            "spend): collecting them per subscription: %s",
+            scope,
+            len(missing),
+            ", ".join(missing),
+        )
+        per_subscription |= {(sid, m.first) for m in answered for sid in missing}
+    return [
+        chunk
+        for sid in subscription_ids
+        for month in months
+        if (sid, month.first) in per_subscription
+        for chunk in [month.of(sid)]
+    ]
+
+
+def _write(
+    run: Run,
+    settings: Settings,
+    chunk: costs.Chunk,
+    rows: list[dict[str, Any]],
+    parsed: costs.ParsedRows,
+    scope: str,
+    prefix: str,
+) -> None:
+    # A subscription's share of an answer already read: nothing of Azure can fail here, so its record
+    # is written with its rows, in one transaction (2,600 of them for 200 subscriptions over 13 months).
+    name = f"costs {chunk.scope}"
+    started = run.begin(name)
+    rejected = parsed.rejected_in.get(chunk.subscription_id, 0)
+
+    def record(session: Session, written: int, removed: int) -> None:
+        run.record(
+            session,
+            name,
+            started,
+            rows_written=written,
+            rows_removed=removed,
+            rows_rejected=rejected,
+            month=month_start(chunk.first),
+            query_scope=scope,
+        )
+
+    count = write_chunk(run, settings, chunk, rows, rejected, record)
+    run.progress(f"{prefix}{name}: {count} rows")
+
+
+class _WideMonth:
+    """One month's wide query, as the work of a recorded scope; what came of it stays on the object."""
+
+    def __init__(self, run: Run, settings: Settings, month: costs.Chunk, wanted: set[str], today: date) -> None:
+        self.run, self.settings, self.month, self.wanted, self.today = run, settings, month, wanted, today
+        self.parsed: costs.ParsedRows | None = None
+        self.unusable = ""  # why the wide scope will not answer at all
+        self.unplaced = 0  # rows whose subscription cannot be told
+
+    def fetch(self) -> int:
+        try:
+            parsed = fetch(self.run, self.settings, self.month, self.today)
+        except AzureCallError as exc:
+            why = FALL_BACK_STATUSES.get(exc.status or 0)
+            if why is None:
+                raise
+            self.unusable = f"{why}: {exc}"
+            raise FellBack(f"{self.unusable}; collected per subscription") from None
+        self.unplaced = parsed.rejected_in.get("", 0)
+        if self.unplaced:
+            # Such a row may belong to any subscription: only their own scopes can say, so the month
+            # is collected there rather than stored with a hole in it.
+            raise FellBack(
+                f"{self.unplaced} row(s) name no subscription (expected a ResourceId under /subscriptions/ or a "
+                "SubscriptionId column); this month is collected per subscription"
+            )
+        others = {row["subscription_id"] for row in parsed.rows.values()} - self.wanted
+        if others:
+            log.info(
+                "costs at %s for %s..%s: rows of %d subscription(s) not collected were left out",
+                self.month.scope,
+                self.month.first,
+                self.month.last,
+                len(others),
+            )
+        self.parsed = parsed
+        return sum(1 for row in parsed.rows.values() if row["subscription_id"] in self.wanted)
