@@ -8,6 +8,7 @@ with a reason, every one it cannot.
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 from collections.abc import Iterable
@@ -193,7 +194,7 @@ def _parse_row(
         cost=cost,
         quantity=quantity,
         cost_type=settings.cost_type,
-        is_estimated=not is_final(usage_date, today, settings.final_after_day),
+        is_estimated=not _is_final(usage_date, today, settings.final_after_day),
     )
     return record
 
@@ -225,10 +226,26 @@ def to_decimal(value: Any) -> Decimal | None:
     return result if result.is_finite() else None
 
 
+@functools.lru_cache(maxsize=4096)
+def _is_final(day: date, today: date, final_after_day: int) -> bool:
+    return is_final(day, today, final_after_day)
+
+
 def to_date(value: Any) -> date | None:
     """UsageDate arrives as a number (20241015); accept its string and ISO forms too."""
     if isinstance(value, bool):
         return None
+    if isinstance(value, int | str) or (isinstance(value, Decimal) and value.is_finite()):
+        return _cached_date(value)  # a month's rows carry a few dozen distinct values
+    return _to_date(value)
+
+
+@functools.lru_cache(maxsize=4096)
+def _cached_date(value: int | Decimal | str) -> date | None:
+    return _to_date(value)
+
+
+def _to_date(value: Any) -> date | None:
     if isinstance(value, Decimal) and value == value.to_integral_value():
         value = int(value)
     text = str(value).strip()
