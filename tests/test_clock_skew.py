@@ -27,7 +27,7 @@ from collector.settings import default_window_start
 from collector.traffic import floor_minute, run_metrics
 from emulator import EmulatorServer
 from tests.emulated import emulator_at, history_start, settings_for
-from tests.test_faults_answers import _exact
+from tests.test_faults import _exact
 
 SKEW = timedelta(minutes=5)
 MIDNIGHT = datetime(2026, 12, 1, tzinfo=UTC)  # a month's first midnight: the largest calendar jump
