@@ -71,6 +71,8 @@ class RunSummary:
     throttled: int = 0
     seconds: float = 0.0
     unattributed: list[tuple[str, str]] = field(default_factory=list)
+    # What the run waited out without losing anything (a database outage), for its record.
+    notes: list[str] = field(default_factory=list)
 
 
 HOST = socket.gethostname()
@@ -250,8 +252,20 @@ class Run:
         summary.api_calls = self.clients.qpu.calls - self._calls_before
         summary.throttled = self.clients.qpu.throttled - self._throttled_before
         summary.seconds = (utcnow() - self._started).total_seconds()
+        summary.notes = _outage_notes(session_module.WAITS.get() or [])
         transaction(self.engine, partial(_record_end, summary, error), f"the end of run {summary.run_id}")
         return summary
+
+
+def _outage_notes(waits: list[tuple[str, float]]) -> list[str]:
+    if not waits:
+        return []
+    longest = max(seconds for _, seconds in waits)
+    writes = ", ".join(what for what, _ in waits[:3]) + (f" and {len(waits) - 3} more" if len(waits) > 3 else "")
+    return [
+        f"the database was unreachable for up to {longest:.0f} s during this run; {len(waits)} write(s) waited "
+        f"for it and were then made ({writes}): nothing was lost"
+    ]
 
 
 def _record_end(summary: RunSummary, error: BaseException | None, session: Session) -> None:
@@ -267,7 +281,9 @@ def _record_end(summary: RunSummary, error: BaseException | None, session: Sessi
     run.qpu_used = summary.qpu_used
     run.api_calls = summary.api_calls
     run.throttled = summary.throttled
-    run.error = str(error) if error is not None else ("\n".join(summary.failures) or None)
+    # `error` says what went wrong, and what was waited out on the way (the notes).
+    said = [str(error)] if error is not None else summary.failures
+    run.error = "\n".join([*said, *summary.notes]) or None
 
 
 def execute(
@@ -286,6 +302,7 @@ def execute(
     own_clients = clients is None
     clients = clients or AzureClients(settings)
     token = None
+    waits = session_module.WAITS.set([])  # this run's outages, however its writes are nested
     try:
         run = Run.start(engine, clients, kind, progress, window)
         token = RUN_ID.set(run.id)
@@ -296,6 +313,7 @@ def execute(
             raise
         return run.finish()
     finally:
+        session_module.WAITS.reset(waits)
         if token is not None:
             RUN_ID.reset(token)
         if own_clients:

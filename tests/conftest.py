@@ -1,11 +1,17 @@
-"""Shared fixtures: a migrated store on SQLite and on PostgreSQL, and the ARM emulator."""
+"""Shared fixtures: a migrated store on SQLite and on PostgreSQL, and the ARM emulator. Also the
+counts the test summary prints (issue 8): the fault matrix, the generated property cases and what the
+secret scan planted and scanned, measured by the tests that ran (also under pytest-xdist)."""
 
 from __future__ import annotations
 
+import functools
 import os
 import uuid
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Generator, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine, text
@@ -83,3 +89,125 @@ def examples() -> Path:
     if not EXAMPLES.is_dir():
         pytest.skip("../shared/azure-examples is not present")
     return EXAMPLES
+
+
+# --- counts for the test summary ------------------------------------------------------------------
+# Workers of pytest-xdist run the tests; only the controller prints the summary. What a test measured
+# therefore travels on its reports (`user_properties` are serialised to the controller), and the
+# controller adds them up in pytest_runtest_logreport.
+
+FAULT = "costwatch-fault"
+COUNT = "costwatch-count"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "fault(name): a test of the fault matrix; name is the fault it injects")
+
+
+class Counts:
+    """What one test measured, e.g. counts.add("rows scanned", 1204): summed into the test summary."""
+
+    def __init__(self) -> None:
+        self.values: Counter[str] = Counter()
+
+    def add(self, name: str, amount: int = 1) -> None:
+        self.values[name] += amount
+
+
+@pytest.fixture
+def counts(request: pytest.FixtureRequest) -> Iterator[Counts]:
+    measured = Counts()
+    yield measured
+    for name, amount in measured.values.items():
+        request.node.user_properties.append((COUNT, (name, amount)))
+
+
+@pytest.fixture(autouse=True)
+def _fault_label(request: pytest.FixtureRequest) -> None:
+    """Tests marked @pytest.mark.fault(name) carry their fault on their reports."""
+    marker = request.node.get_closest_marker("fault")
+    if marker is not None:
+        request.node.user_properties.append((FAULT, str(marker.args[0])))
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Generator[None, Any, Any]:
+    """Count the examples Hypothesis runs through a @given test (its replaceable inner test)."""
+    hypothesis = getattr(getattr(item, "obj", None), "hypothesis", None)
+    inner = getattr(hypothesis, "inner_test", None)
+    if hypothesis is None or inner is None:
+        return (yield)
+    ran = [0]
+
+    @functools.wraps(inner)
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        ran[0] += 1
+        return inner(*args, **kwargs)
+
+    hypothesis.inner_test = counted
+    try:
+        return (yield)
+    finally:
+        hypothesis.inner_test = inner
+        item.user_properties.append((COUNT, ("generated cases", ran[0])))
+
+
+@dataclass
+class _Tally:
+    faults: dict[str, str] = field(default_factory=dict)  # nodeid -> fault
+    failed: set[str] = field(default_factory=set)  # nodeids with a failed phase
+    skipped: set[str] = field(default_factory=set)
+    counts: Counter[str] = field(default_factory=Counter)
+    tests: dict[str, set[str]] = field(default_factory=dict)  # count name -> nodeids that measured it
+
+
+TALLY = _Tally()
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    for key, value in report.user_properties:
+        if key == FAULT:
+            TALLY.faults[report.nodeid] = value
+    if report.failed:
+        TALLY.failed.add(report.nodeid)
+    if report.skipped:
+        TALLY.skipped.add(report.nodeid)
+    if report.when == "teardown":  # the last report of a test holds everything it measured
+        for key, value in report.user_properties:
+            if key == COUNT:
+                name, amount = value
+                TALLY.counts[name] += amount
+                TALLY.tests.setdefault(name, set()).add(report.nodeid)
+
+
+def _summary_lines(tally: _Tally) -> list[str]:
+    lines = []
+    if tally.faults:
+        tests = set(tally.faults)
+        failed, skipped = tests & tally.failed, tests & tally.skipped - tally.failed
+        lines.append(
+            f"fault matrix: {len(set(tally.faults.values()))} faults in {len(tests)} tests, "
+            f"{len(tests - failed - skipped)} passed, {len(failed)} failed, {len(skipped)} skipped"
+        )
+    c = tally.counts
+    if "generated cases" in c:
+        lines.append(
+            f"property tests: {c['generated cases']} generated cases in {len(tally.tests['generated cases'])} tests"
+        )
+    if "secrets planted" in c:
+        lines.append(
+            f"secret scan: {c['secrets planted']} secrets planted; {c['pages scanned']} pages / "
+            f"{c['files scanned']} files / {c['rows scanned']} rows / {c['log lines scanned']} log lines / "
+            f"{c['outputs scanned']} outputs and errors scanned"
+        )
+    return lines
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        return  # a worker's summary is never shown; the controller has every report
+    lines = _summary_lines(TALLY)
+    if lines:
+        terminalreporter.section("what the tests prove")
+        for line in lines:
+            terminalreporter.write_line(line)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from decimal import Decimal
 
 import pytest
@@ -11,7 +12,10 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from collector.db.models import CollectionRun, CostRow, ResourceAttribution, ScopeRun
+from emulator import Faults
+from emulator.faults import COST_QUERY_PATH
 from tests.emulated import TOKEN, collect_all, emulator, settings_for, stored, truth
+from tests.test_faults import _exact, _no_duplicates
 
 BY = ["project", "model", "meter"]
 
@@ -88,14 +92,30 @@ def test_a_mapping_in_settings_resolves_an_ambiguous_resource(db_url: str, engin
             assert row is not None and (row.project, row.rule) == (candidate, "mapping")
 
 
-@pytest.mark.parametrize("header", ["qpu", "entity", "tenant", "clienttype", "retry-after"])
+@pytest.mark.parametrize(
+    "header",
+    [
+        pytest.param(h, marks=pytest.mark.fault(f"429 burst with {name}"))
+        for h, name in [
+            ("qpu", "x-ms-ratelimit-microsoft.costmanagement-qpu-retry-after"),
+            ("entity", "...-entity-retry-after"),
+            ("tenant", "...-tenant-retry-after"),
+            ("clienttype", "...-clienttype-retry-after"),
+            ("retry-after", "Retry-After"),
+        ]
+    ],
+)
 def test_a_429_burst_is_waited_out(db_url: str, engine: Engine, header: str) -> None:
     with emulator() as server:
         server.faults.throttle(3, retry_after=1, header=header)
         summary = collect_all(server, settings_for(server, db_url), engine)
+        assert server.stats.count("cost_query", 429) == 3  # the burst did hit
         assert summary.status == "succeeded", summary.failures
         assert summary.throttled >= 3
-        assert stored(engine, server, BY) == truth(server, BY)
+        _exact(engine, server)
+        with Session(engine) as session:  # the run's record counts the throttled answers it waited out
+            run = session.get(CollectionRun, summary.run_id)
+            assert run is not None and run.status == "succeeded" and run.throttled == summary.throttled
 
 
 def test_real_qpu_limits_are_paced_not_failed(db_url: str, engine: Engine) -> None:
@@ -107,6 +127,7 @@ def test_real_qpu_limits_are_paced_not_failed(db_url: str, engine: Engine) -> No
         assert stored(engine, server, BY) == truth(server, BY)
 
 
+@pytest.mark.fault("403 on one subscription")
 def test_one_failing_subscription_does_not_stop_the_others(db_url: str, engine: Engine) -> None:
     with emulator() as server:
         broken = server.tenant.subscriptions[0].subscription_id
@@ -124,26 +145,35 @@ def test_one_failing_subscription_does_not_stop_the_others(db_url: str, engine: 
         # the next run, with the fault gone, repairs what was missed
         server.faults.clear()
         assert collect_all(server, settings_for(server, db_url), engine).status == "succeeded"
-        assert stored(engine, server, ["subscription"]) == truth(server, ["subscription"])
+        _exact(engine, server)
+
+
+def _http_error(status: int) -> Callable[[Faults], None]:
+    return lambda faults: faults.server_error(2, status=status)
 
 
 @pytest.mark.parametrize(
-    "fault",
+    ("fault", "kind"),
     [
-        lambda f: f.server_error(2, status=500),
-        lambda f: f.server_error(2, status=502),
-        lambda f: f.server_error(2, status=503),
-        lambda f: f.server_error(2, status=504),
-        lambda f: f.reset(2),
-    ],
-    ids=["500", "502", "503", "504", "reset"],
+        pytest.param(_http_error(s), str(s), marks=pytest.mark.fault(f"HTTP {s}"), id=str(s))
+        for s in (500, 502, 503, 504)
+    ]
+    + [pytest.param(lambda f: f.reset(2), "reset", marks=pytest.mark.fault("connection reset"), id="reset")],
 )
-def test_transient_failures_are_retried(db_url: str, engine: Engine, fault) -> None:
+def test_transient_failures_are_retried(
+    db_url: str, engine: Engine, fault: Callable[[Faults], None], kind: str
+) -> None:
     with emulator() as server:
         fault(server.faults)
         summary = collect_all(server, settings_for(server, db_url), engine)
+        assert server.stats.count("cost_query", kind) == 2  # both failures did hit
         assert summary.status == "succeeded", summary.failures
-        assert stored(engine, server, BY) == truth(server, BY)
+        _exact(engine, server)
+        with Session(engine) as session:  # the record counts every answer Azure gave, the failed ones too
+            run = session.get(CollectionRun, summary.run_id)
+            assert run is not None and run.status == "succeeded" and run.scopes_failed == 0
+            answers = server.stats.count("cost_query") - server.stats.count("cost_query", "reset")
+            assert run.api_calls == answers
 
 
 def test_pages_and_column_order_do_not_matter(db_url: str, engine: Engine) -> None:
@@ -154,6 +184,7 @@ def test_pages_and_column_order_do_not_matter(db_url: str, engine: Engine) -> No
         assert stored(engine, server, BY) == truth(server, BY)
 
 
+@pytest.mark.fault("401: the token expired")
 def test_an_expired_token_fails_with_the_fix_named(db_url: str, engine: Engine, caplog) -> None:
     caplog.set_level(logging.DEBUG)
     with emulator() as server:
@@ -166,13 +197,68 @@ def test_an_expired_token_fails_with_the_fix_named(db_url: str, engine: Engine, 
     assert TOKEN not in caplog.text
 
 
+@pytest.mark.fault("401: the token expired mid-run")
+def test_a_token_expiring_mid_run_fails_the_run_and_the_next_run_repairs(db_url: str, engine: Engine) -> None:
+    with emulator() as server:
+        settings = settings_for(server, db_url)
+        server.faults.expire_token(after_requests=3, path=COST_QUERY_PATH)  # three cost months, then 401s
+        expired = collect_all(server, settings, engine)
+        assert server.stats.count("cost_query", 401) >= 1
+        # Each subscription's costs fail once (its other months are not tried), each saying what to renew.
+        subscriptions = {s.subscription_id for s in server.tenant.subscriptions}
+        assert expired.status == "partial" and len(expired.failures) == len(subscriptions)
+        assert all("HTTP 401" in f and "COSTWATCH_ARM_TOKEN" in f for f in expired.failures), expired.failures
+        with Session(engine) as session:
+            run = session.scalars(select(CollectionRun)).one()
+            written = session.scalars(
+                select(ScopeRun).where(ScopeRun.run_id == run.id, ScopeRun.scope.like("costs %"))
+            ).all()
+            months = session.execute(
+                select(CostRow.subscription_id, func.min(CostRow.usage_date)).group_by(CostRow.subscription_id)
+            ).all()
+        assert run.status == "partial" and run.scopes_failed == len(subscriptions)
+        assert all(f.split(": ")[0].removeprefix("costs ") in (run.error or "") for f in expired.failures)
+        # What it finished is recorded and kept; each failure is recorded with nothing half-written.
+        assert sorted(s.status for s in written) == ["failed"] * len(subscriptions) + ["succeeded"] * 3
+        assert all(s.rows_written == 0 and s.rows_removed == 0 for s in written if s.status == "failed")
+        assert len(months) == 1  # three months of the first subscription, nothing of the others
+        _no_duplicates(engine)
+
+        server.faults.clear()  # the token is renewed
+        repaired = collect_all(server, settings, engine)
+        assert repaired.status == "succeeded", repaired.failures
+        _exact(engine, server)
+
+
+@pytest.mark.fault("204 no content")
 def test_an_empty_answer_keeps_what_is_stored(db_url: str, engine: Engine) -> None:
     with emulator() as server:
         settings = settings_for(server, db_url)
         collect_all(server, settings, engine)
         server.faults.no_content(100)
-        assert collect_all(server, settings, engine).status == "succeeded"
-        assert stored(engine, server, BY) == truth(server, BY)
+        empty = collect_all(server, settings, engine)
+        assert server.stats.count("cost_query", 204) > 0
+        assert empty.status == "succeeded"
+        _exact(engine, server)
+        with Session(engine) as session:  # each scope's record says Azure gave it nothing, and nothing went
+            scopes = session.scalars(
+                select(ScopeRun).where(ScopeRun.run_id == empty.run_id, ScopeRun.scope.like("costs %"))
+            ).all()
+        assert scopes and {(s.status, s.rows_written, s.rows_removed) for s in scopes} == {("succeeded", 0, 0)}
+
+
+@pytest.mark.fault("204 no content")
+def test_an_empty_first_answer_is_repaired_by_the_next_run(db_url: str, engine: Engine) -> None:
+    with emulator() as server:
+        settings = settings_for(server, db_url)
+        server.faults.no_content(100)
+        empty = collect_all(server, settings, engine)
+        assert empty.status == "succeeded" and empty.rows_written == 0
+        assert stored(engine, server, BY) == {}
+        server.faults.clear()
+        repaired = collect_all(server, settings, engine)
+        assert repaired.status == "succeeded" and repaired.rows_written > 0
+        _exact(engine, server)
 
 
 def test_costwatch_keeps_to_its_share_of_the_query_budget(db_url: str, engine: Engine) -> None:

@@ -1,9 +1,11 @@
-"""The database goes away mid-run (a failover, a restart): the run waits for it and loses nothing."""
+"""The database goes away for 30 s mid-run (a failover, a restart): the run waits for it, loses and
+doubles nothing, and its record says what it waited out."""
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import re
 import socket
 import threading
 import time
@@ -15,9 +17,12 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from collector.db.engine import make_engine
-from collector.db.models import ScopeRun
-from tests.emulated import BY, collect_all, emulator, settings_for, stored, truth
-from tests.test_faults import _no_duplicates
+from collector.db.models import CollectionRun, ScopeRun
+from tests.emulated import collect_all, emulator, settings_for
+from tests.test_faults import _exact
+
+# What the issue asks for: longer than a failover, shorter than `database_retry_seconds` (60 s).
+OUTAGE_SECONDS = 30
 
 
 class CuttableProxy:
@@ -84,8 +89,9 @@ def proxy(db_url: str) -> Iterator[CuttableProxy]:
     running.close()
 
 
+@pytest.mark.fault("database unavailable for 30 s mid-run")
 @pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
-def test_a_database_outage_mid_run_is_waited_out(
+def test_a_database_outage_of_30_seconds_mid_run_is_waited_out(
     db_url: str, engine: Engine, proxy: CuttableProxy, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.WARNING, logger="collector.db.session")
@@ -103,12 +109,26 @@ def test_a_database_outage_mid_run_is_waited_out(
                     break
             time.sleep(0.05)
         proxy.cut()
-        time.sleep(5)  # the database is unreachable for a while
+        cut_at = time.monotonic()
+        worker.join(OUTAGE_SECONDS)  # the run must still be waiting: it has months left to write
+        assert worker.is_alive(), result
         proxy.restore()
         worker.join(120)
+        assert time.monotonic() - cut_at >= OUTAGE_SECONDS
         summary = result["summary"]
         assert getattr(summary, "status", None) == "succeeded", getattr(summary, "failures", None)
-        _no_duplicates(engine)
-        assert stored(engine, server, BY) == truth(server, BY)
+        _exact(engine, server)
+        with Session(engine) as session:  # the run's record says what it waited out
+            run = session.get(CollectionRun, getattr(summary, "run_id", None))
+            assert run is not None and run.status == "succeeded" and run.scopes_failed == 0
+            note = run.error or ""
+        waited = re.search(r"database was unreachable for up to (\d+) s", note)
+        assert waited, note
+        assert OUTAGE_SECONDS - 2 <= int(waited.group(1)) <= OUTAGE_SECONDS + 15, note
+        assert "nothing was lost" in note
+        # and the next run, with the database back, changes nothing
+        again = collect_all(server, settings, collector_engine)
+        assert again.status == "succeeded" and again.rows_removed == 0 and again.notes == []
+        _exact(engine, server)
     collector_engine.dispose()
     assert "database unavailable while writing" in caplog.text  # the outage did hit the run

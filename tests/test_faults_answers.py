@@ -13,21 +13,11 @@ from sqlalchemy.orm import Session
 from collector.db.models import CollectionRun, InventoryEvent, MarketplaceSubscription, SaasResource, ScopeRun
 from collector.inventory_sync import run_inventory
 from emulator import EmulatorServer, Faults
-from tests.emulated import BY, collect_all, emulator, settings_for, stored, truth
-from tests.test_faults import _no_duplicates
+from tests.emulated import BY, collect_all, emulator, settings_for, stored
+from tests.test_faults import _exact, _no_duplicates
 
 # Pages of 100 rows: every (subscription, month) chunk's answer has several pages.
 PAGE_SIZE = 100
-
-
-def _exact(engine: Engine, server: EmulatorServer) -> None:
-    """The store against the emulator's ground truth, to the cent, and no row twice."""
-    assert stored(engine, server, BY) == truth(server, BY)
-    assert stored(engine, server, ["subscription"], include_other=True) == truth(
-        server, ["subscription"], include_other=True
-    )
-    assert stored(engine, server, ["day", "resource"]) == truth(server, ["day", "resource"])
-    _no_duplicates(engine)
 
 
 def _fails_the_scope_then_repairs(
@@ -69,18 +59,21 @@ def _fails_the_scope_then_repairs(
         _exact(engine, server)
 
 
+@pytest.mark.fault("invalid JSON")
 def test_invalid_json_fails_the_scope_and_the_next_run_repairs(db_url: str, engine: Engine) -> None:
     _fails_the_scope_then_repairs(
         db_url, engine, "invalid_json", lambda faults: faults.invalid_json(1), r"expected\b.*\bJSON"
     )
 
 
+@pytest.mark.fault("truncated JSON")
 def test_truncated_json_fails_the_scope_and_the_next_run_repairs(db_url: str, engine: Engine) -> None:
     _fails_the_scope_then_repairs(
         db_url, engine, "truncated_json", lambda faults: faults.truncated_json(1), r"expected\b.*\bJSON"
     )
 
 
+@pytest.mark.fault("a nextLink that repeats itself")
 def test_a_repeating_next_link_fails_the_scope_and_the_next_run_repairs(db_url: str, engine: Engine) -> None:
     # The second page of the first chunk links to itself: pages 1-2 were read, the rest of the month never.
     _fails_the_scope_then_repairs(
@@ -88,6 +81,7 @@ def test_a_repeating_next_link_fails_the_scope_and_the_next_run_repairs(db_url: 
     )
 
 
+@pytest.mark.fault("the same row on two pages")
 def test_a_row_on_two_pages_is_stored_once(db_url: str, engine: Engine) -> None:
     with emulator(page_size=PAGE_SIZE) as server:
         # Ten pages: first pages (their own last row again) and later ones (the page before's first row).
@@ -115,6 +109,7 @@ def _inventory_truth(server: EmulatorServer) -> dict[str, set[str]]:
     }
 
 
+@pytest.mark.fault("a nextLink that repeats itself (inventory lists)")
 @pytest.mark.parametrize(
     ("path", "route"),
     [

@@ -87,6 +87,7 @@ def _start(env: dict[str, str]) -> subprocess.Popen[bytes]:
     )
 
 
+@pytest.mark.fault("SIGKILL of the leading replica")
 @pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
 def test_two_replicas_one_leader_and_a_takeover_after_sigkill(db_url: str, engine: Engine) -> None:
     with emulator() as server:

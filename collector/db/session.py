@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from contextvars import ContextVar
 from typing import TypeVar
 
 from sqlalchemy import Engine
@@ -23,6 +24,10 @@ T = TypeVar("T")
 # How long a write waits for the database to come back; set from `database_retry_seconds`.
 RETRY_SECONDS = 60.0
 
+# The outages waited out, as (what was being written, seconds without the database). collector.runs
+# sets a list for each run, so that the run's record can say the database went away and for how long.
+WAITS: ContextVar[list[tuple[str, float]] | None] = ContextVar("database_waits", default=None)
+
 
 def _transient(exc: Exception) -> bool:
     return isinstance(exc, OperationalError) or (isinstance(exc, DBAPIError) and exc.connection_invalidated)
@@ -32,13 +37,15 @@ def transaction(engine: Engine, work: Callable[[Session], T], what: str) -> T:
     """Run `work` in one transaction; if the database is unreachable, retry it until RETRY_SECONDS."""
     deadline = time.monotonic() + RETRY_SECONDS
     delay = 0.5
+    lost_at: float | None = None  # when this write first found the database unreachable
     while True:
         try:
             with Session(engine) as session, session.begin():
-                return work(session)
+                result = work(session)
         except DBAPIError as exc:
             if not _transient(exc) or time.monotonic() + delay > deadline:
                 raise
+            lost_at = lost_at if lost_at is not None else time.monotonic()
             log.warning(
                 "database unavailable while writing %s (%s); retrying in %.1f s",
                 what,
@@ -47,3 +54,11 @@ def transaction(engine: Engine, work: Callable[[Session], T], what: str) -> T:
             )
             time.sleep(delay)
             delay = min(delay * 2, 10.0)
+            continue
+        if lost_at is not None:
+            waited = time.monotonic() - lost_at
+            log.warning("database answered again after %.0f s; %s written", waited, what)
+            waits = WAITS.get()
+            if waits is not None:
+                waits.append((what, waited))
+        return result
