@@ -196,11 +196,13 @@ def cost_rows_frame(resource: str, date_from: date, date_to: date, scope: Scope)
 def unattributed_frame(date_from: date, date_to: date, scope: Scope) -> pd.DataFrame:
     """AI spend no project could be given, per resource, with the attribution's reason. Unattributed
     spend belongs to no project, so only viewers who see every project get it."""
-    columns = ["resource", "model", "currency", "cost", "estimated", "rule", "why"]
+    columns = ["resource", "subscription", "model", "currency", "cost", "estimated", "rule", "why"]
     if scope is not None:
         return pd.DataFrame(columns=columns)
     with _session() as session:
-        rows = spend(session, date_from, date_to, ["model", "resource"], where={"project": [UNATTRIBUTED]})
+        rows = spend(
+            session, date_from, date_to, ["subscription", "model", "resource"], where={"project": [UNATTRIBUTED]}
+        )
         reasons = {
             a.resource_id: (a.rule, a.detail)
             for a in session.scalars(
@@ -213,6 +215,7 @@ def unattributed_frame(date_from: date, date_to: date, scope: Scope) -> pd.DataF
         [
             {
                 "resource": r.keys["resource"],
+                "subscription": r.keys["subscription"],
                 "model": r.keys["model"],
                 "currency": r.currency,
                 "cost": r.cost,
