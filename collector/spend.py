@@ -85,16 +85,25 @@ def _from_rows(
         # A resource not yet attributed (a run stopped before attribution) counts as unattributed AI
         # spend until the next run: shown, never silently left out.
         query = query.where(or_(ResourceAttribution.spend_kind.in_(AI_SPEND), ResourceAttribution.spend_kind.is_(None)))
-    for name, values in where.items():
-        if name == "resource":  # stored lower-case (as Azure's cost rows give them): read by index
-            query = query.where(CostRow.resource_id.in_(values))
-        else:
-            column = CostRow.currency if name == "currency" else dims[name]
-            query = query.where(func.lower(column).in_(values))
+    query = _filtered(query, where, dims, CostRow)
     resources = _resources_of(session, where, date_from, date_to)
     if resources is not None:
         query = query.where(CostRow.resource_id.in_(resources))
     return _rows(session, query, by)
+
+
+def _filtered(
+    query: Any, where: dict[str, list[str]], dims: dict[str, ColumnElement[Any]], source: type[CostRow] | Rollup
+) -> Any:
+    """`where` applied to a read of `source`: case-insensitively, but resource IDs as they are (stored
+    lower-case, as Azure's cost rows give them), so that an index on them serves."""
+    for name, values in where.items():
+        if name == "resource":
+            query = query.where(source.resource_id.in_(values))  # type: ignore[union-attr]  # only where held
+        else:
+            column = source.currency if name == "currency" else dims[name]
+            query = query.where(func.lower(column).in_(values))
+    return query
 
 
 def _resources_of(session: Session, where: dict[str, list[str]], date_from: date, date_to: date) -> Select[Any] | None:
@@ -145,13 +154,7 @@ def _from_rollup(
         query = _grouped(dims, by, source).where(period)
         if not include_other:
             query = query.where(source.spend_kind.in_([*AI_SPEND, ""]))  # '' = not yet attributed
-        for name, values in where.items():
-            if name == "resource":  # stored lower-case: compared as it is
-                query = query.where(MonthlySpend.resource_id.in_(values))
-            else:
-                column = source.currency if name == "currency" else dims[name]
-                query = query.where(func.lower(column).in_(values))
-        return _rows(session, query, by)
+        return _rows(session, _filtered(query, where, dims, source), by)
 
     needed = {*by, *where} - {"currency"}
 
