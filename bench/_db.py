@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import resource
 import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -45,6 +46,20 @@ def postgres_store(name: str) -> Iterator[str]:
         admin.dispose()
 
 
+def kept_postgres_store(name: str) -> str:
+    """The URL of a migrated PostgreSQL database `name`, created when missing and left in place."""
+    admin = make_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as connection:
+            if not connection.scalar(text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": name}):
+                connection.execute(text(f'CREATE DATABASE "{name}"'))
+    finally:
+        admin.dispose()
+    url = make_url(POSTGRES_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    upgrade(url)
+    return url
+
+
 @contextmanager
 def store(backend: str, postgres_name: str) -> Iterator[str]:
     if backend == "sqlite":
@@ -79,3 +94,18 @@ def _numeric(cell: object) -> bool:
     except ValueError:
         return text_ in ("", "-")
     return True
+
+
+def peak_rss_mib() -> float:
+    """This process's peak RSS: VmHWM on Linux, else getrusage's ru_maxrss.
+
+    Not ru_maxrss on Linux: across fork+exec it keeps the parent's RSS at fork time (the kernel folds
+    the forked image's high-water mark into it), so a spawned child would report the emulator's size.
+    """
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024  # kB
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux, bytes on macOS

@@ -19,14 +19,18 @@ of the AI spend.
 from __future__ import annotations
 
 import random
+import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 
-from sqlalchemy import Engine, insert
+from sqlalchemy import Engine, func, insert, select, text
 from sqlalchemy.orm import Session
 
+from bench._db import kept_postgres_store, store
 from bench.ingest import (
     MARKETPLACE_METERS,
     METER_FT_HOSTING,
@@ -44,12 +48,15 @@ from bench.ingest import (
     local_price,
     write_raw,
 )
-from collector.db.models import CollectionRun, ResourceAttribution
+from collector import rollup
+from collector.db.engine import make_engine, upgrade
+from collector.db.models import CollectionRun, DailySpend, ResourceAttribution
 
 FIRST_DAY = date(2024, 1, 1)
 LAST_DAY = TODAY - timedelta(days=1)
 PROJECTS_PER_SUBSCRIPTION = 25
 CHUNK = 200_000  # rows per write: bounded memory whatever the total
+DATABASE = "costwatch_bench_dashboard"
 
 
 @dataclass(frozen=True)
@@ -197,3 +204,45 @@ def fill(engine: Engine, rows: int, seed: int = 42) -> Tenant:
     if chunk:
         write_raw(engine, chunk)
     return tenant
+
+
+@contextmanager
+def big_store(backend: str, rows: int, keep: str | None) -> Iterator[tuple[str, float, float]]:
+    """A migrated store holding `fill(rows)` and its rollups: (url, seconds to fill, seconds to build
+    the rollups), both 0 when a kept store was reused.
+
+    With `keep` the store is kept and reused by the next call with the same `rows` (10 million take a
+    quarter of an hour): SQLite's as <keep>/pages-<rows>.db, PostgreSQL's as the database
+    costwatch_bench_dashboard_<rows> (drop it, or the file, after an interrupted fill). Without it the
+    store is a throwaway one."""
+    with _kept(backend, rows, keep) if keep else store(backend, DATABASE) as url:
+        engine = make_engine(url)
+        loaded = rebuilt = 0.0
+        with Session(engine) as session:
+            filled = session.scalar(select(func.count()).select_from(DailySpend))
+        if not filled:
+            begin = time.perf_counter()
+            fill(engine, rows)
+            loaded = time.perf_counter() - begin
+            begin = time.perf_counter()
+            rollup.rebuild(engine)
+            rebuilt = time.perf_counter() - begin
+            # What autovacuum does to a store in use: statistics, and on PostgreSQL the visibility map
+            # that lets a query answer from an index alone.
+            vacuum = "VACUUM ANALYZE" if backend == "postgresql" else "ANALYZE"
+            with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+                connection.execute(text(vacuum))
+        engine.dispose()
+        yield url, loaded, rebuilt
+
+
+@contextmanager
+def _kept(backend: str, rows: int, folder: str) -> Iterator[str]:
+    if backend == "postgresql":
+        yield kept_postgres_store(f"{DATABASE}_{rows}")
+        return
+    path = Path(folder) / f"pages-{rows}.db"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    url = f"sqlite:///{path}"
+    upgrade(url)
+    yield url

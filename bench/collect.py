@@ -1,6 +1,6 @@
 """End to end: `collector.pipeline.collect` from the Azure emulator into SQLite and PostgreSQL.
 
-One synthetic tenant (seeded, `today` pinned to 2026-11-25, three months of history, K scale-out
+One synthetic tenant (seeded, `today` pinned to 2026-11-25, --months of history (3), K scale-out
 projects per subscription, Cost Management limits lifted so no run waits on QPU) is collected whole
 into a freshly migrated store per database, exactly as `costwatch collect --since <history start>`
 would: inventory, every subscription-month cost chunk (all nextLink pages), attribution.
@@ -10,7 +10,11 @@ the other's cost ledger cached); the collection runs in a spawned child process,
 (the child's VmHWM from /proc/self/status: the whole process, interpreter, SDKs, SQLAlchemy and the
 rows it holds; not the Python heap alone) and its CPU (getrusage) are its own, not the emulator's.
 
-    python bench/collect.py [--projects K] [--backends sqlite,postgresql] [--profile DIR]
+    python bench/collect.py [--projects K] [--months M] [--backends sqlite,postgresql] [--profile DIR]
+
+The emulator's cost ledger is generated before the clock starts (Azure's cost data exists before it
+is queried); each query's answer is still computed, paged and encoded when asked. K=285 with M=36
+makes a tenant of about 5 million cost rows.
 
 --profile runs the collection under cProfile (about twice as slow: don't compare its timings),
 writes DIR/collect-<backend>.prof and prints the top functions to stderr.
@@ -32,7 +36,7 @@ from datetime import date
 from multiprocessing import get_context
 from pathlib import Path
 
-from _db import markdown_table, parse_backends, store
+from _db import markdown_table, parse_backends, peak_rss_mib, store
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -40,18 +44,20 @@ from collector.db.engine import make_engine
 from collector.db.models import CostRow
 from collector.pipeline import collect
 from collector.settings import add_months, load_settings
-from emulator import EmulatorServer, TenantSpec, generate_tenant
+from emulator import EmulatorServer, Tenant, TenantSpec, generate_tenant
 
 TODAY = date(2026, 11, 25)
 TOKEN = "bench-token-0f8fad5b"  # the emulator accepts any bearer token
 POSTGRES_DATABASE = "costwatch_bench_collect"
 
 
-def tenant_spec(projects: int, seed: int) -> TenantSpec:
+def tenant_spec(projects: int, seed: int, months: int = 3) -> TenantSpec:
     return TenantSpec(
         seed=seed,
         today=TODAY,
+        history_months=months,
         extra_projects_per_subscription=projects,
+        ledger_cache_records=50_000_000,  # the whole ledger stays generated (see pregenerate)
         qpu_per_10s=10**6,
         qpu_per_minute=10**6,
         qpu_per_hour=10**7,
@@ -77,21 +83,6 @@ class Measured:
     failures: int
 
 
-def _max_rss_mib() -> float:
-    """This process's peak RSS: VmHWM on Linux, else getrusage's ru_maxrss.
-
-    Not ru_maxrss on Linux: across fork+exec it keeps the parent's RSS at fork time (the kernel folds
-    the forked image's high-water mark into it), so a spawned child would report the emulator's size.
-    """
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024  # kB
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux, bytes on macOS
-
-
 def _cpu_seconds() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
@@ -113,7 +104,7 @@ def collect_into(
             retry_backoff_seconds=0.05,
         )
         engine = make_engine(url)
-        rss_before = _max_rss_mib()
+        rss_before = peak_rss_mib()
         cpu_before = _cpu_seconds()
         profiler = cProfile.Profile() if profile_dir else None
         started = time.perf_counter()
@@ -124,7 +115,7 @@ def collect_into(
             profiler.disable()
         seconds = time.perf_counter() - started
         cpu = _cpu_seconds() - cpu_before
-        rss_peak = _max_rss_mib()
+        rss_peak = peak_rss_mib()
         with Session(engine) as session:
             stored = session.scalar(select(func.count()).select_from(CostRow)) or 0
         engine.dispose()
@@ -164,9 +155,16 @@ class _progress:
         print(f"  {self.backend} {time.perf_counter() - self.started:6.1f}s {message}", file=sys.stderr, flush=True)
 
 
-def run_backend(backend: str, projects: int, seed: int, profile_dir: str | None) -> Measured:
-    tenant = generate_tenant(tenant_spec(projects, seed))
+def pregenerate(tenant: Tenant, since: date) -> int:
+    """Generate the emulator's whole cost ledger before the clock starts, as Azure's cost data exists
+    before anyone queries it; each query's answer (grouping, paging, JSON) is still computed when asked."""
+    return sum(1 for s in tenant.subscriptions for _ in tenant.ledger.records(s.subscription_id, since, tenant.today))
+
+
+def run_backend(backend: str, projects: int, months: int, seed: int, profile_dir: str | None) -> Measured:
+    tenant = generate_tenant(tenant_spec(projects, seed, months))
     since = add_months(tenant.today.replace(day=1), -tenant.spec.history_months)
+    print(f"{backend}: {pregenerate(tenant, since):,} cost records generated", file=sys.stderr, flush=True)
     with (
         EmulatorServer(tenant) as server,
         ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as pool,
@@ -175,10 +173,11 @@ def run_backend(backend: str, projects: int, seed: int, profile_dir: str | None)
         return future.result()
 
 
-def report(results: list[Measured], projects: int) -> str:
+def report(results: list[Measured], projects: int, months: int) -> str:
     headers = [
         "backend",
         "K",
+        "months",
         "rows",
         "s",
         "rows/s",
@@ -194,6 +193,7 @@ def report(results: list[Measured], projects: int) -> str:
         [
             r.backend,
             projects,
+            months,
             f"{r.rows_written:,}",
             f"{r.seconds:.1f}",
             f"{r.rows_written / r.seconds:,.0f}",
@@ -215,6 +215,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--projects", type=int, default=150, help="scale-out projects per subscription, K (150: ~280,000 rows)"
     )
+    parser.add_argument("--months", type=int, default=3, help="months of history before the current one")
     parser.add_argument("--backends", default="sqlite,postgresql", help="comma list: sqlite, postgresql")
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--profile", metavar="DIR", help="run under cProfile; write DIR/collect-<backend>.prof")
@@ -224,15 +225,15 @@ def main(argv: list[str] | None = None) -> int:
         os.makedirs(args.profile, exist_ok=True)
     results = []
     for backend in backends:
-        print(f"{backend}: collecting (K={args.projects}) ...", file=sys.stderr, flush=True)
-        measured = run_backend(backend, args.projects, args.seed, args.profile)
+        print(f"{backend}: collecting (K={args.projects}, {args.months} months) ...", file=sys.stderr, flush=True)
+        measured = run_backend(backend, args.projects, args.months, args.seed, args.profile)
         print(f"{backend}: {asdict(measured)}", file=sys.stderr, flush=True)
         if measured.rows_stored != measured.rows_written:  # a correctness check, not a timing one
             raise SystemExit(
                 f"{backend}: wrote {measured.rows_written} rows but the store holds {measured.rows_stored}"
             )
         results.append(measured)
-    print(report(results, args.projects))
+    print(report(results, args.projects, args.months))
     return 0
 
 

@@ -1,6 +1,6 @@
 """Writing cost rows: naive ORM upsert vs costwatch's upsert vs raw bulk insert, on SQLite and PostgreSQL.
 
-The same N synthetic rows (shaped like the dicts `collector.pipeline._cost_chunk` upserts into
+The same N synthetic rows (shaped like the dicts `collector.cost_chunks.write_chunk` upserts into
 `CostRow`) are written four ways into a freshly migrated store:
 
   naive      ORM: SELECT by natural key, then `session.add(CostRow(...))` (or update), commit per row.

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import date
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, delete, func, select
+from sqlalchemy import CursorResult, delete, select
 from sqlalchemy.orm import Session
 
 from collector.azure.cost_query import query_pages
@@ -26,25 +27,69 @@ from collector.sources import costs
 log = logging.getLogger(__name__)
 
 
-def fetch(run: Run, settings: Settings, chunk: costs.Chunk, today: date) -> costs.ParsedRows:
-    """Every page of one chunk's query, parsed; the QPU it took is counted even when it fails."""
+# A fetch's outcome: the parsed rows or the error, and the QPU it took either way.
+_Fetched = tuple[costs.ParsedRows | None, int, Exception | None]
+
+
+def _fetched(run: Run, settings: Settings, chunk: costs.Chunk, today: date) -> _Fetched:
     what = f"cost query on {chunk.scope} for {chunk.first}..{chunk.last}"
     qpu = run.clients.qpu
     qpu_before = qpu.consumed
     try:
         pages = query_pages(run.clients.cost_management, chunk.scope, costs.query_body(chunk, settings.costs))
         parsed = costs.parse_pages(pages, chunk, settings.costs, today, what)
-    finally:
-        run.summary.qpu_used += qpu.consumed - qpu_before
+    except Exception as exc:  # handed to whoever takes the chunk, as the fetch would have raised it
+        return None, qpu.consumed - qpu_before, exc
     if parsed.rejected:
         log.warning("%s: %d row(s) rejected: %s", what, parsed.rejected, costs.summarize_rejections(parsed))
+    return parsed, qpu.consumed - qpu_before, None
+
+
+def _counted(run: Run, fetched: _Fetched) -> costs.ParsedRows:
+    parsed, qpu, error = fetched
+    run.summary.qpu_used += qpu
+    if error is not None:
+        raise error
+    assert parsed is not None
     return parsed
 
 
-def cost_chunk(run: Run, settings: Settings, chunk: costs.Chunk, today: date) -> int:
-    """Fetch and store one subscription-month at the subscription's own scope."""
-    parsed = fetch(run, settings, chunk, today)
-    return write_chunk(run, settings, chunk, list(parsed.rows.values()), parsed.rejected)
+class FetchAhead:
+    """Fetches the next chunk in a background thread while the current one is written.
+
+    Azure's answer (or the emulator's) and the database's write then overlap instead of taking turns;
+    both wait on I/O, which frees the interpreter for the other. Only the fetch moves: each chunk is
+    still written whole in its own transaction on the caller's thread, in order, and its QPU is counted
+    when it is taken, so each scope's record holds its own. One chunk ahead at most: memory holds two.
+    Nothing is fetched ahead of a failed fetch (its scope's next month would fail alike).
+    """
+
+    def __init__(self, run: Run, settings: Settings, today: date) -> None:
+        self.run, self.settings, self.today = run, settings, today
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="costwatch-fetch")
+        self._ahead: dict[costs.Chunk, Future[_Fetched]] = {}
+
+    def __enter__(self) -> FetchAhead:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        # A run that stops (or fails) does not wait for a query nobody will take.
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def fetch(self, chunk: costs.Chunk, then: costs.Chunk | None) -> costs.ParsedRows:
+        """Every page of `chunk`'s query, parsed (fetched ahead if it was), `then`'s fetch started; its
+        QPU is counted even when it failed."""
+        ahead = self._ahead.pop(chunk, None)
+        fetched = ahead.result() if ahead else _fetched(self.run, self.settings, chunk, self.today)
+        if then is not None and then not in self._ahead and fetched[2] is None:  # not after a failure
+            self._ahead[then] = self._pool.submit(_fetched, self.run, self.settings, then, self.today)
+        return _counted(self.run, fetched)
+
+    def cost_chunk(self, chunk: costs.Chunk, then: costs.Chunk | None) -> int:
+        """Fetch and store one subscription-month at the subscription's own scope, with `then` fetched
+        while it is written."""
+        parsed = self.fetch(chunk, then)
+        return write_chunk(self.run, self.settings, chunk, list(parsed.rows.values()), parsed.rejected)
 
 
 # Adds the chunk's own record (rows written, rows removed) to the transaction that stores it.
@@ -73,13 +118,15 @@ def write_chunk(
 
     def write(session: Session) -> int:
         removed = 0
+        # A stretch never stored before (a backfill) has no stale rows to look for.
+        stored = session.scalar(select(CostRow.id).where(*in_chunk).limit(1)) is not None
         upsert(session, CostRow, rows, COST_ROW_KEY)
-        if rows and not rejected:
+        if rows and not rejected and stored:
             # Rows of this stretch that Azure no longer states were restated away: remove them.
             # (Not when a row was rejected: its stored figure is kept rather than lost.)
             result = session.execute(delete(CostRow).where(*in_chunk, CostRow.run_id != run.id))
             removed = cast(CursorResult[Any], result).rowcount
-        elif not rows and session.scalar(select(func.count()).select_from(CostRow).where(*in_chunk)):
+        elif not rows and stored:
             # An empty answer where rows are stored is more likely a glitch than a refund of everything.
             log.warning("%s: Azure returned no rows where the store has some; kept them", what)
         if record is not None:

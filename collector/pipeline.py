@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from collector import attribution, rollup
 from collector.azure.clients import AzureClients
-from collector.cost_chunks import cost_chunk
+from collector.cost_chunks import FetchAhead
 from collector.db.models import (
     CollectionRun,
     CostRow,
@@ -70,15 +70,17 @@ def collect(
                 for chunk in costs.month_chunks(f"/subscriptions/{sid}", sid, since, until)
             ]
         failed_scopes: set[str] = set()
-        for number, chunk in enumerate(chunks, 1):
-            if chunk.scope in failed_scopes:
-                continue  # the scope failed this run: its other months would fail alike
-            # One scope per subscription (its months are chunks of it): that is what freshness is about.
-            prefix = f"[{number}/{len(chunks)}] {chunk.first}..{chunk.last} "
-            work = partial(cost_chunk, run, settings, chunk, today)
-            month = month_start(chunk.first)
-            if not run.scope(f"costs {chunk.scope}", work, prefix, month=month, query_scope=chunk.scope):
-                failed_scopes.add(chunk.scope)
+        with FetchAhead(run, settings, today) as ahead:
+            for number, chunk in enumerate(chunks, 1):
+                if chunk.scope in failed_scopes:
+                    continue  # the scope failed this run: its other months would fail alike
+                following = chunks[number] if number < len(chunks) else None
+                # One scope per subscription (its months are chunks of it): that is what freshness is about.
+                prefix = f"[{number}/{len(chunks)}] {chunk.first}..{chunk.last} "
+                work = partial(ahead.cost_chunk, chunk, following)
+                month = month_start(chunk.first)
+                if not run.scope(f"costs {chunk.scope}", work, prefix, month=month, query_scope=chunk.scope):
+                    failed_scopes.add(chunk.scope)
         attribution_changed = refresh_attribution(engine, settings)
         finalize_closed_months(engine, settings, today)
         refresh_rollup(engine, settings, run.id, since, until, today, full=attribution_changed)

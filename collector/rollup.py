@@ -44,9 +44,11 @@ def rebuild(engine: Engine, date_from: date | None = None, date_to: date | None 
                 session.execute(delete(table))
             if first is None or last is None:
                 return
-        _rebuild_days(session, first, last)
+        # A month at a time: each step reads one month of cost rows by the usage_date index and groups
+        # them in memory, where one statement over years of rows would sort them all on disk.
         month = first.replace(day=1)
         while month <= last:
+            _rebuild_days(session, max(first, month), min(last, month_end(month)))
             _rebuild_month(session, month)
             month = add_months(month, 1)
 

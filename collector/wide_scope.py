@@ -13,13 +13,15 @@ subscription cannot be told; a subscription absent from every month answered (ou
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import date
+from functools import partial
 from typing import Any
 
 from sqlalchemy.orm import Session
 
 from collector.azure.arm import AzureCallError
-from collector.cost_chunks import fetch, write_chunk
+from collector.cost_chunks import FetchAhead, write_chunk
 from collector.runs import FellBack, Run
 from collector.settings import Settings, month_start
 from collector.sources import costs
@@ -46,32 +48,34 @@ def collect_wide(
     per_subscription: set[tuple[str, date]] = set()  # (subscription, month's first day) to do per subscription
     answered: list[costs.Chunk] = []  # months the wide scope answered
     seen: set[str] = set()
-    for number, month in enumerate(months, 1):
-        prefix = f"[month {number}/{len(months)}] {month.first}..{month.last} "
-        outcome = _WideMonth(run, settings, month, wanted, today)
-        run.scope(f"costs {scope}", outcome.fetch, prefix, month=month_start(month.first), query_scope=scope)
-        if outcome.unusable:
-            log.warning(
-                "costs at %s: %s; collecting %s..%s per subscription instead (%d subscriptions)",
-                scope,
-                outcome.unusable,
-                month.first,
-                until,
-                len(subscription_ids),
-            )
-            per_subscription |= {(sid, m.first) for m in months[number - 1 :] for sid in subscription_ids}
-            break
-        if outcome.unplaced:
-            per_subscription |= {(sid, month.first) for sid in subscription_ids}
-            continue
-        if outcome.parsed is None:
-            continue  # the month failed (recorded); the next run tries it again
-        answered.append(month)
-        by_subscription = outcome.parsed.by_subscription()
-        seen |= by_subscription.keys() & wanted
-        for sid in subscription_ids:
-            if sid in by_subscription:
-                _write(run, settings, month.of(sid), by_subscription[sid], outcome.parsed, scope, prefix)
+    with FetchAhead(run, settings, today) as ahead:
+        for number, month in enumerate(months, 1):
+            prefix = f"[month {number}/{len(months)}] {month.first}..{month.last} "
+            following = months[number] if number < len(months) else None
+            outcome = _WideMonth(partial(ahead.fetch, month, following), month, wanted)
+            run.scope(f"costs {scope}", outcome.fetch, prefix, month=month_start(month.first), query_scope=scope)
+            if outcome.unusable:
+                log.warning(
+                    "costs at %s: %s; collecting %s..%s per subscription instead (%d subscriptions)",
+                    scope,
+                    outcome.unusable,
+                    month.first,
+                    until,
+                    len(subscription_ids),
+                )
+                per_subscription |= {(sid, m.first) for m in months[number - 1 :] for sid in subscription_ids}
+                break
+            if outcome.unplaced:
+                per_subscription |= {(sid, month.first) for sid in subscription_ids}
+                continue
+            if outcome.parsed is None:
+                continue  # the month failed (recorded); the next run tries it again
+            answered.append(month)
+            by_subscription = outcome.parsed.by_subscription()
+            seen |= by_subscription.keys() & wanted
+            for sid in subscription_ids:
+                if sid in by_subscription:
+                    _write(run, settings, month.of(sid), by_subscription[sid], outcome.parsed, scope, prefix)
     missing = [sid for sid in subscription_ids if sid not in seen]
     if answered and missing:
         log.warning(
@@ -125,15 +129,15 @@ def _write(
 class _WideMonth:
     """One month's wide query, as the work of a recorded scope; what came of it stays on the object."""
 
-    def __init__(self, run: Run, settings: Settings, month: costs.Chunk, wanted: set[str], today: date) -> None:
-        self.run, self.settings, self.month, self.wanted, self.today = run, settings, month, wanted, today
+    def __init__(self, fetch: Callable[[], costs.ParsedRows], month: costs.Chunk, wanted: set[str]) -> None:
+        self._fetch, self.month, self.wanted = fetch, month, wanted
         self.parsed: costs.ParsedRows | None = None
         self.unusable = ""  # why the wide scope will not answer at all
         self.unplaced = 0  # rows whose subscription cannot be told
 
     def fetch(self) -> int:
         try:
-            parsed = fetch(self.run, self.settings, self.month, self.today)
+            parsed = self._fetch()
         except AzureCallError as exc:
             why = FALL_BACK_STATUSES.get(exc.status or 0)
             if why is None:

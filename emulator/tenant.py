@@ -102,6 +102,9 @@ class TenantSpec:
     # The same structure with nothing to alert on: quota and traffic below 50% of their
     # limits, no cost spikes, no Suspended subscription at the start (see the README).
     quiet: bool = False
+    # Cost records the ledger keeps generated (it regenerates the oldest months past this); a benchmark
+    # raises it to hold a whole large tenant.
+    ledger_cache_records: int = 1_000_000
 
 
 @dataclass
@@ -954,6 +957,7 @@ def generate_tenant(spec: TenantSpec) -> Tenant:
         b.today,
         spikes=not spec.quiet,
         anomaly=anomaly,
+        cache_records=spec.ledger_cache_records,
     )
     anomaly_truth = None
     if anomaly is not None:

@@ -12,9 +12,10 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from collector.db.models import CollectionRun, CostRow, ResourceAttribution, ScopeRun
+from collector.sources import costs
 from emulator import Faults
 from emulator.faults import COST_QUERY_PATH
-from tests.emulated import TOKEN, collect_all, emulator, settings_for, stored, truth
+from tests.emulated import TOKEN, collect_all, emulator, history_start, settings_for, stored, truth
 from tests.test_faults import _exact, _no_duplicates
 
 BY = ["project", "model", "meter"]
@@ -146,6 +147,25 @@ def test_one_failing_subscription_does_not_stop_the_others(db_url: str, engine: 
         server.faults.clear()
         assert collect_all(server, settings_for(server, db_url), engine).status == "succeeded"
         _exact(engine, server)
+
+
+def test_each_month_records_its_own_queries_while_the_next_is_fetched_ahead(db_url: str, engine: Engine) -> None:
+    """The next month is fetched while this one is written; each recorded scope still holds the QPU of
+    its own query (a page of it each), and a failed scope's later months are not queried at all."""
+    with emulator() as server:
+        broken = server.tenant.subscriptions[1].subscription_id
+        server.faults.fail_subscription(broken, status=403)
+        summary = collect_all(server, settings_for(server, db_url), engine)
+        with Session(engine) as session:
+            scopes = session.scalars(
+                select(ScopeRun).where(ScopeRun.run_id == summary.run_id, ScopeRun.scope.like("costs %"))
+            ).all()
+        succeeded = [s for s in scopes if s.status == "succeeded"]
+        assert len(succeeded) == 3 * len(costs.month_chunks("", "", history_start(server), server.tenant.today))
+        assert all(s.qpu_used == 1 for s in succeeded)  # one page a month here, one QPU a month queried
+        assert [s.qpu_used for s in scopes if s.status == "failed"] == [0]  # a 403 is not charged
+        assert sum(s.qpu_used for s in scopes) == summary.qpu_used
+        assert server.stats.count("cost_query", 403) == 1  # its next month was never asked for
 
 
 def _http_error(status: int) -> Callable[[Faults], None]:

@@ -42,6 +42,10 @@ def _configure_sqlite(dbapi_connection: sqlite3.Connection, _record: Any) -> Non
     cursor.execute("PRAGMA foreign_keys=ON")
     # WAL lets the dashboard read while the collector writes; busy_timeout waits out short locks.
     cursor.execute("PRAGMA journal_mode=WAL")
+    # In WAL mode NORMAL syncs at checkpoints, not at every commit: the store stays consistent through a
+    # crash, and a power cut can lose only the last commits, which the next run's re-pulled window
+    # writes again. FULL made every chunk's commit wait for the disk.
+    cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
 

@@ -1,6 +1,7 @@
 """Insert-or-update by natural key, the same way on SQLite and PostgreSQL.
 
-Small writes run one cached `INSERT .. ON CONFLICT DO UPDATE` as executemany. Large ones on
+SQLite's writes, and small ones on PostgreSQL, run one `INSERT .. ON CONFLICT DO UPDATE` through the
+driver's executemany. Large ones on
 PostgreSQL go through COPY into a temporary staging table, then one `INSERT .. SELECT .. ON CONFLICT`:
 the server parses the rows in bulk instead of one statement per row (bench/README.md, ingest.py).
 """
@@ -10,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Table
+from sqlalchemy import Dialect, Table
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -33,8 +34,8 @@ def upsert(
 ) -> int:
     """Write rows; on a key conflict update every column except the key and `keep` (e.g. first_seen).
 
-    One statement, compiled once and run as executemany over the rows: building a multi-row VALUES
-    statement per batch instead spent most of a collection's CPU compiling SQL (bench/README.md).
+    One statement, compiled once per call and run as executemany over the rows: building a multi-row
+    VALUES statement per batch instead spent most of a collection's CPU compiling SQL (bench/README.md).
     """
     if not rows:
         return 0
@@ -42,12 +43,26 @@ def upsert(
     columns = list(rows[0])
     if dialect == "postgresql" and len(rows) >= _COPY_FROM:
         return _copy_upsert(session, model.__table__, rows, columns, key, keep)  # type: ignore[arg-type]
+    table: Table = model.__table__  # type: ignore[assignment]
+    connection = session.connection()
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = insert(model)
+    statement = insert(table)
     updates = {c: statement.excluded[c] for c in columns if c not in key and c not in keep}
     statement = statement.on_conflict_do_update(index_elements=list(key), set_=updates)
+    compiled = statement.compile(dialect=connection.dialect, column_keys=columns)
+    names = list(compiled.positiontup or []) if compiled.positional else list(compiled.binds)
+    if set(names) != set(columns):  # columns left to their defaults: SQLAlchemy fills those in
+        for start in range(0, len(rows), _BATCH):
+            connection.execute(statement, list(rows[start : start + _BATCH]))
+        return len(rows)
+    # The driver's executemany over values converted as SQLAlchemy binds them: the ORM's bulk path
+    # spent more time per row than SQLite took to store it (bench/README.md, collect.py).
+    sql = compiled.string
+    convert = _converters(table, names, connection.dialect)
     for start in range(0, len(rows), _BATCH):
-        session.execute(statement, list(rows[start : start + _BATCH]))
+        values = [tuple([f(row[c]) if f else row[c] for c, f in convert]) for row in rows[start : start + _BATCH]]
+        batch = values if compiled.positional else [dict(zip(names, v, strict=True)) for v in values]
+        connection.exec_driver_sql(sql, batch)
     return len(rows)
 
 
@@ -71,8 +86,7 @@ def _copy_upsert(
         f'SELECT {names}, 0::bigint AS costwatch_order FROM "{table.name}" WITH NO DATA'
     )
     connection.exec_driver_sql(f'TRUNCATE "{staging}"')
-    # Values as SQLAlchemy would bind them (TypeDecorators such as Money check and convert).
-    convert = [(c, table.c[c].type.bind_processor(dialect)) for c in columns]
+    convert = _converters(table, columns, dialect)
     cursor: Any = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
         with cursor.copy(f'COPY "{staging}" ({names}, costwatch_order) FROM STDIN') as copy:
@@ -89,3 +103,9 @@ def _copy_upsert(
         f"ON CONFLICT ({keys}) DO " + (f"UPDATE SET {updates}" if updates else "NOTHING")
     )
     return len(rows)
+
+
+def _converters(table: Table, columns: list[str], dialect: Dialect) -> list[tuple[str, Any]]:
+    """Per column, the function SQLAlchemy binds its values with on this dialect (None: as they are):
+    TypeDecorators such as Money check and convert, SQLite's dates become its text format."""
+    return [(c, table.c[c].type.dialect_impl(dialect).bind_processor(dialect)) for c in columns]
