@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -54,9 +53,7 @@ def _page(name: str, root: str) -> None:
     sys.path.insert(0, root)
     from bench import _render_clock
 
-    begin = time.perf_counter()
-    importlib.import_module(f"dashboard.pages.{name}").render()
-    _render_clock.RENDERS.append(time.perf_counter() - begin)
+    _render_clock.timed(importlib.import_module(f"dashboard.pages.{name}").render)
 
 
 def _app(name: str, params: dict[str, str] | None = None) -> AppTest:

@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
+from typing import Any, BinaryIO, TypeVar, cast
 
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from collector.db.models import GeneratedReport
 from collector.reports.csv_report import render_csv
-from collector.reports.focus import render_focus
+from collector.reports.focus import write_focus
 from collector.reports.monthly import MonthlyReport, build_report, detail_rows
 from collector.settings import Settings
 
@@ -26,6 +29,7 @@ MIME_TYPES = {
     "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
     "pdf": "application/pdf",
 }
+_T = TypeVar("_T")
 DEFAULT_FOLDER = Path("reports")  # relative to the working directory
 
 
@@ -46,21 +50,37 @@ def default_name(report: MonthlyReport, fmt: str) -> str:
     return f"{kind}-{report.label}-{report.data_status}.{EXTENSIONS[fmt]}"
 
 
-def render(session: Session, settings: Settings, report: MonthlyReport, fmt: str) -> bytes:
-    """The file's bytes in one of FORMATS."""
+def render(session: Session, settings: Settings, report: MonthlyReport, fmt: str, out: BinaryIO) -> None:
+    """Write the file in one of FORMATS to `out` (FOCUS as its rows are read: it lists every cost row)."""
     if fmt == "csv":
-        return render_csv(report)
-    if fmt == "focus":
-        return render_focus(report, detail_rows(session, settings, report.month))
-    if fmt == "xlsx":
+        out.write(render_csv(report))
+    elif fmt == "focus":
+        write_focus(report, detail_rows(session, settings, report.month), out)
+    elif fmt == "xlsx":
         from collector.reports.xlsx import render_xlsx  # openpyxl only when asked for
 
-        return render_xlsx(report)
-    if fmt == "pdf":
+        out.write(render_xlsx(report))
+    elif fmt == "pdf":
         from collector.reports.pdf import render_pdf  # fpdf2 and matplotlib only when asked for
 
-        return render_pdf(report)
-    raise ValueError(f"unknown report format {fmt!r}; choose from {', '.join(FORMATS)}")
+        out.write(render_pdf(report))
+    else:
+        raise ValueError(f"unknown report format {fmt!r}; choose from {', '.join(FORMATS)}")
+
+
+class _Checksummed(io.RawIOBase):
+    """A file being written, with the SHA-256 and size of what went into it."""
+
+    def __init__(self, file: BinaryIO) -> None:
+        self.file, self.sha256, self.size = file, hashlib.sha256(), 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        self.sha256.update(data)
+        self.size += len(data)
+        return self.file.write(data)
 
 
 def _target(out: Path | str | None, report: MonthlyReport, fmt: str) -> Path:
@@ -75,14 +95,15 @@ def _target(out: Path | str | None, report: MonthlyReport, fmt: str) -> Path:
     return path.absolute()
 
 
-def _write_atomically(path: Path, data: bytes) -> None:
+def _write_atomically(path: Path, write: Callable[[BinaryIO], _T]) -> _T:
     """Write beside the target and rename over it: a reader never sees half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
-            f.write(data)
+            written = write(f)
         os.replace(tmp, path)
+        return written
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -105,24 +126,29 @@ def generate(
         raise ValueError(f"unknown report format {fmt!r}; choose from {', '.join(FORMATS)}")
     with Session(engine) as session:
         report = build_report(session, settings, month, today=today)
-        data = render(session, settings, report, fmt)
-    path = _target(out, report, fmt)
-    _write_atomically(path, data)
-    digest = hashlib.sha256(data).hexdigest()
+        path = _target(out, report, fmt)
+
+        def write(file: BinaryIO) -> _Checksummed:
+            checked = _Checksummed(file)
+            render(session, settings, report, fmt, cast(BinaryIO, checked))
+            return checked
+
+        written = _write_atomically(path, write)
+    digest, size = written.sha256.hexdigest(), written.size
     with Session(engine) as session, session.begin():
         record = GeneratedReport(
             month=report.label,
             format=fmt,
             path=str(path),
             sha256=digest,
-            size=len(data),
+            size=size,
             data_status=report.data_status,
             created_at=now or utcnow(),
         )
         session.add(record)
         session.flush()
         record_id = record.id
-    return Generated(report, fmt, path, digest, len(data), record_id)
+    return Generated(report, fmt, path, digest, size, record_id)
 
 
 def generated_reports(session: Session, month: str | None = None) -> list[GeneratedReport]:

@@ -12,8 +12,10 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import BinaryIO
 
 from collector.reports.monthly import DetailRow, MonthlyReport, token_type
 from collector.reports.text import plain
@@ -154,14 +156,25 @@ def focus_record(report: MonthlyReport, row: DetailRow) -> dict[str, str]:
     }
 
 
-def render_focus(report: MonthlyReport, rows: list[DetailRow]) -> bytes:
-    """The FOCUS CSV of the report's month from its detail rows (see monthly.detail_rows)."""
+def write_focus(report: MonthlyReport, rows: Iterable[DetailRow], out: BinaryIO) -> None:
+    """The FOCUS CSV of the report's month from its detail rows (see monthly.detail_rows), written as
+    the rows come: the file of a large tenant's month is hundreds of megabytes."""
     last = month_end(report.month)
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=COLUMN_NAMES, lineterminator="\n")
-    writer.writeheader()
-    for row in rows:
-        if not report.month <= row.usage_date <= last:
-            raise ValueError(f"a cost row of {row.usage_date} is not in {report.label}")
-        writer.writerow(focus_record(report, row))
-    return out.getvalue().encode("utf-8")
+    text = io.TextIOWrapper(out, encoding="utf-8", newline="", write_through=False)
+    try:
+        writer = csv.DictWriter(text, fieldnames=COLUMN_NAMES, lineterminator="\n")
+        writer.writeheader()
+        for row in rows:
+            if not report.month <= row.usage_date <= last:
+                raise ValueError(f"a cost row of {row.usage_date} is not in {report.label}")
+            writer.writerow(focus_record(report, row))
+        text.flush()
+    finally:
+        text.detach()  # the caller's file stays open
+
+
+def render_focus(report: MonthlyReport, rows: Iterable[DetailRow]) -> bytes:
+    """`write_focus` into bytes."""
+    out = io.BytesIO()
+    write_focus(report, rows, out)
+    return out.getvalue()

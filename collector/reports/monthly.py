@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
@@ -511,21 +511,38 @@ def _resource_parts(resource_id: str) -> tuple[str, str, str]:
     return group, _TYPE_CASING.get(rtype.lower(), rtype), name
 
 
-def detail_rows(session: Session, settings: Settings, month: date) -> list[DetailRow]:
+def detail_rows(session: Session, settings: Settings, month: date) -> Iterator[DetailRow]:
     """Every cost row of the month that `costwatch spend` counts, sorted by day, subscription,
-    resource, meter ID, meter, charge type and currency (stable across databases)."""
+    resource, meter ID, meter, charge type and currency (stable across databases).
+
+    Read and sorted a day at a time, so a large tenant's month (hundreds of thousands of rows) is never
+    held whole: bench/README.md, reports.py."""
     month = month.replace(day=1)
-    last = month_end(month)
-    query = (
-        select(CostRow, ResourceAttribution)
-        .outerjoin(ResourceAttribution, ResourceAttribution.resource_id == CostRow.resource_id)
-        .where(CostRow.usage_date.between(month, last), _ai_spend())
-    )
     saas = {s.resource_id.lower(): s for s in session.scalars(select(SaasResource))}
     workspaces = {w.resource_id.lower(): w for w in session.scalars(select(Workspace))}
     names = dict(session.execute(select(Subscription.subscription_id, Subscription.display_name)).tuples().all())
     tags_of_project = _project_tags(session)
     tag_key = settings.alerts.cost_center_tag
+    day = month
+    while day <= month_end(month):
+        yield from _detail_rows_of(session, day, saas, workspaces, names, tags_of_project, tag_key)
+        day += timedelta(days=1)
+
+
+def _detail_rows_of(
+    session: Session,
+    day: date,
+    saas: dict[str, SaasResource],
+    workspaces: dict[str, Workspace],
+    names: dict[str, str],
+    tags_of_project: dict[tuple[str, str], dict[str, Any]],
+    tag_key: str,
+) -> list[DetailRow]:
+    query = (
+        select(CostRow, ResourceAttribution)
+        .outerjoin(ResourceAttribution, ResourceAttribution.resource_id == CostRow.resource_id)
+        .where(CostRow.usage_date == day, _ai_spend())
+    )
     out = []
     for cost_row, attribution in session.execute(query).tuples():
         rid = cost_row.resource_id
