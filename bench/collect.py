@@ -90,7 +90,7 @@ def _cpu_seconds() -> float:
 
 
 def collect_into(
-    backend: str, server_url: str, ca_path: str, since: date, today: date, profile_dir: str | None
+    backend: str, server_url: str, ca_path: str, since: date, today: date, profile_dir: str | None, scope: str
 ) -> Measured:
     """In the child process: migrate a fresh store, collect the tenant into it, measure."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
@@ -103,6 +103,7 @@ def collect_into(
             arm_token=TOKEN,
             ca_bundle=ca_path,
             retry_backoff_seconds=0.05,
+            costs={"scope": scope or None},
         )
         engine = make_engine(url)
         rss_before = peak_rss_mib()
@@ -168,7 +169,7 @@ def pregenerate(tenant: Tenant, since: date) -> int:
     return generated
 
 
-def run_backend(backend: str, projects: int, months: int, seed: int, profile_dir: str | None) -> Measured:
+def run_backend(backend: str, projects: int, months: int, seed: int, profile_dir: str | None, wide: bool) -> Measured:
     tenant = generate_tenant(tenant_spec(projects, seed, months))
     since = add_months(tenant.today.replace(day=1), -tenant.spec.history_months)
     print(f"{backend}: {pregenerate(tenant, since):,} cost records generated", file=sys.stderr, flush=True)
@@ -176,7 +177,10 @@ def run_backend(backend: str, projects: int, months: int, seed: int, profile_dir
         EmulatorServer(tenant) as server,
         ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as pool,
     ):
-        future = pool.submit(collect_into, backend, server.url, str(server.ca_path), since, tenant.today, profile_dir)
+        scope = f"/providers/Microsoft.Billing/billingAccounts/{tenant.billing_account_id}" if wide else ""
+        future = pool.submit(
+            collect_into, backend, server.url, str(server.ca_path), since, tenant.today, profile_dir, scope
+        )
         return future.result()
 
 
@@ -224,6 +228,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--months", type=int, default=3, help="months of history before the current one")
     parser.add_argument("--backends", default="sqlite,postgresql", help="comma list: sqlite, postgresql")
+    parser.add_argument("--wide", action="store_true", help="query at the billing account ([costs] scope)")
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--profile", metavar="DIR", help="run under cProfile; write DIR/collect-<backend>.prof")
     args = parser.parse_args(argv)
@@ -233,7 +238,7 @@ def main(argv: list[str] | None = None) -> int:
     results = []
     for backend in backends:
         print(f"{backend}: collecting (K={args.projects}, {args.months} months) ...", file=sys.stderr, flush=True)
-        measured = run_backend(backend, args.projects, args.months, args.seed, args.profile)
+        measured = run_backend(backend, args.projects, args.months, args.seed, args.profile, args.wide)
         print(f"{backend}: {asdict(measured)}", file=sys.stderr, flush=True)
         if measured.rows_stored != measured.rows_written:  # a correctness check, not a timing one
             raise SystemExit(

@@ -27,6 +27,9 @@ from collector.sources import costs
 log = logging.getLogger(__name__)
 
 
+# The largest chunk whose successor is fetched while it is written (~40 MB of parsed rows).
+AHEAD_ROWS = 50_000
+
 # A fetch's outcome: the parsed rows or the error, and the QPU it took either way.
 _Fetched = tuple[costs.ParsedRows | None, int, Exception | None]
 
@@ -60,8 +63,9 @@ class FetchAhead:
     Azure's answer (or the emulator's) and the database's write then overlap instead of taking turns;
     both wait on I/O, which frees the interpreter for the other. Only the fetch moves: each chunk is
     still written whole in its own transaction on the caller's thread, in order, and its QPU is counted
-    when it is taken, so each scope's record holds its own. One chunk ahead at most: memory holds two.
-    Nothing is fetched ahead of a failed fetch (its scope's next month would fail alike).
+    when it is taken, so each scope's record holds its own. One chunk ahead at most, and only after a
+    chunk of at most AHEAD_ROWS rows: memory holds two small chunks or one large one. Nothing is fetched
+    ahead of a failed fetch (its scope's next month would fail alike).
     """
 
     def __init__(self, run: Run, settings: Settings, today: date) -> None:
@@ -81,7 +85,10 @@ class FetchAhead:
         QPU is counted even when it failed."""
         ahead = self._ahead.pop(chunk, None)
         fetched = ahead.result() if ahead else _fetched(self.run, self.settings, chunk, self.today)
-        if then is not None and then not in self._ahead and fetched[2] is None:  # not after a failure
+        parsed = fetched[0]
+        # Not after a failure, nor after a large chunk (a wide scope's month): two of those in memory
+        # at once would double the collector's peak for little gain.
+        if then is not None and then not in self._ahead and parsed is not None and len(parsed.rows) <= AHEAD_ROWS:
             self._ahead[then] = self._pool.submit(_fetched, self.run, self.settings, then, self.today)
         return _counted(self.run, fetched)
 
@@ -100,16 +107,18 @@ def write_chunk(
     run: Run,
     settings: Settings,
     chunk: costs.Chunk,
-    parsed_rows: list[dict[str, Any]],
+    rows: list[dict[str, Any]],
     rejected: int,
     record: Record | None = None,
 ) -> int:
-    """Store one subscription-month as Azure states it now, in one transaction: its rows upserted by
-    natural key, the rows no longer stated removed. The same whatever scope the rows were queried at."""
+    """Store one subscription-month as Azure states it now, in one transaction: its rows (stamped with
+    the run) upserted by natural key, the rows no longer stated removed. The same whatever scope the
+    rows were queried at."""
     what = f"costs of /subscriptions/{chunk.subscription_id} for {chunk.first}..{chunk.last}"
     summary = run.summary
     now = utcnow()
-    rows = [{**row, "run_id": run.id, "updated_at": now} for row in parsed_rows]
+    for row in rows:  # stamped in place: a copy of every row would double a large chunk's memory
+        row["run_id"], row["updated_at"] = run.id, now
     in_chunk = (
         CostRow.subscription_id == chunk.subscription_id,
         CostRow.usage_date.between(chunk.first, chunk.last),
