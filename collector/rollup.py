@@ -104,7 +104,6 @@ def _rebuild_days(session: Session, first: date, last: date) -> None:
 
 def _rebuild_month(session: Session, month: date) -> None:
     keys = {
-        "month": literal(month),
         "subscription_id": CostRow.subscription_id,
         "resource_id": CostRow.resource_id,
         "meter": CostRow.meter,
@@ -112,18 +111,12 @@ def _rebuild_month(session: Session, month: date) -> None:
         **_attributed(),
     }
     summed = (
-        select(
-            *(value.label(name) for name, value in keys.items()),
-            money_sum(CostRow.cost),
-            func.max(func.cast(CostRow.is_estimated, Integer())) > 0,
-            func.count(),
-            func.min(CostRow.usage_date),
-            func.max(CostRow.usage_date),
-        )
+        _summed(keys, CostRow.cost, CostRow.is_estimated, func.count())
+        .add_columns(func.min(CostRow.usage_date), func.max(CostRow.usage_date), literal(month))
         .select_from(CostRow)
         .outerjoin(ResourceAttribution, ResourceAttribution.resource_id == CostRow.resource_id)
         .where(CostRow.usage_date.between(month, month_end(month)))
-        .group_by(*list(keys.values())[1:])
     )
     session.execute(delete(MonthlySpend).where(MonthlySpend.month == month))
-    session.execute(insert(MonthlySpend).from_select([*keys, *_TOTALS, "first_day", "last_day"], summed))
+    columns = [*keys, *_TOTALS, "first_day", "last_day", "month"]  # the month is not grouped by: a constant
+    session.execute(insert(MonthlySpend).from_select(columns, summed))

@@ -16,6 +16,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from collector.settings import Budget, add_months
+from collector.spend import FILTERS
 
 CENT = Decimal("0.01")
 HOURS_PER_MONTH = Decimal(730)  # 8,760 hours a year / 12: how Azure prices a VM month
@@ -53,8 +54,9 @@ def base_dimensions(by: Sequence[str], filter_names: Iterable[str], restricted: 
     return list(dict.fromkeys(derived.get(d, d) for d in wanted))
 
 
-# Filters the database applies itself (collector.spend FILTERS); the derived ones stay in regroup().
-PUSHED_FILTERS = ("project", "model", "meter", "subscription", "resource", "currency")
+# Filters the database applies itself (the kind is the page's own choice of spend, not a filter); the
+# derived ones (cost center, resource group) stay in regroup().
+PUSHED_FILTERS = tuple(f for f in FILTERS if f != "spend_kind")
 
 
 def pushed_filters(

@@ -743,10 +743,13 @@ class _Builder:
             )
         )
 
-    def add_storage(self, sub: Subscription, region: str) -> None:
+    def add_storage(self, sub: Subscription, region: str, prefix: str = "", rng: random.Random | None = None) -> None:
+        """A storage account in the subscription's shared resource group, named `stcontoso<prefix>...`
+        (by default after the subscription), drawn from `rng` (by default the tenant's main stream)."""
+        rng = rng or self.rng
         rg = self.resource_group(sub.subscription_id, f"rg-shared-{region}")
-        short = sub.display_name.removeprefix("contoso-ai-").replace("-", "")
-        name = f"stcontoso{short}{self.rng.getrandbits(16):04x}"[:24]
+        prefix = prefix or sub.display_name.removeprefix("contoso-ai-").replace("-", "")
+        name = f"stcontoso{prefix}{rng.getrandbits(16):04x}"[:24]
         self.storage.append(
             StorageAccount(
                 id=f"/subscriptions/{sub.subscription_id}/resourceGroups/{rg}/providers/Microsoft.Storage/storageAccounts/{name}",
@@ -754,7 +757,7 @@ class _Builder:
                 subscription_id=sub.subscription_id,
                 resource_group=rg,
                 location=region,
-                created_at=self.created(self.rng),
+                created_at=self.created(rng),
             )
         )
 
@@ -1015,18 +1018,7 @@ def _add_storage_only_subscription(b: _Builder, index: int) -> None:
     rng = random.Random(f"{b.spec.seed}|storage-only|{index}")
     sub = Subscription(_guid(rng), f"contoso-ai-storage-{index + 1}", "USD")
     b.subscriptions.append(sub)
-    rg = b.resource_group(sub.subscription_id, f"rg-shared-{catalog.EASTUS2}")
-    name = f"stcontosoonly{index + 1}{rng.getrandbits(16):04x}"[:24]
-    b.storage.append(
-        StorageAccount(
-            id=f"/subscriptions/{sub.subscription_id}/resourceGroups/{rg}/providers/Microsoft.Storage/storageAccounts/{name}",
-            name=name,
-            subscription_id=sub.subscription_id,
-            resource_group=rg,
-            location=catalog.EASTUS2,
-            created_at=b.created(rng),
-        )
-    )
+    b.add_storage(sub, catalog.EASTUS2, f"only{index + 1}", rng)
 
 
 def _add_extra_projects(b: _Builder, sub: Subscription, index: int) -> None:
