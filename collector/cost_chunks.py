@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from collector.azure.cost_query import query_pages
 from collector.db.models import COST_ROW_KEY, CostRow
 from collector.db.session import transaction
-from collector.db.upsert import upsert
+from collector.db.upsert import insert_new, upsert
 from collector.runs import Run, utcnow
 from collector.settings import Settings
 from collector.sources import costs
@@ -127,9 +127,13 @@ def write_chunk(
 
     def write(session: Session) -> int:
         removed = 0
-        # A stretch never stored before (a backfill) has no stale rows to look for.
+        # A stretch never stored before (a backfill) has no row to update and none stale to look for:
+        # its rows (unique by natural key, as parsed) are inserted as they are.
         stored = session.scalar(select(CostRow.id).where(*in_chunk).limit(1)) is not None
-        upsert(session, CostRow, rows, COST_ROW_KEY)
+        if stored:
+            upsert(session, CostRow, rows, COST_ROW_KEY)
+        else:
+            insert_new(session, CostRow, rows)
         if rows and not rejected and stored:
             # Rows of this stretch that Azure no longer states were restated away: remove them.
             # (Not when a row was rejected: its stored figure is kept rather than lost.)

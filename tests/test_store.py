@@ -10,13 +10,13 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, func, insert, select, text
-from sqlalchemy.exc import StatementError
+from sqlalchemy.exc import IntegrityError, StatementError
 from sqlalchemy.orm import Session
 
 from collector.db.engine import SchemaOutOfDate, make_engine, require_current_schema, upgrade
 from collector.db.models import COST_ROW_KEY, Base, CollectionRun, CostRow
 from collector.db.types import money_sum
-from collector.db.upsert import upsert
+from collector.db.upsert import insert_new, upsert
 
 
 # Alembic cannot compare expression indexes (lower(project)); the next test checks that one.
@@ -127,6 +127,27 @@ def test_upsert_of_many_rows_keeps_one_per_key_the_last_given(engine: Engine, si
         )
         first = session.scalars(select(CostRow).where(CostRow.meter == "m0", CostRow.usage_date == date(2026, 10, 1)))
         assert first.one().cost == Decimal("-7.25")
+
+
+@pytest.mark.parametrize("size", [3, 2_500], ids=["statement", "bulk"])  # PostgreSQL COPYs the larger
+def test_rows_inserted_as_new_are_stored_exactly_and_a_stored_key_fails_instead_of_doubling(
+    engine: Engine, size: int
+) -> None:
+    with Session(engine) as session, session.begin():
+        run_id = _run(session)
+        rows = [_row(run_id, 1 + i % 28, f"{i}.{i:04d}", meter=f"m{i // 28}") for i in range(size)]
+        assert insert_new(session, CostRow, rows) == size
+    with Session(engine) as session:
+        stored = {(r.meter, r.usage_date): r.cost for r in session.scalars(select(CostRow))}
+    assert stored == {(r["meter"], r["usage_date"]): r["cost"] for r in rows}
+    # A backfill's stretch that was stored after all (another writer got there first): the write
+    # fails whole, and the stored rows stay as they were.
+    again = [*(_row(run_id, 1 + i % 28, "9", meter=f"new{i}") for i in range(size)), {**rows[-1], "cost": Decimal(5)}]
+    with Session(engine) as session, pytest.raises(IntegrityError), session.begin():
+        insert_new(session, CostRow, again)
+    with Session(engine) as session:
+        assert session.scalar(select(func.count()).select_from(CostRow)) == size
+        assert session.scalar(select(money_sum(CostRow.cost))) == sum(stored.values(), Decimal(0))
 
 
 def test_a_bulk_upsert_refuses_floats_and_leaves_the_table_as_it_was(engine: Engine) -> None:

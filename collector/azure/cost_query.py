@@ -5,7 +5,9 @@ section 3), and it turns every row of that page into model objects even when ask
 (a second per 5,000-row page: bench/README.md). So the SDK builds the first request
 (`build_query_usage_request`, its URL and api-version) and the client's pipeline sends it (auth,
 retries, throttling, the CA bundle), as it sends each nextLink with the same body. Bodies are parsed
-with numbers as Decimal, so costs stay exact.
+with numbers as Decimal, so costs stay exact, and once: azure-core's ContentDecodePolicy, which would
+parse every page again without Decimals for nothing, is skipped by asking for the body as a stream
+(then read whole).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from azure.core.rest import HttpRequest
+from azure.core.rest import HttpRequest, HttpResponse
 from azure.mgmt.costmanagement import CostManagementClient
 from azure.mgmt.costmanagement.operations._operations import build_query_usage_request
 
@@ -37,7 +39,7 @@ def query_pages(client: CostManagementClient, scope: str, body: dict[str, Any]) 
         first = build_query_usage_request(
             scope, api_version=client._config.api_version, content_type="application/json", json=body
         )
-        http = client.send_request(first)
+        http = _send(client, first)
         if http.status_code not in (200, 204):
             raise error_from(http, what)
         seen: set[str] = set()
@@ -54,9 +56,15 @@ def query_pages(client: CostManagementClient, scope: str, body: dict[str, Any]) 
                 # month as if it were whole: fail the scope, keep what is stored, retry next run.
                 raise AzureCallError(f"{what}: nextLink repeats a page already read ({len(seen)} pages in)")
             seen.add(next_link)
-            http = client.send_request(HttpRequest("POST", next_link, json=body))
+            http = _send(client, HttpRequest("POST", next_link, json=body))
             if http.status_code not in (200, 204):
                 raise error_from(http, what)
+
+
+def _send(client: CostManagementClient, request: HttpRequest) -> HttpResponse:
+    http = client.send_request(request, stream=True)
+    http.read()
+    return http
 
 
 def _page(body: dict[str, Any], what: str) -> QueryPage:

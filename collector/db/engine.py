@@ -47,6 +47,10 @@ def _configure_sqlite(dbapi_connection: sqlite3.Connection, _record: Any) -> Non
     # writes again. FULL made every chunk's commit wait for the disk.
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=30000")
+    # 64 MiB of page cache (the default is 2 MB), taken as pages are read: a month of cost rows
+    # touches the index pages of every resource it holds, and with 2 MB those went back to the
+    # OS's file cache between days (writes 10-20% faster, bench/README.md).
+    cursor.execute("PRAGMA cache_size=-65536")
     cursor.close()
 
 

@@ -1,19 +1,26 @@
 """Insert-or-update by natural key, the same way on SQLite and PostgreSQL.
 
 SQLite's writes, and small ones on PostgreSQL, run one `INSERT .. ON CONFLICT DO UPDATE` through the
-driver's executemany. Large ones on
-PostgreSQL go through COPY into a temporary staging table, then one `INSERT .. SELECT .. ON CONFLICT`:
-the server parses the rows in bulk instead of one statement per row (bench/README.md, ingest.py).
+driver's executemany. Large ones on PostgreSQL go through COPY into a temporary staging table, then
+one `INSERT .. SELECT .. ON CONFLICT`: the server parses the rows in bulk instead of one statement per
+row (bench/README.md, ingest.py).
+
+`insert_new` writes rows whose keys are not stored yet (a stretch of days never collected: a
+backfill) without looking for conflicts: on PostgreSQL COPY straight into the table, which takes the
+server a third of the staged upsert's time. A key that is stored after all fails the write (a unique
+violation) instead of doubling a row.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Dialect, Table
+from sqlalchemy import Connection, Dialect, Table
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.dml import Insert
 
 from collector.db.models import Base
 
@@ -44,11 +51,35 @@ def upsert(
     if dialect == "postgresql" and len(rows) >= _COPY_FROM:
         return _copy_upsert(session, model.__table__, rows, columns, key, keep)  # type: ignore[arg-type]
     table: Table = model.__table__  # type: ignore[assignment]
-    connection = session.connection()
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     statement = insert(table)
     updates = {c: statement.excluded[c] for c in columns if c not in key and c not in keep}
-    statement = statement.on_conflict_do_update(index_elements=list(key), set_=updates)
+    return _execute_many(
+        session.connection(),
+        statement.on_conflict_do_update(index_elements=list(key), set_=updates),
+        table,
+        rows,
+        columns,
+    )
+
+
+def insert_new(session: Session, model: type[Base], rows: Sequence[dict[str, Any]]) -> int:
+    """Write rows none of whose keys is stored yet, and which repeat no key among themselves (a
+    stretch never written, its keys made unique by the caller); a stored key raises IntegrityError."""
+    if not rows:
+        return 0
+    table: Table = model.__table__  # type: ignore[assignment]
+    connection = session.connection()
+    columns = list(rows[0])
+    if connection.dialect.name == "postgresql" and len(rows) >= _COPY_FROM:
+        _copy(connection, table, table.name, columns, rows)
+        return len(rows)
+    return _execute_many(connection, table.insert(), table, rows, columns)
+
+
+def _execute_many(
+    connection: Connection, statement: Insert, table: Table, rows: Sequence[dict[str, Any]], columns: list[str]
+) -> int:
     compiled = statement.compile(dialect=connection.dialect, column_keys=columns)
     names = list(compiled.positiontup or []) if compiled.positional else list(compiled.binds)
     if set(names) != set(columns):  # columns left to their defaults: SQLAlchemy fills those in
@@ -58,9 +89,8 @@ def upsert(
     # The driver's executemany over values converted as SQLAlchemy binds them: the ORM's bulk path
     # spent more time per row than SQLite took to store it (bench/README.md, collect.py).
     sql = compiled.string
-    convert = _converters(table, names, connection.dialect)
     for start in range(0, len(rows), _BATCH):
-        values = [tuple([f(row[c]) if f else row[c] for c, f in convert]) for row in rows[start : start + _BATCH]]
+        values = list(_converted(table, names, connection.dialect, rows[start : start + _BATCH]))
         batch = values if compiled.positional else [dict(zip(names, v, strict=True)) for v in values]
         connection.exec_driver_sql(sql, batch)
     return len(rows)
@@ -77,7 +107,6 @@ def _copy_upsert(
     """COPY the rows into a temporary table shaped like `table`, then upsert them from it in one
     statement, inside the session's transaction (so a failure leaves the table as it was)."""
     connection = session.connection()
-    dialect = connection.dialect
     staging = f"costwatch_staging_{table.name}"
     names = ", ".join(f'"{c}"' for c in columns)
     # ON COMMIT DELETE ROWS: the table lives as long as the pooled connection, its rows one transaction.
@@ -86,14 +115,7 @@ def _copy_upsert(
         f'SELECT {names}, 0::bigint AS costwatch_order FROM "{table.name}" WITH NO DATA'
     )
     connection.exec_driver_sql(f'TRUNCATE "{staging}"')
-    convert = _converters(table, columns, dialect)
-    cursor: Any = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-    try:
-        with cursor.copy(f'COPY "{staging}" ({names}, costwatch_order) FROM STDIN') as copy:
-            for order, row in enumerate(rows):
-                copy.write_row([*(f(row[c]) if f else row[c] for c, f in convert), order])
-    finally:
-        cursor.close()
+    _copy(connection, table, staging, columns, rows, numbered=True)
     keys = ", ".join(f'"{c}"' for c in key)
     updates = ", ".join(f'"{c}" = EXCLUDED."{c}"' for c in columns if c not in key and c not in keep)
     # DISTINCT ON: a key given twice keeps its last row, as the executemany path does.
@@ -105,7 +127,41 @@ def _copy_upsert(
     return len(rows)
 
 
-def _converters(table: Table, columns: list[str], dialect: Dialect) -> list[tuple[str, Any]]:
-    """Per column, the function SQLAlchemy binds its values with on this dialect (None: as they are):
-    TypeDecorators such as Money check and convert, SQLite's dates become its text format."""
-    return [(c, table.c[c].type.dialect_impl(dialect).bind_processor(dialect)) for c in columns]
+def _copy(
+    connection: Connection,
+    table: Table,
+    target: str,
+    columns: list[str],
+    rows: Sequence[dict[str, Any]],
+    numbered: bool = False,
+) -> None:
+    """COPY the rows into `target` (the table, or its staging table with each row's position in
+    `costwatch_order` when `numbered`), converted as `table`'s columns bind them."""
+    names = ", ".join(f'"{c}"' for c in columns) + (", costwatch_order" if numbered else "")
+    sql = f'COPY "{target}" ({names}) FROM STDIN'
+    dialect = connection.dialect
+    dbapi_connection: Any = connection.connection.dbapi_connection
+    cursor = dbapi_connection.cursor()
+    try:
+        with cursor.copy(sql) as copy:
+            for order, values in enumerate(_converted(table, columns, dialect, rows)):
+                copy.write_row((*values, order) if numbered else values)
+    except dialect.loaded_dbapi.Error as exc:
+        # Raised as SQLAlchemy raises a statement's errors, so that callers tell a lost connection
+        # (retried: collector.db.session) from a constraint (not) the same way on every path.
+        lost = dialect.is_disconnect(exc, dbapi_connection, cursor)
+        if lost:
+            connection.invalidate(exc)
+        raise DBAPIError.instance(sql, None, exc, dialect.loaded_dbapi.Error, connection_invalidated=lost) from exc
+    finally:
+        cursor.close()
+
+
+def _converted(
+    table: Table, columns: list[str], dialect: Dialect, rows: Iterable[dict[str, Any]]
+) -> Iterable[tuple[Any, ...]]:
+    """Each row's values in `columns` order, as SQLAlchemy binds them on this dialect: TypeDecorators
+    such as Money check and convert, SQLite's dates become its text format."""
+    convert = [(c, table.c[c].type.dialect_impl(dialect).bind_processor(dialect)) for c in columns]
+    for row in rows:
+        yield tuple([f(row[c]) if f else row[c] for c, f in convert])
