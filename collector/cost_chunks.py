@@ -14,6 +14,7 @@ from datetime import date
 from typing import Any, cast
 
 from sqlalchemy import CursorResult, delete, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from collector.azure.cost_query import query_pages
@@ -80,17 +81,21 @@ class FetchAhead:
         # A run that stops (or fails) does not wait for a query nobody will take.
         self._pool.shutdown(wait=False, cancel_futures=True)
 
-    def fetch(self, chunk: costs.Chunk, then: costs.Chunk | None) -> costs.ParsedRows:
+    def fetch(self, chunk: costs.Chunk, then: costs.Chunk | None = None) -> costs.ParsedRows:
         """Every page of `chunk`'s query, parsed (fetched ahead if it was), `then`'s fetch started; its
         QPU is counted even when it failed."""
         ahead = self._ahead.pop(chunk, None)
         fetched = ahead.result() if ahead else _fetched(self.run, self.settings, chunk, self.today)
-        parsed = fetched[0]
-        # Not after a failure, nor after a large chunk (a wide scope's month): two of those in memory
-        # at once would double the collector's peak for little gain.
-        if then is not None and then not in self._ahead and parsed is not None and len(parsed.rows) <= AHEAD_ROWS:
-            self._ahead[then] = self._pool.submit(_fetched, self.run, self.settings, then, self.today)
+        if then is not None:
+            self.prefetch(then, fetched[0])
         return _counted(self.run, fetched)
+
+    def prefetch(self, chunk: costs.Chunk, after: costs.ParsedRows | None) -> None:
+        """Start fetching `chunk`, unless the fetch just taken failed (`after` is None) or was large:
+        two large chunks in memory at once (a wide scope's) would double the collector's peak for
+        little gain."""
+        if after is not None and len(after.rows) <= AHEAD_ROWS and chunk not in self._ahead:
+            self._ahead[chunk] = self._pool.submit(_fetched, self.run, self.settings, chunk, self.today)
 
     def cost_chunk(self, chunk: costs.Chunk, then: costs.Chunk | None) -> int:
         """Fetch and store one subscription-month at the subscription's own scope, with `then` fetched
@@ -130,10 +135,14 @@ def write_chunk(
         # A stretch never stored before (a backfill) has no row to update and none stale to look for:
         # its rows (unique by natural key, as parsed) are inserted as they are.
         stored = session.scalar(select(CostRow.id).where(*in_chunk).limit(1)) is not None
+        if not stored:
+            try:
+                with session.begin_nested():
+                    insert_new(session, CostRow, rows)
+            except IntegrityError:  # another collector stored the stretch meanwhile: update it instead
+                stored = True
         if stored:
             upsert(session, CostRow, rows, COST_ROW_KEY)
-        else:
-            insert_new(session, CostRow, rows)
         if rows and not rejected and stored:
             # Rows of this stretch that Azure no longer states were restated away: remove them.
             # (Not when a row was rejected: its stored figure is kept rather than lost.)

@@ -14,14 +14,16 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import date
+from datetime import date, timedelta
 from functools import partial
 from typing import Any
 
+from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from collector.azure.arm import AzureCallError
 from collector.cost_chunks import FetchAhead, write_chunk
+from collector.db.models import CostRow
 from collector.runs import FellBack, Run
 from collector.settings import Settings, month_start
 from collector.sources import costs
@@ -36,6 +38,15 @@ FALL_BACK_STATUSES = {
 }
 
 
+# The most rows one wide answer may hold. A month of a large tenant at a wide scope is more (2
+# KB of the collector's memory a row, parsed and being written), so it is queried in stretches of days
+# sized to this from the rows per day of the stretch before: 1 QPU each, still far fewer than a query
+# per subscription.
+WIDE_ROWS = 100_000
+# Room for a stretch's days to hold more rows than the one before did.
+_GROWTH = 1.5
+
+
 def collect_wide(
     run: Run, settings: Settings, subscription_ids: list[str], since: date, until: date, today: date
 ) -> list[costs.Chunk]:
@@ -46,36 +57,47 @@ def collect_wide(
     wanted = set(subscription_ids)
     months = costs.month_chunks(scope, "", since, until)
     per_subscription: set[tuple[str, date]] = set()  # (subscription, month's first day) to do per subscription
-    answered: list[costs.Chunk] = []  # months the wide scope answered
+    answered: list[costs.Chunk] = []  # months the wide scope answered whole
     seen: set[str] = set()
+    stretches = Stretches(stored_rows_per_day(run.engine, since))
     with FetchAhead(run, settings, today) as ahead:
+        stretch: costs.Chunk | None = stretches.first(months[0]) if months else None
         for number, month in enumerate(months, 1):
-            prefix = f"[month {number}/{len(months)}] {month.first}..{month.last} "
-            following = months[number] if number < len(months) else None
-            outcome = _WideMonth(partial(ahead.fetch, month, following), month, wanted)
-            run.scope(f"costs {scope}", outcome.fetch, prefix, month=month_start(month.first), query_scope=scope)
-            if outcome.unusable:
-                log.warning(
-                    "costs at %s: %s; collecting %s..%s per subscription instead (%d subscriptions)",
-                    scope,
-                    outcome.unusable,
-                    month.first,
-                    until,
-                    len(subscription_ids),
-                )
-                per_subscription |= {(sid, m.first) for m in months[number - 1 :] for sid in subscription_ids}
-                break
-            if outcome.unplaced:
-                per_subscription |= {(sid, month.first) for sid in subscription_ids}
-                continue
-            if outcome.parsed is None:
-                continue  # the month failed (recorded); the next run tries it again
-            answered.append(month)
-            by_subscription = outcome.parsed.by_subscription()
-            seen |= by_subscription.keys() & wanted
-            for sid in subscription_ids:
-                if sid in by_subscription:
-                    _write(run, settings, month.of(sid), by_subscription[sid], outcome.parsed, scope, prefix)
+            prefix = f"[month {number}/{len(months)}] "
+            whole = True
+            while stretch is not None and stretch.first <= month.last:
+                outcome = _WideMonth(partial(ahead.fetch, stretch), stretch, wanted)
+                label = f"{prefix}{stretch.first}..{stretch.last} "
+                run.scope(f"costs {scope}", outcome.fetch, label, month=month_start(month.first), query_scope=scope)
+                if outcome.unusable:
+                    log.warning(
+                        "costs at %s: %s; collecting %s..%s per subscription instead (%d subscriptions)",
+                        scope,
+                        outcome.unusable,
+                        month.first,
+                        until,
+                        len(subscription_ids),
+                    )
+                    per_subscription |= {(sid, m.first) for m in months[number - 1 :] for sid in subscription_ids}
+                    return _fallback(subscription_ids, months, per_subscription)
+                parsed = outcome.parsed
+                # What is next: the rest of this month, else the next month, sized from this answer.
+                stretch = stretches.after(stretch, month, parsed, months[number] if number < len(months) else None)
+                if parsed is None:  # failed (recorded; the next run tries again), or the month goes per subscription
+                    per_subscription |= {(sid, month.first) for sid in subscription_ids} if outcome.unplaced else set()
+                    whole = False
+                    break
+                if stretch is not None:
+                    ahead.prefetch(stretch, parsed)
+                by_subscription = parsed.by_subscription()
+                seen |= by_subscription.keys() & wanted
+                for sid in subscription_ids:
+                    if sid in by_subscription:
+                        _write(run, settings, outcome.month.of(sid), by_subscription[sid], parsed, scope, label)
+                # Let go of this answer before the next one is read: only one stretch is held at a time.
+                del parsed, by_subscription, outcome
+            if whole:
+                answered.append(month)
     missing = [sid for sid in subscription_ids if sid not in seen]
     if answered and missing:
         log.warning(
@@ -86,6 +108,12 @@ def collect_wide(
             ", ".join(missing),
         )
         per_subscription |= {(sid, m.first) for m in answered for sid in missing}
+    return _fallback(subscription_ids, months, per_subscription)
+
+
+def _fallback(
+    subscription_ids: list[str], months: list[costs.Chunk], per_subscription: set[tuple[str, date]]
+) -> list[costs.Chunk]:
     return [
         chunk
         for sid in subscription_ids
@@ -93,6 +121,54 @@ def collect_wide(
         if (sid, month.first) in per_subscription
         for chunk in [month.of(sid)]
     ]
+
+
+class Stretches:
+    """The stretches of days a wide scope is queried in, each sized to hold at most WIDE_ROWS rows
+    from the rows per day seen last: the stretch before, or the store's latest days. With neither (a
+    first backfill), one day is asked first."""
+
+    def __init__(self, rows_per_day: float | None) -> None:
+        self.rows_per_day = rows_per_day
+
+    def first(self, month: costs.Chunk) -> costs.Chunk:
+        return self._from(month, month.first)
+
+    def after(
+        self, stretch: costs.Chunk, month: costs.Chunk, parsed: costs.ParsedRows | None, then: costs.Chunk | None
+    ) -> costs.Chunk | None:
+        """The stretch after `stretch` of `month` (`parsed`: its answer, None when it failed): the rest of
+        the month, else the first of the month `then`. A failed month is not asked further."""
+        if parsed is not None:
+            self.rows_per_day = len(parsed.rows) / ((stretch.last - stretch.first).days + 1)
+            if stretch.last < month.last:
+                return self._from(month, stretch.last + timedelta(days=1))
+        return self.first(then) if then is not None else None
+
+    def _from(self, month: costs.Chunk, first: date) -> costs.Chunk:
+        days_left = (month.last - first).days + 1
+        if self.rows_per_day is None:
+            days = 1
+        elif self.rows_per_day == 0:
+            days = days_left
+        else:
+            days = max(1, min(days_left, int(WIDE_ROWS / (self.rows_per_day * _GROWTH))))
+        return costs.Chunk(month.scope, "", first, first + timedelta(days=days - 1))
+
+
+def stored_rows_per_day(engine: Engine, before: date) -> float | None:
+    """Cost rows a day over the store's last 7 days of data before `before` (else its first 7 from
+    it: a rerun of the window), or None when it holds none."""
+    with Session(engine) as session:
+        last = session.scalar(select(func.max(CostRow.usage_date)).where(CostRow.usage_date < before))
+        if last is None:
+            last = session.scalar(select(func.max(CostRow.usage_date)))
+        if last is None:
+            return None
+        rows = session.scalar(
+            select(func.count()).select_from(CostRow).where(CostRow.usage_date.between(last - timedelta(6), last))
+        )
+    return (rows or 0) / 7
 
 
 def _write(

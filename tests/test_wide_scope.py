@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
+from collector import wide_scope
 from collector.db.models import COST_ROW_KEY, CostRow, ScopeRun
 from collector.settings import SettingsError, add_months, load_settings
 from collector.sources import costs
@@ -77,9 +78,10 @@ def test_wide_scope_equals_ground_truth_and_per_subscription_collection(db_url: 
         assert months <= first.qpu_used < months * len(server.tenant.subscriptions)  # a query (of pages) a month
         # The run record says where each month was collected: the wide query, then each subscription's share.
         records = _scopes(engine, first.run_id)
-        assert sorted(r.month for r in records if r.scope == f"costs {wide}") == [
-            add_months(history_start(server), k) for k in range(months)
-        ]
+        # With nothing stored yet, one day is asked first to size the stretches; then a query a month.
+        asked = [r.month for r in records if r.scope == f"costs {wide}"]
+        assert sorted(set(asked)) == [add_months(history_start(server), k) for k in range(months)]
+        assert len(asked) == months + 1
         per_subscription = [r for r in records if r.scope.startswith("costs /subscriptions/")]
         assert per_subscription and {r.query_scope for r in per_subscription} == {wide}
         assert all(r.status == "succeeded" for r in records)
@@ -87,6 +89,8 @@ def test_wide_scope_equals_ground_truth_and_per_subscription_collection(db_url: 
 
         rerun = collect_all(server, settings_for(server, db_url, costs={"scope": wide}), engine)
         assert rerun.status == "succeeded" and rerun.rows_removed == 0
+        # The stored days size the stretches now: one query a month.
+        assert len([r for r in _scopes(engine, rerun.run_id) if r.scope == f"costs {wide}"]) == months
         assert _rows(engine) == wide_rows
 
         # Per-subscription collection states exactly the same rows: it changes nothing, and costs more.
@@ -95,6 +99,26 @@ def test_wide_scope_equals_ground_truth_and_per_subscription_collection(db_url: 
         assert per_sub.rows_written == first.rows_written
         assert _rows(engine) == wide_rows
         assert per_sub.qpu_used == months * len(server.tenant.subscriptions) > first.qpu_used
+
+
+def test_a_large_wide_month_is_asked_in_stretches_each_within_the_row_budget(
+    db_url: str, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with emulator() as server:
+        days = (server.tenant.today - history_start(server)).days + 1
+        # A budget of about four days of this tenant's rows: its months are "large".
+        monkeypatch.setattr(wide_scope, "WIDE_ROWS", int(_ledger_rows(server) / days * 4))
+        wide = billing_account(server)
+        summary = collect_all(server, settings_for(server, db_url, costs={"scope": wide}), engine)
+        assert summary.status == "succeeded", summary.failures
+        assert stored(engine, server, BY) == truth(server, BY)
+        assert stored(engine, server, ["day", "resource"]) == truth(server, ["day", "resource"])
+        with Session(engine) as session:
+            assert session.scalar(select(func.count()).select_from(CostRow)) == _ledger_rows(server)
+        asked = [r for r in _scopes(engine, summary.run_id) if r.scope == f"costs {wide}"]
+        assert len(asked) > 5 * _months(server)  # stretches of a few days, not a query a month
+        assert max(r.rows_written for r in asked) <= wide_scope.WIDE_ROWS
+        assert summary.qpu_used == len(asked)  # each stretch 1 QPU, still far below one per subscription
 
 
 def test_restated_months_replace_the_old_figures_at_wide_scope(db_url: str, engine: Engine) -> None:
@@ -161,7 +185,8 @@ def test_subscriptions_outside_the_management_group_are_collected_per_subscripti
             assert where & {(sid, wide), (sid, f"/subscriptions/{sid}")} == (
                 {(sid, wide)} if sid in inside else {(sid, f"/subscriptions/{sid}")}
             )
-        assert summary.qpu_used == _months(server) * 3  # the group's queries, plus the 2 others' own
+        # The group's queries (and its first day alone, which sizes the stretches), plus the 2 others' own.
+        assert summary.qpu_used == _months(server) * 3 + 1
     assert "collecting them per subscription" in caplog.text
 
 
@@ -279,7 +304,7 @@ def test_a_13_month_backfill_of_200_subscriptions_fits_the_budget_at_wide_scope(
         assert summary.status == "succeeded", summary.failures
         assert summary.throttled == 0
         months = _months(server)  # 13 months back and this one
-        assert summary.qpu_used == months
+        assert summary.qpu_used == months + 1  # and the first day alone, which sizes the stretches
         assert stored(engine, server, ["subscription"], include_other=True) == truth(
             server, ["subscription"], include_other=True
         )
