@@ -17,6 +17,8 @@ from sqlalchemy import CursorResult, delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from collector import rollup
+from collector.attribution_store import Attributions
 from collector.azure.cost_query import query_pages
 from collector.db.models import COST_ROW_KEY, CostRow
 from collector.db.session import transaction
@@ -69,8 +71,8 @@ class FetchAhead:
     ahead of a failed fetch (its scope's next month would fail alike).
     """
 
-    def __init__(self, run: Run, settings: Settings, today: date) -> None:
-        self.run, self.settings, self.today = run, settings, today
+    def __init__(self, run: Run, settings: Settings, today: date, attributions: Attributions) -> None:
+        self.run, self.settings, self.today, self.attributions = run, settings, today, attributions
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="costwatch-fetch")
         self._ahead: dict[costs.Chunk, Future[_Fetched]] = {}
 
@@ -101,7 +103,8 @@ class FetchAhead:
         """Fetch and store one subscription-month at the subscription's own scope, with `then` fetched
         while it is written."""
         parsed = self.fetch(chunk, then)
-        return write_chunk(self.run, self.settings, chunk, list(parsed.rows.values()), parsed.rejected)
+        rows = list(parsed.rows.values())
+        return write_chunk(self.run, self.settings, self.attributions, chunk, rows, parsed.rejected)
 
 
 # Adds the chunk's own record (rows written, rows removed) to the transaction that stores it.
@@ -111,14 +114,15 @@ Record = Callable[[Session, int, int], None]
 def write_chunk(
     run: Run,
     settings: Settings,
+    attributions: Attributions,
     chunk: costs.Chunk,
     rows: list[dict[str, Any]],
     rejected: int,
     record: Record | None = None,
 ) -> int:
     """Store one subscription-month as Azure states it now, in one transaction: its rows (stamped with
-    the run) upserted by natural key, the rows no longer stated removed. The same whatever scope the
-    rows were queried at."""
+    the run) upserted by natural key, the rows no longer stated removed, its new resources attributed
+    and its rollups recomputed. The same whatever scope the rows were queried at."""
     what = f"costs of /subscriptions/{chunk.subscription_id} for {chunk.first}..{chunk.last}"
     summary = run.summary
     now = utcnow()
@@ -133,15 +137,20 @@ def write_chunk(
     def write(session: Session) -> int:
         removed = 0
         # A stretch never stored before (a backfill) has no row to update and none stale to look for:
-        # its rows (unique by natural key, as parsed) are inserted as they are.
+        # its rows (unique by natural key, as parsed) can be inserted as they are.
         stored = session.scalar(select(CostRow.id).where(*in_chunk).limit(1)) is not None
-        if not stored:
+        inserted = False
+        # On PostgreSQL, COPY straight into the table takes the server a third of the upsert's time.
+        # (SQLite gains nothing from leaving out the conflict clause, and its driver's savepoints
+        # would commit the whole transaction.)
+        if not stored and session.get_bind().dialect.name == "postgresql":
             try:
                 with session.begin_nested():
                     insert_new(session, CostRow, rows)
+                inserted = True
             except IntegrityError:  # another collector stored the stretch meanwhile: update it instead
                 stored = True
-        if stored:
+        if not inserted:
             upsert(session, CostRow, rows, COST_ROW_KEY)
         if rows and not rejected and stored:
             # Rows of this stretch that Azure no longer states were restated away: remove them.
@@ -151,6 +160,9 @@ def write_chunk(
         elif not rows and stored:
             # An empty answer where rows are stored is more likely a glitch than a refund of everything.
             log.warning("%s: Azure returned no rows where the store has some; kept them", what)
+        if rows:
+            attributions.add_new(session, {row["resource_id"] for row in rows})
+            rollup.refresh_subscription_days(session, chunk.subscription_id, chunk.first, chunk.last)
         if record is not None:
             record(session, len(rows), removed)
         return removed

@@ -9,6 +9,7 @@ gets it back cleared if it reappears. A subscription's first sync is the baselin
 from __future__ import annotations
 
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import Any, cast
 
@@ -82,12 +83,11 @@ def sync_subscription(run: Run, subscription_id: str) -> int:
         MarketplaceSubscription: [],
         Deployment: [],
     }
-    for workspace in fetched[Workspace]:
-        if workspace["kind"].lower() == "project":
-            ws = workspace["resource_id"]
-            fetched[MarketplaceSubscription] += inventory.marketplace_subscriptions(clients, ws)
-            fetched[Deployment] += inventory.serverless_endpoints(clients, ws)
-            fetched[Deployment] += inventory.online_deployments(clients, ws)
+    projects = [w["resource_id"] for w in fetched[Workspace] if w["kind"].lower() == "project"]
+    with ThreadPoolExecutor(_PROJECTS_AT_ONCE, thread_name_prefix="costwatch-inventory") as pool:
+        for offers, deployments in pool.map(partial(_project_inventory, clients), projects):  # in order
+            fetched[MarketplaceSubscription] += offers
+            fetched[Deployment] += deployments
     prefix = f"/subscriptions/{subscription_id}/"
     now = utcnow()
     with Session(run.engine) as session, session.begin():
@@ -96,6 +96,21 @@ def sync_subscription(run: Run, subscription_id: str) -> int:
             _record_changes(session, run.id, model, rows, prefix, now, first_sync=baseline is None)
             _stamp_upsert(session, model, [{**r, "removed_at": None} for r in rows], ("resource_id",))
     return sum(len(rows) for rows in fetched.values())
+
+
+# Each project takes three ARM lists of its own. ARM answers each in 100 ms or more, so a hub of hundreds
+# of projects is listed a few projects at a time; ARM's read limits (a bucket of 250, refilled at 25 a
+# second) take that, and a 429 is waited out by the SDK's retry policy.
+_PROJECTS_AT_ONCE = 4
+
+
+def _project_inventory(clients: AzureClients, workspace_id: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """A project's marketplace subscriptions, and its deployments (serverless and managed)."""
+    deployments = [
+        *inventory.serverless_endpoints(clients, workspace_id),
+        *inventory.online_deployments(clients, workspace_id),
+    ]
+    return list(inventory.marketplace_subscriptions(clients, workspace_id)), deployments
 
 
 def _record_changes(

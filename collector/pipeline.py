@@ -1,9 +1,10 @@
-"""The cost job: inventory, then costs chunk by chunk, then attribution, all recorded.
+"""The cost job: inventory, attribution, then costs chunk by chunk, all recorded.
 
 Each cost chunk (one subscription, one month) is fetched whole and then written in one transaction:
-its rows upserted by natural key and the rows Azure no longer states for that stretch removed. So a
-crash or a throttled API leaves every chunk either as it was or as Azure now says, and a rerun gives
-the same totals. One failing subscription never stops the others.
+its rows upserted by natural key, the rows Azure no longer states for that stretch removed, and the
+stretch's rollups recomputed. So a crash or a throttled API leaves every chunk, with its rollups,
+either as it was or as Azure now says, and a rerun gives the same totals. One failing subscription
+never stops the others.
 
 The chunks are planned per subscription, or, with `[costs] scope`, queried a month at a time at the
 billing account, billing profile or management group and split by subscription (wide_scope.py), with
@@ -16,24 +17,20 @@ import logging
 from datetime import date
 from functools import partial
 
-from sqlalchemy import Engine, delete, distinct, func, select, update
+from sqlalchemy import Engine, func, select, update
 from sqlalchemy.orm import Session
 
-from collector import attribution, rollup
+from collector import attribution, attribution_store, rollup
 from collector.azure.clients import AzureClients
 from collector.cost_chunks import FetchAhead
 from collector.db.models import (
     CollectionRun,
     CostRow,
-    MarketplaceSubscription,
     ResourceAttribution,
-    SaasResource,
-    Workspace,
 )
-from collector.db.upsert import upsert
 from collector.inventory_sync import discover_subscriptions, sync_subscription
 from collector.runs import Progress, Run, RunSummary, execute, quiet, utcnow
-from collector.settings import Settings, add_months, default_window_start, month_start
+from collector.settings import Settings, default_window_start, month_start
 from collector.sources import costs
 from collector.wide_scope import collect_wide
 
@@ -61,8 +58,12 @@ def collect(
         subscription_ids = discover_subscriptions(run, settings)
         for subscription_id in subscription_ids:
             run.scope(f"inventory /subscriptions/{subscription_id}", partial(sync_subscription, run, subscription_id))
+        # Attributed before the chunks, which keep their own days' rollups as they are written.
+        attributions, moved = attribution_store.refresh(engine, settings.attribution)
+        if moved or rollup.missing(engine):  # a new tag or mapping moved history between projects
+            rollup.rebuild(engine)
         if settings.costs.scope:
-            chunks = collect_wide(run, settings, subscription_ids, since, until, today)
+            chunks = collect_wide(run, settings, attributions, subscription_ids, since, until, today)
         else:
             chunks = [
                 chunk
@@ -70,7 +71,7 @@ def collect(
                 for chunk in costs.month_chunks(f"/subscriptions/{sid}", sid, since, until)
             ]
         failed_scopes: set[str] = set()
-        with FetchAhead(run, settings, today) as ahead:
+        with FetchAhead(run, settings, today, attributions) as ahead:
             for number, chunk in enumerate(chunks, 1):
                 if chunk.scope in failed_scopes:
                     continue  # the scope failed this run: its other months would fail alike
@@ -81,83 +82,50 @@ def collect(
                 month = month_start(chunk.first)
                 if not run.scope(f"costs {chunk.scope}", work, prefix, month=month, query_scope=chunk.scope):
                     failed_scopes.add(chunk.scope)
-        attribution_changed = refresh_attribution(engine, settings)
-        finalize_closed_months(engine, settings, today)
-        refresh_rollup(engine, settings, run.id, since, until, today, full=attribution_changed)
+        catch_up_rollup(engine, settings, run.id, today)
         run.summary.unattributed = unattributed(engine)
 
     return execute(engine, settings, "costs", body, clients=clients, progress=progress, window=(since, until))
 
 
-def refresh_attribution(engine: Engine, settings: Settings) -> bool:
-    """Recompute every resource's project and model from the inventory and the settings; True when a
-    resource already attributed got another project, model or kind."""
-    with Session(engine) as session, session.begin():
-        projects = [
-            attribution.Project(w.resource_id, w.name, w.subscription_id, w.resource_group)
-            for w in session.scalars(select(Workspace).where(func.lower(Workspace.kind) == "project"))
-        ]
-        saas = [
-            attribution.SaasInfo(s.resource_id, s.subscription_id, s.resource_group, s.name, s.offer, s.tags or {})
-            for s in session.scalars(select(SaasResource))
-        ]
-        offers = [
-            attribution.OfferSubscription(m.workspace_id, m.offer_id, m.model_id)
-            for m in session.scalars(select(MarketplaceSubscription))
-        ]
-        resource_ids = session.scalars(select(distinct(CostRow.resource_id))).all()
-        results = attribution.attribute(resource_ids, projects, saas, offers, settings.attribution)
-        before = {
-            r.resource_id: (r.project, r.model, r.spend_kind) for r in session.scalars(select(ResourceAttribution))
-        }
-        now = utcnow()
-        upsert(session, ResourceAttribution, [{**vars(a), "updated_at": now} for a in results], ("resource_id",))
-        session.execute(delete(ResourceAttribution).where(ResourceAttribution.updated_at != now))
-        return any(
-            a.resource_id in before and before[a.resource_id] != (a.project, a.model, a.spend_kind) for a in results
-        )
-
-
-def refresh_rollup(
-    engine: Engine, settings: Settings, run_id: int, since: date, until: date, today: date, *, full: bool
-) -> None:
-    """Bring the spend rollups up to date: in full when attribution moved history between projects (or on
-    the first run), else for every day written since the last successful cost run began (this run's
-    window, and what an interrupted run left behind), plus the month whose days may just have become
-    final."""
+def catch_up_rollup(engine: Engine, settings: Settings, run_id: int, today: date) -> None:
+    """Each chunk keeps its own days' rollups; what is left to bring up to date: the days whose figures
+    just became final (finalize_closed_months), and the days of rows written since the last successful
+    cost run finished by a run other than this one (written outside a chunk's transaction)."""
+    finalized = finalize_closed_months(engine, settings, today)
     with Session(engine) as session:
         last = session.scalar(
-            select(func.max(CollectionRun.started_at)).where(
+            select(func.max(CollectionRun.finished_at)).where(
                 CollectionRun.kind == "costs", CollectionRun.status == "succeeded", CollectionRun.id != run_id
             )
         )
-        written: tuple[date | None, date | None] = (None, None)
+        others: tuple[date | None, date | None] = (None, None)
         if last is not None:
-            written = (
+            others = (
                 session.execute(
-                    select(func.min(CostRow.usage_date), func.max(CostRow.usage_date)).where(CostRow.updated_at >= last)
+                    select(func.min(CostRow.usage_date), func.max(CostRow.usage_date)).where(
+                        CostRow.updated_at >= last, CostRow.run_id != run_id
+                    )
                 )
                 .one()
                 ._tuple()
             )
-    if full or last is None:
-        rollup.rebuild(engine)
-        return
-    finalized = add_months(default_window_start(today, settings.costs.final_after_day), -1)
-    first = min(d for d in (since, finalized, written[0]) if d is not None)
-    last_day = max(d for d in (until, written[1]) if d is not None)
-    rollup.rebuild(engine, first, last_day)
+    for first, last_day in (finalized, others):
+        if first is not None and last_day is not None:
+            rollup.rebuild(engine, first, last_day)
 
 
-def finalize_closed_months(engine: Engine, settings: Settings, today: date) -> None:
-    """Days before the restatement window belong to closed months: their figures are final now."""
+def finalize_closed_months(engine: Engine, settings: Settings, today: date) -> tuple[date | None, date | None]:
+    """Days before the restatement window belong to closed months: their figures are final now.
+    Returns the first and last day of the rows it made final (None, None: none)."""
     boundary = default_window_start(today, settings.costs.final_after_day)
+    estimated = (CostRow.is_estimated.is_(True), CostRow.usage_date < boundary)
     with Session(engine) as session, session.begin():
-        session.execute(
-            update(CostRow)
-            .where(CostRow.is_estimated.is_(True), CostRow.usage_date < boundary)
-            .values(is_estimated=False)
-        )
+        days = session.execute(select(func.min(CostRow.usage_date), func.max(CostRow.usage_date)).where(*estimated))
+        first, last = days.one()._tuple()
+        if first is not None:
+            session.execute(update(CostRow).where(*estimated).values(is_estimated=False))
+    return first, last
 
 
 def unattributed(engine: Engine) -> list[tuple[str, str]]:

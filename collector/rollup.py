@@ -55,6 +55,27 @@ def rebuild(engine: Engine, date_from: date | None = None, date_to: date | None 
     transaction(engine, write, "the spend rollups")
 
 
+def missing(engine: Engine) -> bool:
+    """True when there are cost rows but no rollup (a store from before the rollups, or emptied by hand)."""
+    with Session(engine) as session:
+        rows = session.scalar(select(CostRow.id).limit(1)) is not None
+        return rows and session.scalar(select(DailyTotal.usage_date).limit(1)) is None
+
+
+def refresh_subscription_days(session: Session, subscription_id: str, first: date, last: date) -> None:
+    """Recompute one subscription's rollups for [first, last] and every month holding one of those
+    days, in the caller's transaction: cost_chunks.write_chunk commits a subscription-month's cost
+    rows and their rollups together, so a crash never leaves one without the other. Every resource
+    of those rows must be attributed already (collector.attribution_store)."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(hashtext('costwatch.daily_spend'))"))  # as rebuild()
+    _rebuild_days(session, first, last, subscription_id)
+    month = first.replace(day=1)
+    while month <= last:
+        _rebuild_month(session, month, subscription_id)
+        month = add_months(month, 1)
+
+
 def _attributed() -> dict[str, Any]:
     """The attribution of a cost row's resource, as the rollups key it ('' kind: not yet attributed)."""
     return {
@@ -73,7 +94,11 @@ def _summed(keys: dict[str, Any], cost: Any, estimated: Any, rows: Any) -> Any:
     ).group_by(*keys.values())
 
 
-def _rebuild_days(session: Session, first: date, last: date) -> None:
+def _rebuild_days(session: Session, first: date, last: date, subscription_id: str | None = None) -> None:
+    """The days [first, last] of the daily rollups, of one subscription or of all."""
+    of_cost_rows = [] if subscription_id is None else [CostRow.subscription_id == subscription_id]
+    of_daily = [] if subscription_id is None else [DailySpend.subscription_id == subscription_id]
+    of_totals = [] if subscription_id is None else [DailyTotal.subscription_id == subscription_id]
     keys = {
         "usage_date": CostRow.usage_date,
         "subscription_id": CostRow.subscription_id,
@@ -85,9 +110,9 @@ def _rebuild_days(session: Session, first: date, last: date) -> None:
         _summed(keys, CostRow.cost, CostRow.is_estimated, func.count())
         .select_from(CostRow)
         .outerjoin(ResourceAttribution, ResourceAttribution.resource_id == CostRow.resource_id)
-        .where(CostRow.usage_date.between(first, last))
+        .where(CostRow.usage_date.between(first, last), *of_cost_rows)
     )
-    session.execute(delete(DailySpend).where(DailySpend.usage_date.between(first, last)))
+    session.execute(delete(DailySpend).where(DailySpend.usage_date.between(first, last), *of_daily))
     session.execute(insert(DailySpend).from_select([*keys, *_TOTALS], days))
     totals_keys = {
         "usage_date": DailySpend.usage_date,
@@ -96,13 +121,15 @@ def _rebuild_days(session: Session, first: date, last: date) -> None:
         "currency": DailySpend.currency,
     }
     totals = _summed(totals_keys, DailySpend.cost, DailySpend.is_estimated, func.sum(DailySpend.rows)).where(
-        DailySpend.usage_date.between(first, last)
+        DailySpend.usage_date.between(first, last), *of_daily
     )
-    session.execute(delete(DailyTotal).where(DailyTotal.usage_date.between(first, last)))
+    session.execute(delete(DailyTotal).where(DailyTotal.usage_date.between(first, last), *of_totals))
     session.execute(insert(DailyTotal).from_select([*totals_keys, *_TOTALS], totals))
 
 
-def _rebuild_month(session: Session, month: date) -> None:
+def _rebuild_month(session: Session, month: date, subscription_id: str | None = None) -> None:
+    of_cost_rows = [] if subscription_id is None else [CostRow.subscription_id == subscription_id]
+    of_monthly = [] if subscription_id is None else [MonthlySpend.subscription_id == subscription_id]
     keys = {
         "subscription_id": CostRow.subscription_id,
         "resource_id": CostRow.resource_id,
@@ -115,8 +142,8 @@ def _rebuild_month(session: Session, month: date) -> None:
         .add_columns(func.min(CostRow.usage_date), func.max(CostRow.usage_date), literal(month))
         .select_from(CostRow)
         .outerjoin(ResourceAttribution, ResourceAttribution.resource_id == CostRow.resource_id)
-        .where(CostRow.usage_date.between(month, month_end(month)))
+        .where(CostRow.usage_date.between(month, month_end(month)), *of_cost_rows)
     )
-    session.execute(delete(MonthlySpend).where(MonthlySpend.month == month))
+    session.execute(delete(MonthlySpend).where(MonthlySpend.month == month, *of_monthly))
     columns = [*keys, *_TOTALS, "first_day", "last_day", "month"]  # the month is not grouped by: a constant
     session.execute(insert(MonthlySpend).from_select(columns, summed))

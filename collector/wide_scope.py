@@ -21,6 +21,7 @@ from typing import Any
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
+from collector.attribution_store import Attributions
 from collector.azure.arm import AzureCallError
 from collector.cost_chunks import FetchAhead, write_chunk
 from collector.db.models import CostRow
@@ -48,7 +49,13 @@ _GROWTH = 1.5
 
 
 def collect_wide(
-    run: Run, settings: Settings, subscription_ids: list[str], since: date, until: date, today: date
+    run: Run,
+    settings: Settings,
+    attributions: Attributions,
+    subscription_ids: list[str],
+    since: date,
+    until: date,
+    today: date,
 ) -> list[costs.Chunk]:
     """Collect every month of [since, until] at the wide scope; return the per-subscription chunks
     still to collect (the fallback), in month order per subscription."""
@@ -60,7 +67,7 @@ def collect_wide(
     answered: list[costs.Chunk] = []  # months the wide scope answered whole
     seen: set[str] = set()
     stretches = Stretches(stored_rows_per_day(run.engine, since))
-    with FetchAhead(run, settings, today) as ahead:
+    with FetchAhead(run, settings, today, attributions) as ahead:
         stretch: costs.Chunk | None = stretches.first(months[0]) if months else None
         for number, month in enumerate(months, 1):
             prefix = f"[month {number}/{len(months)}] "
@@ -93,7 +100,7 @@ def collect_wide(
                 seen |= by_subscription.keys() & wanted
                 for sid in subscription_ids:
                     if sid in by_subscription:
-                        _write(run, settings, outcome.month.of(sid), by_subscription[sid], parsed, scope, label)
+                        _write(ahead, outcome.month.of(sid), by_subscription[sid], parsed, scope, label)
                 # Let go of this answer before the next one is read: only one stretch is held at a time.
                 del parsed, by_subscription, outcome
             if whole:
@@ -172,8 +179,7 @@ def stored_rows_per_day(engine: Engine, before: date) -> float | None:
 
 
 def _write(
-    run: Run,
-    settings: Settings,
+    ahead: FetchAhead,
     chunk: costs.Chunk,
     rows: list[dict[str, Any]],
     parsed: costs.ParsedRows,
@@ -182,7 +188,7 @@ def _write(
 ) -> None:
     # A subscription's share of an answer already read: nothing of Azure can fail here, so its record
     # is written with its rows, in one transaction (2,600 of them for 200 subscriptions over 13 months).
-    name = f"costs {chunk.scope}"
+    run, name = ahead.run, f"costs {chunk.scope}"
     started = run.begin(name)
     rejected = parsed.rejected_in.get(chunk.subscription_id, 0)
 
@@ -198,7 +204,7 @@ def _write(
             query_scope=scope,
         )
 
-    count = write_chunk(run, settings, chunk, rows, rejected, record)
+    count = write_chunk(run, ahead.settings, ahead.attributions, chunk, rows, rejected, record)
     run.progress(f"{prefix}{name}: {count} rows")
 
 
