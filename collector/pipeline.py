@@ -123,8 +123,9 @@ def finalize_closed_months(engine: Engine, settings: Settings, today: date) -> t
     with Session(engine) as session, session.begin():
         days = session.execute(select(func.min(CostRow.usage_date), func.max(CostRow.usage_date)).where(*estimated))
         first, last = days.one()._tuple()
-        if first is not None:
-            session.execute(update(CostRow).where(*estimated).values(is_estimated=False))
+        if first is not None:  # the update reads only those days, by the usage_date index
+            made_final = (*estimated, CostRow.usage_date.between(first, last))
+            session.execute(update(CostRow).where(*made_final).values(is_estimated=False))
     return first, last
 
 

@@ -39,10 +39,10 @@ FALL_BACK_STATUSES = {
 }
 
 
-# The most rows one wide answer may hold. A month of a large tenant at a wide scope is more (2
-# KB of the collector's memory a row, parsed and being written), so it is queried in stretches of days
-# sized to this from the rows per day of the stretch before: 1 QPU each, still far fewer than a query
-# per subscription.
+# The most rows one wide answer may hold. A month of a large tenant at a wide scope is more (about
+# 2 KB of the collector's memory a row, parsed and being written), so it is queried in stretches of
+# days sized to this from the rows per day of the stretch before: 1 QPU each, still far fewer than a
+# query per subscription.
 WIDE_ROWS = 100_000
 # Room for a stretch's days to hold more rows than the one before did.
 _GROWTH = 1.5
@@ -66,7 +66,7 @@ def collect_wide(
     per_subscription: set[tuple[str, date]] = set()  # (subscription, month's first day) to do per subscription
     answered: list[costs.Chunk] = []  # months the wide scope answered whole
     seen: set[str] = set()
-    stretches = Stretches(stored_rows_per_day(run.engine, since))
+    stretches = _Stretches(_stored_rows_per_day(run.engine, since))
     with FetchAhead(run, settings, today, attributions) as ahead:
         stretch: costs.Chunk | None = stretches.first(months[0]) if months else None
         for number, month in enumerate(months, 1):
@@ -130,7 +130,7 @@ def _fallback(
     ]
 
 
-class Stretches:
+class _Stretches:
     """The stretches of days a wide scope is queried in, each sized to hold at most WIDE_ROWS rows
     from the rows per day seen last: the stretch before, or the store's latest days. With neither (a
     first backfill), one day is asked first."""
@@ -163,19 +163,21 @@ class Stretches:
         return costs.Chunk(month.scope, "", first, first + timedelta(days=days - 1))
 
 
-def stored_rows_per_day(engine: Engine, before: date) -> float | None:
-    """Cost rows a day over the store's last 7 days of data before `before` (else its first 7 from
-    it: a rerun of the window), or None when it holds none."""
+def _stored_rows_per_day(engine: Engine, before: date) -> float | None:
+    """Cost rows a day over the store's last 7 days of data before `before` (else its latest 7: a
+    rerun of the window), or None when it holds none."""
     with Session(engine) as session:
         last = session.scalar(select(func.max(CostRow.usage_date)).where(CostRow.usage_date < before))
         if last is None:
             last = session.scalar(select(func.max(CostRow.usage_date)))
         if last is None:
             return None
-        rows = session.scalar(
-            select(func.count()).select_from(CostRow).where(CostRow.usage_date.between(last - timedelta(6), last))
-        )
-    return (rows or 0) / 7
+        rows, first = session.execute(
+            select(func.count(), func.min(CostRow.usage_date)).where(
+                CostRow.usage_date.between(last - timedelta(days=6), last)
+            )
+        ).one()
+    return rows / ((last - first).days + 1)
 
 
 def _write(

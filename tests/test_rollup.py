@@ -19,6 +19,7 @@ from collector.db.engine import alembic_config, upgrade
 from collector.db.models import CostRow, DailySpend, DailyTotal, MonthlySpend
 from collector.pipeline import collect
 from collector.runs import utcnow
+from collector.settings import add_months, month_start
 from collector.spend import _from_rollup, _from_rows
 from tests.emulated import collect_all, emulator, emulator_env, history_start, settings_for
 
@@ -87,6 +88,27 @@ def test_a_collector_killed_between_chunks_leaves_rollups_that_agree_with_the_ro
             stored = session.scalar(select(func.count()).select_from(CostRow))
             days = session.scalar(select(func.count(func.distinct(CostRow.usage_date))))
         assert stored and days < (server.tenant.today - history_start(server)).days + 1  # killed part-way
+        for by in COMBINATIONS:
+            rolled, raw = _both(engine, server, by, include_other=True)
+            assert rolled == raw, by
+
+
+def test_a_month_that_closes_is_made_final_in_the_rows_and_in_every_rollup(db_url: str, engine: Engine) -> None:
+    with emulator() as server:
+        settings = settings_for(server, db_url)
+        collect_all(server, settings, engine)
+
+        def estimated(session: Session, model) -> int:
+            return session.scalar(select(func.count()).select_from(model).where(model.is_estimated.is_(True))) or 0
+
+        with Session(engine) as session:
+            assert estimated(session, CostRow) and estimated(session, DailySpend)  # this month is open
+        # The 10th of next month: this month has closed, the run's window is next month's days.
+        later = add_months(month_start(server.tenant.today), 1) + timedelta(days=9)
+        summary = collect(settings, engine, today=later)
+        assert summary.status == "succeeded", summary.failures
+        with Session(engine) as session:
+            assert [estimated(session, m) for m in (CostRow, DailySpend, DailyTotal, MonthlySpend)] == [0, 0, 0, 0]
         for by in COMBINATIONS:
             rolled, raw = _both(engine, server, by, include_other=True)
             assert rolled == raw, by
