@@ -150,14 +150,14 @@ def test_rows_inserted_as_new_are_stored_exactly_and_a_stored_key_fails_instead_
         assert session.scalar(select(money_sum(CostRow.cost))) == sum(stored.values(), Decimal(0))
 
 
+# Only PostgreSQL inserts a stretch as new (pysqlite's savepoints would commit the transaction).
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
 @pytest.mark.parametrize("size", [3, 2_500], ids=["statement", "bulk"])  # PostgreSQL COPYs the larger
 def test_a_failed_insert_of_new_rows_in_a_savepoint_leaves_the_transaction_usable_for_the_upsert(
     engine: Engine, size: int
 ) -> None:
     # As cost_chunks.write_chunk does when another collector stored the stretch between its look and
     # its write: the insert fails, the transaction goes on and updates the rows instead.
-    if engine.dialect.name != "postgresql":
-        pytest.skip("only PostgreSQL inserts a stretch as new (pysqlite's savepoints commit the transaction)")
     with Session(engine) as session, session.begin():
         run_id = _run(session)
         rows = [_row(run_id, 1 + i % 28, "1", meter=f"m{i // 28}") for i in range(size)]
