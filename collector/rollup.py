@@ -33,10 +33,7 @@ def rebuild(engine: Engine, date_from: date | None = None, date_to: date | None 
     days, and every month holding one of them."""
 
     def write(session: Session) -> None:
-        if session.get_bind().dialect.name == "postgresql":
-            # Two collectors finishing together would both delete, then both insert the same days:
-            # take turns. (SQLite's single writer already makes them.)
-            session.execute(text("SELECT pg_advisory_xact_lock(hashtext('costwatch.daily_spend'))"))
+        _take_turns(session)
         first, last = date_from, date_to
         if first is None or last is None:
             first, last = session.execute(select(func.min(CostRow.usage_date), func.max(CostRow.usage_date))).one()
@@ -44,13 +41,7 @@ def rebuild(engine: Engine, date_from: date | None = None, date_to: date | None 
                 session.execute(delete(table))
             if first is None or last is None:
                 return
-        # A month at a time: each step reads one month of cost rows by the usage_date index and groups
-        # them in memory, where one statement over years of rows would sort them all on disk.
-        month = first.replace(day=1)
-        while month <= last:
-            _rebuild_days(session, max(first, month), min(last, month_end(month)))
-            _rebuild_month(session, month)
-            month = add_months(month, 1)
+        _rebuild_months(session, first, last)
 
     transaction(engine, write, "the spend rollups")
 
@@ -67,13 +58,30 @@ def refresh_subscription_days(session: Session, subscription_id: str, first: dat
     days, in the caller's transaction: cost_chunks.write_chunk commits a subscription-month's cost
     rows and their rollups together, so a crash never leaves one without the other. Every resource
     of those rows must be attributed already (collector.attribution_store)."""
+    _take_turns(session)
+    _rebuild_months(session, first, last, subscription_id)
+
+
+def _take_turns(session: Session) -> None:
     if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(hashtext('costwatch.daily_spend'))"))  # as rebuild()
-    _rebuild_days(session, first, last, subscription_id)
+        # Two collectors writing together would both delete, then both insert the same days: take
+        # turns. (SQLite's single writer already makes them.)
+        session.execute(text("SELECT pg_advisory_xact_lock(hashtext('costwatch.daily_spend'))"))
+
+
+def _rebuild_months(session: Session, first: date, last: date, subscription_id: str | None = None) -> None:
+    """[first, last] a month at a time: each step reads one month of cost rows by index and groups
+    them in memory, where one statement over years of rows would sort them all on disk."""
     month = first.replace(day=1)
     while month <= last:
+        _rebuild_days(session, max(first, month), min(last, month_end(month)), subscription_id)
         _rebuild_month(session, month, subscription_id)
         month = add_months(month, 1)
+
+
+def _only(column: Any, subscription_id: str | None) -> list[Any]:
+    """The condition keeping one subscription's rows (none: all subscriptions')."""
+    return [] if subscription_id is None else [column == subscription_id]
 
 
 def _attributed() -> dict[str, Any]:
@@ -96,9 +104,9 @@ def _summed(keys: dict[str, Any], cost: Any, estimated: Any, rows: Any) -> Any:
 
 def _rebuild_days(session: Session, first: date, last: date, subscription_id: str | None = None) -> None:
     """The days [first, last] of the daily rollups, of one subscription or of all."""
-    of_cost_rows = [] if subscription_id is None else [CostRow.subscription_id == subscription_id]
-    of_daily = [] if subscription_id is None else [DailySpend.subscription_id == subscription_id]
-    of_totals = [] if subscription_id is None else [DailyTotal.subscription_id == subscription_id]
+    of_cost_rows = _only(CostRow.subscription_id, subscription_id)
+    of_daily = _only(DailySpend.subscription_id, subscription_id)
+    of_totals = _only(DailyTotal.subscription_id, subscription_id)
     keys = {
         "usage_date": CostRow.usage_date,
         "subscription_id": CostRow.subscription_id,
@@ -128,8 +136,8 @@ def _rebuild_days(session: Session, first: date, last: date, subscription_id: st
 
 
 def _rebuild_month(session: Session, month: date, subscription_id: str | None = None) -> None:
-    of_cost_rows = [] if subscription_id is None else [CostRow.subscription_id == subscription_id]
-    of_monthly = [] if subscription_id is None else [MonthlySpend.subscription_id == subscription_id]
+    of_cost_rows = _only(CostRow.subscription_id, subscription_id)
+    of_monthly = _only(MonthlySpend.subscription_id, subscription_id)
     keys = {
         "subscription_id": CostRow.subscription_id,
         "resource_id": CostRow.resource_id,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
@@ -72,6 +73,11 @@ def _row(run_id: int, day: int, cost: str, meter: str = "paygo-inference-input-t
     }
 
 
+def _distinct_rows(run_id: int, size: int, cost: Callable[[int], str]) -> list[dict[str, object]]:
+    """`size` rows of distinct keys: 28 days of each meter m0, m1, ..."""
+    return [_row(run_id, 1 + i % 28, cost(i), meter=f"m{i // 28}") for i in range(size)]
+
+
 def test_money_sums_exactly(engine: Engine) -> None:
     # 0.1 + 0.2 in binary floating point is 0.30000000000000004; a million small rows drift further.
     amounts = ["0.1", "0.2", "0.009865586851323632", "-0.009865586851323632", "218.68795741935486"] * 40
@@ -115,7 +121,7 @@ def test_money_refuses_floats(engine: Engine) -> None:
 def test_upsert_of_many_rows_keeps_one_per_key_the_last_given(engine: Engine, size: int) -> None:
     with Session(engine) as session, session.begin():
         run_id = _run(session)
-        rows = [_row(run_id, 1 + i % 28, f"{i}.{i:04d}", meter=f"m{i // 28}") for i in range(size)]
+        rows = _distinct_rows(run_id, size, lambda i: f"{i}.{i:04d}")
         upsert(session, CostRow, rows, COST_ROW_KEY)
     with Session(engine) as session, session.begin():
         again = [{**rows[0], "cost": Decimal("0.01")}, {**rows[0], "cost": Decimal("-7.25")}, *rows[1:]]
@@ -135,7 +141,7 @@ def test_rows_inserted_as_new_are_stored_exactly_and_a_stored_key_fails_instead_
 ) -> None:
     with Session(engine) as session, session.begin():
         run_id = _run(session)
-        rows = [_row(run_id, 1 + i % 28, f"{i}.{i:04d}", meter=f"m{i // 28}") for i in range(size)]
+        rows = _distinct_rows(run_id, size, lambda i: f"{i}.{i:04d}")
         assert insert_new(session, CostRow, rows) == size
     with Session(engine) as session:
         stored = {(r.meter, r.usage_date): r.cost for r in session.scalars(select(CostRow))}
@@ -160,7 +166,7 @@ def test_a_failed_insert_of_new_rows_in_a_savepoint_leaves_the_transaction_usabl
     # its write: the insert fails, the transaction goes on and updates the rows instead.
     with Session(engine) as session, session.begin():
         run_id = _run(session)
-        rows = [_row(run_id, 1 + i % 28, "1", meter=f"m{i // 28}") for i in range(size)]
+        rows = _distinct_rows(run_id, size, lambda i: "1")
         insert_new(session, CostRow, rows)
     restated = [{**row, "cost": Decimal("2.5")} for row in rows]
     with Session(engine) as session, session.begin():
@@ -175,7 +181,7 @@ def test_a_failed_insert_of_new_rows_in_a_savepoint_leaves_the_transaction_usabl
 def test_a_bulk_upsert_refuses_floats_and_leaves_the_table_as_it_was(engine: Engine) -> None:
     with Session(engine) as session, session.begin():
         run_id = _run(session)
-    rows = [_row(run_id, 1 + i % 28, "1", meter=f"m{i // 28}") for i in range(2_000)]
+    rows = _distinct_rows(run_id, 2_000, lambda i: "1")
     rows[-1]["cost"] = 1.5
     # SQLAlchemy wraps the TypeError in a StatementError; PostgreSQL's COPY path raises it as it is.
     with Session(engine) as session, pytest.raises((TypeError, StatementError), match="Decimal"), session.begin():
