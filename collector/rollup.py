@@ -16,13 +16,14 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Engine, Integer, delete, func, insert, literal, select, text
+from sqlalchemy import Engine, Integer, delete, func, insert, literal, or_, select, text
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from collector.attribution import UNATTRIBUTED
 from collector.db.models import CostRow, DailySpend, DailyTotal, MonthlySpend, ResourceAttribution
 from collector.db.session import transaction
-from collector.db.types import money_sum
+from collector.db.types import money_add, money_sum
 from collector.settings import add_months, month_end
 
 _TOTALS = ["cost", "is_estimated", "rows"]
@@ -57,9 +58,20 @@ def refresh_subscription_days(session: Session, subscription_id: str, first: dat
     """Recompute one subscription's rollups for [first, last] and every month holding one of those
     days, in the caller's transaction: cost_chunks.write_chunk commits a subscription-month's cost
     rows and their rollups together, so a crash never leaves one without the other. Every resource
-    of those rows must be attributed already (collector.attribution_store)."""
+    of those rows must be attributed already (collector.attribution_store).
+
+    Days never rolled up before (a backfill's) have their sums added to their months' instead of each
+    month being summed again from all its rows: a wide scope writes a month in stretches of a few
+    days, and summing the whole month after each one read its first days' rows once per stretch."""
     _take_turns(session)
-    _rebuild_months(session, first, last, subscription_id)
+    # The days' rollups and their share of the months' are written together: with no daily total,
+    # the months hold nothing of these days. (Read after taking turns, so another collector's
+    # committed chunk of the same days is seen.)
+    rolled_up = select(DailyTotal.usage_date).where(
+        DailyTotal.subscription_id == subscription_id, DailyTotal.usage_date.between(first, last)
+    )
+    added = session.scalar(rolled_up.limit(1)) is None
+    _rebuild_months(session, first, last, subscription_id, added)
 
 
 def _take_turns(session: Session) -> None:
@@ -69,13 +81,20 @@ def _take_turns(session: Session) -> None:
         session.execute(text("SELECT pg_advisory_xact_lock(hashtext('costwatch.daily_spend'))"))
 
 
-def _rebuild_months(session: Session, first: date, last: date, subscription_id: str | None = None) -> None:
+def _rebuild_months(
+    session: Session, first: date, last: date, subscription_id: str | None = None, added: bool = False
+) -> None:
     """[first, last] a month at a time: each step reads one month of cost rows by index and groups
-    them in memory, where one statement over years of rows would sort them all on disk."""
+    them in memory, where one statement over years of rows would sort them all on disk. `added`: the
+    days' rows are new to their months, whose rollup they are added to (refresh_subscription_days)."""
     month = first.replace(day=1)
     while month <= last:
-        _rebuild_days(session, max(first, month), min(last, month_end(month)), subscription_id)
-        _rebuild_month(session, month, subscription_id)
+        days = max(first, month), min(last, month_end(month))
+        _rebuild_days(session, *days, subscription_id)
+        if added:
+            _add_to_month(session, month, *days, subscription_id)
+        else:
+            _rebuild_month(session, month, subscription_id)
         month = add_months(month, 1)
 
 
@@ -135,9 +154,8 @@ def _rebuild_days(session: Session, first: date, last: date, subscription_id: st
     session.execute(insert(DailyTotal).from_select([*totals_keys, *_TOTALS], totals))
 
 
-def _rebuild_month(session: Session, month: date, subscription_id: str | None = None) -> None:
-    of_cost_rows = _only(CostRow.subscription_id, subscription_id)
-    of_monthly = _only(MonthlySpend.subscription_id, subscription_id)
+def _month_of_rows(month: date, first: date, last: date, subscription_id: str | None) -> tuple[list[str], Any]:
+    """The monthly rollup's columns, and its rows as summed from the cost rows of days [first, last]."""
     keys = {
         "subscription_id": CostRow.subscription_id,
         "resource_id": CostRow.resource_id,
@@ -150,8 +168,39 @@ def _rebuild_month(session: Session, month: date, subscription_id: str | None = 
         .add_columns(func.min(CostRow.usage_date), func.max(CostRow.usage_date), literal(month))
         .select_from(CostRow)
         .outerjoin(ResourceAttribution, ResourceAttribution.resource_id == CostRow.resource_id)
-        .where(CostRow.usage_date.between(month, month_end(month)), *of_cost_rows)
+        .where(CostRow.usage_date.between(first, last), *_only(CostRow.subscription_id, subscription_id))
     )
-    session.execute(delete(MonthlySpend).where(MonthlySpend.month == month, *of_monthly))
-    columns = [*keys, *_TOTALS, "first_day", "last_day", "month"]  # the month is not grouped by: a constant
+    return [*keys, *_TOTALS, "first_day", "last_day", "month"], summed  # month: a constant, not grouped by
+
+
+def _rebuild_month(session: Session, month: date, subscription_id: str | None = None) -> None:
+    columns, summed = _month_of_rows(month, month, month_end(month), subscription_id)
+    session.execute(
+        delete(MonthlySpend).where(MonthlySpend.month == month, *_only(MonthlySpend.subscription_id, subscription_id))
+    )
     session.execute(insert(MonthlySpend).from_select(columns, summed))
+
+
+def _add_to_month(session: Session, month: date, first: date, last: date, subscription_id: str | None) -> None:
+    """Add the sums of days [first, last], new to the month, to the month's rollup: a sum, a count, an
+    'any estimated' and the first and last day with a row all add up exactly."""
+    columns, summed = _month_of_rows(month, first, last, subscription_id)
+    dialect = session.get_bind().dialect.name
+    statement = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(MonthlySpend).from_select(
+        columns, summed
+    )
+    new, held = statement.excluded, MonthlySpend
+    # SQLite's two-argument min() and max() are PostgreSQL's least() and greatest().
+    least, greatest = (func.least, func.greatest) if dialect == "postgresql" else (func.min, func.max)
+    session.execute(
+        statement.on_conflict_do_update(
+            index_elements=[c.name for c in MonthlySpend.__table__.primary_key],
+            set_={
+                "cost": money_add(held.cost, new.cost),
+                "is_estimated": or_(held.is_estimated, new.is_estimated),
+                "rows": held.rows + new.rows,
+                "first_day": least(held.first_day, new.first_day),
+                "last_day": greatest(held.last_day, new.last_day),
+            },
+        )
+    )

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from collector.attribution_store import Attributions
 from collector.azure.arm import AzureCallError
-from collector.cost_chunks import FetchAhead, write_chunk
+from collector.cost_chunks import AHEAD_ROWS, FetchAhead, write_chunk
 from collector.db.models import CostRow
 from collector.runs import FellBack, Run
 from collector.settings import Settings, month_start
@@ -41,9 +41,11 @@ FALL_BACK_STATUSES = {
 
 # The most rows one wide answer may hold. A month of a large tenant at a wide scope is more (about
 # 2 KB of the collector's memory a row, parsed and being written), so it is queried in stretches of
-# days sized to this from the rows per day of the stretch before: 1 QPU each, still far fewer than a
-# query per subscription.
-WIDE_ROWS = 100_000
+# days sized to this from the rows per day of the stretch before (every page is a charged request, so
+# smaller stretches of the same rows cost next to no more QPU).
+# As large as a chunk fetched while the one before is written (cost_chunks.AHEAD_ROWS): with 100,000,
+# each stretch's fetch waited for the previous write, and memory held twice as much (bench/README.md).
+WIDE_ROWS = AHEAD_ROWS
 # Room for a stretch's days to hold more rows than the one before did.
 _GROWTH = 1.5
 

@@ -12,7 +12,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
-from collector.db.types import DecimalSum
+from collector.db.types import DecimalSum, decimal_add
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -38,6 +38,7 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 
 def _configure_sqlite(dbapi_connection: sqlite3.Connection, _record: Any) -> None:
     dbapi_connection.create_aggregate("decimal_sum", 1, DecimalSum)  # type: ignore[arg-type]
+    dbapi_connection.create_function("decimal_add", 2, decimal_add, deterministic=True)
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
     # WAL lets the dashboard read while the collector writes; busy_timeout waits out short locks.

@@ -1,8 +1,9 @@
 """Exact money in SQL: NUMERIC on PostgreSQL, decimal text on SQLite, summed exactly on both.
 
 SQLite has no decimal type: SQLAlchemy's Numeric would store a binary float there and lose cents on
-sums. So on SQLite a Money column holds the decimal's text and `money_sum()` compiles to an aggregate
-that adds Decimals in Python (registered on every SQLite connection by `collector.db.engine`).
+sums. So on SQLite a Money column holds the decimal's text, and `money_sum()` and `money_add()` compile
+to an aggregate and a function that add Decimals in Python (registered on every SQLite connection by
+`collector.db.engine`).
 """
 
 from __future__ import annotations
@@ -55,6 +56,30 @@ def _money_sum_default(element: money_sum, compiler: Any, **kw: Any) -> str:
 @compiles(money_sum, "sqlite")
 def _money_sum_sqlite(element: money_sum, compiler: Any, **kw: Any) -> str:
     return f"decimal_sum({compiler.process(element.clauses, **kw)})"
+
+
+class money_add(GenericFunction[Decimal]):
+    """a + b of two Money expressions, exact on every backend."""
+
+    type = Money()
+    inherit_cache = True
+    name = "money_add"
+
+
+@compiles(money_add)
+def _money_add_default(element: money_add, compiler: Any, **kw: Any) -> str:
+    a, b = (compiler.process(clause, **kw) for clause in element.clauses)
+    return f"({a} + {b})"
+
+
+@compiles(money_add, "sqlite")
+def _money_add_sqlite(element: money_add, compiler: Any, **kw: Any) -> str:
+    return f"decimal_add({compiler.process(element.clauses, **kw)})"
+
+
+def decimal_add(a: str | None, b: str | None) -> str | None:
+    """SQLite function: exact sum of two decimal texts; NULL when either is, like +."""
+    return None if a is None or b is None else str(Decimal(a) + Decimal(b))
 
 
 class DecimalSum:
