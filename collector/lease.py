@@ -24,10 +24,10 @@ from datetime import datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import CursorResult, Engine, delete, func, or_, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.expression import ColumnElement
 
 from collector.db.models import SchedulerLease
+from collector.db.upsert import conflict_insert
 
 log = logging.getLogger(__name__)
 
@@ -81,9 +81,8 @@ class Lease:
             )
             won = cast(CursorResult[Any], result).rowcount == 1
             if not won:
-                insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
                 created = connection.execute(
-                    insert(SchedulerLease)
+                    conflict_insert(dialect)(SchedulerLease)
                     .values(name=self.name, holder=self.holder, expires_at=expires)
                     .on_conflict_do_nothing(index_elements=["name"])
                     .returning(SchedulerLease.name)

@@ -17,13 +17,13 @@ from datetime import date
 from typing import Any
 
 from sqlalchemy import Engine, Integer, delete, func, insert, literal, or_, select, text
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from collector.attribution import UNATTRIBUTED
 from collector.db.models import CostRow, DailySpend, DailyTotal, MonthlySpend, ResourceAttribution
 from collector.db.session import transaction
 from collector.db.types import money_add, money_sum
+from collector.db.upsert import conflict_insert
 from collector.settings import add_months, month_end
 
 _TOTALS = ["cost", "is_estimated", "rows"]
@@ -186,9 +186,7 @@ def _add_to_month(session: Session, month: date, first: date, last: date, subscr
     'any estimated' and the first and last day with a row all add up exactly."""
     columns, summed = _month_of_rows(month, first, last, subscription_id)
     dialect = session.get_bind().dialect.name
-    statement = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(MonthlySpend).from_select(
-        columns, summed
-    )
+    statement = conflict_insert(dialect)(MonthlySpend).from_select(columns, summed)
     new, held = statement.excluded, MonthlySpend
     # SQLite's two-argument min() and max() are PostgreSQL's least() and greatest().
     least, greatest = (func.least, func.greatest) if dialect == "postgresql" else (func.min, func.max)

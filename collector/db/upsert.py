@@ -13,7 +13,7 @@ violation) instead of doubling a row.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import Connection, Dialect, Table
@@ -30,6 +30,11 @@ _BATCH = 5_000
 # From this many rows on, PostgreSQL writes through COPY: below it the staging table costs more
 # than it saves.
 _COPY_FROM = 1_000
+
+
+def conflict_insert(dialect: str) -> Callable[..., Any]:
+    """The INSERT construct that takes ON CONFLICT clauses on this backend (SQLite or PostgreSQL)."""
+    return postgresql.insert if dialect == "postgresql" else sqlite.insert
 
 
 def upsert(
@@ -51,8 +56,7 @@ def upsert(
     if dialect == "postgresql" and len(rows) >= _COPY_FROM:
         return _copy_upsert(session, model.__table__, rows, columns, key, keep)  # type: ignore[arg-type]
     table: Table = model.__table__  # type: ignore[assignment]
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = insert(table)
+    statement = conflict_insert(dialect)(table)
     updates = {c: statement.excluded[c] for c in columns if c not in key and c not in keep}
     return _execute_many(
         session.connection(),
