@@ -547,10 +547,13 @@ def emulator(host: str, port: int, seed: int, quiet: bool, ca_dir: Path, truth_b
         return
 
     def ready(server: EmulatorServer) -> None:
+        scopes = server.tenant.wide_scopes.items()
         click.echo(
             f"emulator on {server.url}; point costwatch at it with:\n"
             f"  export COSTWATCH_ARM_ENDPOINT={server.url} COSTWATCH_CA_BUNDLE={server.ca_path} "
-            "COSTWATCH_ARM_TOKEN=any-token"
+            "COSTWATCH_ARM_TOKEN=any-token\n"
+            "to query every subscription at once (one query a month), also one of:\n"
+            + "\n".join(f"  export COSTWATCH_COSTS__SCOPE={scope}  # the {what}" for what, scope in scopes)
         )
 
     serve_forever(spec, host, port, ca_dir, on_ready=ready)

@@ -35,7 +35,10 @@ def main(argv: list[str] | None = None) -> None:
     )
 
     def ready(server: EmulatorServer) -> None:
-        logging.getLogger("emulator").info("base URL %s, CA %s; Ctrl-C stops", server.url, server.ca_path)
+        log = logging.getLogger("emulator")
+        log.info("base URL %s, CA %s; Ctrl-C stops", server.url, server.ca_path)
+        for what, scope in server.tenant.wide_scopes.items():
+            log.info("%s scope: %s", what, scope)
 
     serve_forever(spec, args.host, args.port, args.ca_dir, on_ready=ready)
 

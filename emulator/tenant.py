@@ -147,6 +147,17 @@ class Tenant:
     _step_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False, compare=False)
 
     @property
+    def wide_scopes(self) -> dict[str, str]:
+        """The cost-query scopes above the subscriptions that this tenant answers, by what they are:
+        the values `[costs] scope` takes to collect every subscription at once."""
+        account = f"/providers/Microsoft.Billing/billingAccounts/{self.billing_account_id}"
+        return {
+            "billing account": account,
+            "billing profile": f"{account}/billingProfiles/{self.billing_profile_id}",
+            "management group": f"/providers/Microsoft.Management/managementGroups/{self.management_group_id}",
+        }
+
+    @property
     def version(self) -> int:
         """How many restatements have happened."""
         return self.ledger.version

@@ -6,8 +6,12 @@ import csv
 import io
 import json
 import os
+import re
+import subprocess
+import sys
 from collections.abc import Iterator
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -140,3 +144,43 @@ def test_the_emulator_prints_its_ground_truth() -> None:
     assert printed == {
         r["currency"]: r["cost"] for r in tenant.truth(["currency"], tenant.history_start, tenant.history_end)
     }
+
+
+def test_a_scope_the_emulator_prints_collects_every_subscription_at_once(
+    db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`costwatch emulator`, then its printed exports pasted into a shell: the wide scopes it names
+    answer, with every subscription's costs in one query a month."""
+    command = [sys.executable, "-m", "collector.cli", "emulator", "--port", "0", "--ca-dir", str(tmp_path)]
+    unbuffered = {**os.environ, "PYTHONUNBUFFERED": "1"}  # each line as printed, not when the pipe's buffer fills
+    with subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=unbuffered
+    ) as process:
+        try:
+            assert process.stdout is not None
+            printed = [process.stdout.readline() for _ in range(6)]  # the URL, its settings, 3 scopes
+        finally:
+            process.terminate()
+        exports = dict(re.findall(r"(COSTWATCH_\w+)=(\S+)", "".join(printed)))
+        scopes = re.findall(r"COSTWATCH_COSTS__SCOPE=(\S+)  # the (.+)", "".join(printed))
+    assert [what for _, what in scopes] == ["billing account", "billing profile", "management group"]
+    assert scopes[-1][0] == "/providers/Microsoft.Management/managementGroups/mg-contoso-ai"
+
+    with emulator() as server:  # the same seeded tenant, served in-process for the collection
+        for key in list(os.environ):
+            if key.startswith("COSTWATCH_"):
+                monkeypatch.delenv(key)
+        for key, value in exports.items():
+            monkeypatch.setenv(key, value)
+        monkeypatch.setenv("COSTWATCH_ARM_ENDPOINT", server.url)
+        monkeypatch.setenv("COSTWATCH_CA_BUNDLE", str(server.ca_path))
+        monkeypatch.setenv("COSTWATCH_DATABASE_URL", db_url)
+        monkeypatch.setenv("COSTWATCH_COSTS__SCOPE", scopes[0][0])
+        since, until = history_start(server).isoformat(), server.tenant.today.isoformat()
+        assert run("db", "upgrade")[0] == 0
+        code, out, err = run("collect", "--only", "costs", "--since", since, "--until", until)
+        assert code == 0, err
+        assert "billingAccounts" in err and "fell back" not in err and "per subscription" not in err
+        code, out, _ = run("spend", "--from", since, "--to", until, "--by", "project,model", "--format", "json")
+        got = {(r["project"], r["model"], r["currency"]): Decimal(r["cost"]) for r in json.loads(out)}
+        assert got == truth(server, ["project", "model"])

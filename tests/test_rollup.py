@@ -69,7 +69,7 @@ def test_rollups_kept_as_rows_are_written_equal_those_rebuilt_from_the_rows(
         costs = {}
         if scope.startswith("wide"):
             monkeypatch.setattr(wide_scope, "WIDE_ROWS", 400)  # a few days of this tenant's rows
-            costs = {"scope": f"/providers/Microsoft.Billing/billingAccounts/{server.tenant.billing_account_id}"}
+            costs = {"scope": server.tenant.wide_scopes["billing account"]}
         settings = settings_for(server, db_url, costs=costs)
         for _ in range(2):  # the backfill, then a run over the trailing window
             assert collect_all(server, settings, engine).status == "succeeded"

@@ -24,15 +24,15 @@ BY = ["project", "model", "meter"]
 
 
 def billing_account(server: EmulatorServer) -> str:
-    return f"/providers/Microsoft.Billing/billingAccounts/{server.tenant.billing_account_id}"
+    return server.tenant.wide_scopes["billing account"]
 
 
 def billing_profile(server: EmulatorServer) -> str:
-    return f"{billing_account(server)}/billingProfiles/{server.tenant.billing_profile_id}"
+    return server.tenant.wide_scopes["billing profile"]
 
 
 def management_group(server: EmulatorServer) -> str:
-    return f"/providers/Microsoft.Management/managementGroups/{server.tenant.management_group_id}"
+    return server.tenant.wide_scopes["management group"]
 
 
 def _rows(engine: Engine) -> dict[tuple[Any, ...], Decimal]:
