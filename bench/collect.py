@@ -9,6 +9,8 @@ The emulator runs in this process (a fresh server per database, same spec, so ne
 the other's cost ledger cached); the collection runs in a spawned child process, so its peak RSS
 (the child's VmHWM from /proc/self/status: the whole process, interpreter, SDKs, SQLAlchemy and the
 rows it holds; not the Python heap alone) and its CPU (getrusage) are its own, not the emulator's.
+The emulator's CPU (this process's) and the PostgreSQL server's (its processes') during the
+collection are read from /proc beside it, so the table shows what each part costs per row.
 
     python bench/collect.py [--projects K] [--months M] [--backends sqlite,postgresql] [--profile DIR]
 
@@ -31,6 +33,7 @@ import pstats
 import resource
 import sys
 import time
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from datetime import date
@@ -74,6 +77,8 @@ class Measured:
     seconds: float
     collect_seconds: float  # RunSummary.seconds, as the run records it
     cpu_seconds: float  # the child's user + system CPU during collect
+    emulator_cpu_seconds: float  # this (the parent's) process's, serving the emulator meanwhile
+    server_cpu_seconds: float  # the PostgreSQL server's processes' (0 on SQLite: it runs in the child)
     rss_before_mib: float
     rss_peak_mib: float
     qpu_used: int
@@ -87,6 +92,33 @@ class Measured:
 def _cpu_seconds() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
+
+
+def _processes_cpu_seconds(chosen: Callable[[int, str], bool]) -> float:
+    """User + system CPU of the processes `chosen(pid, name)` picks, from /proc (Linux): the
+    emulator's (this benchmark's parent process) and the PostgreSQL server's, whose CPU the
+    child's getrusage does not see."""
+    total = 0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:  # the process ended meanwhile
+            continue
+        name, fields = stat[stat.index("(") + 1 : stat.rindex(")")], stat[stat.rindex(")") + 2 :].split()
+        if chosen(int(entry.name), name):
+            total += int(fields[11]) + int(fields[12])  # utime, stime (stat fields 14 and 15)
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def _others_cpu_seconds() -> tuple[float, float]:
+    """(the emulator's CPU, the PostgreSQL server's CPU) so far."""
+    parent = os.getppid()
+    return (
+        _processes_cpu_seconds(lambda pid, name: pid == parent),
+        _processes_cpu_seconds(lambda pid, name: name in ("postgres", "postmaster")),
+    )
 
 
 def collect_into(
@@ -107,7 +139,7 @@ def collect_into(
         )
         engine = make_engine(url)
         rss_before = peak_rss_mib()
-        cpu_before = _cpu_seconds()
+        cpu_before, others_before = _cpu_seconds(), _others_cpu_seconds()
         profiler = cProfile.Profile() if profile_dir else None
         started = time.perf_counter()
         if profiler:
@@ -116,7 +148,8 @@ def collect_into(
         if profiler:
             profiler.disable()
         seconds = time.perf_counter() - started
-        cpu = _cpu_seconds() - cpu_before
+        cpu, others = _cpu_seconds() - cpu_before, _others_cpu_seconds()
+        emulator_cpu, server_cpu = (after - before for after, before in zip(others, others_before, strict=True))
         rss_peak = peak_rss_mib()
         with Session(engine) as session:
             stored = session.scalar(select(func.count()).select_from(CostRow)) or 0
@@ -135,6 +168,8 @@ def collect_into(
         seconds=seconds,
         collect_seconds=summary.seconds,
         cpu_seconds=cpu,
+        emulator_cpu_seconds=emulator_cpu,
+        server_cpu_seconds=server_cpu,
         rss_before_mib=rss_before,
         rss_peak_mib=rss_peak,
         qpu_used=summary.qpu_used,
@@ -177,7 +212,7 @@ def run_backend(backend: str, projects: int, months: int, seed: int, profile_dir
         EmulatorServer(tenant) as server,
         ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as pool,
     ):
-        scope = f"/providers/Microsoft.Billing/billingAccounts/{tenant.billing_account_id}" if wide else ""
+        scope = tenant.wide_scopes["billing account"] if wide else ""
         future = pool.submit(
             collect_into, backend, server.url, str(server.ca_path), since, tenant.today, profile_dir, scope
         )
@@ -193,6 +228,8 @@ def report(results: list[Measured], projects: int, months: int) -> str:
         "s",
         "rows/s",
         "CPU s (collector)",
+        "CPU s (emulator)",
+        "CPU s (PostgreSQL)",
         "peak RSS MiB",
         "RSS before collect MiB",
         "QPU",
@@ -209,6 +246,8 @@ def report(results: list[Measured], projects: int, months: int) -> str:
             f"{r.seconds:.1f}",
             f"{r.rows_written / r.seconds:,.0f}",
             f"{r.cpu_seconds:.1f}",
+            f"{r.emulator_cpu_seconds:.1f}",
+            f"{r.server_cpu_seconds:.1f}" if r.backend.startswith("postgresql") else "",
             f"{r.rss_peak_mib:,.0f}",
             f"{r.rss_before_mib:,.0f}",
             r.qpu_used,
