@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError, StatementError
 from sqlalchemy.orm import Session
 
 from collector.db.engine import SchemaOutOfDate, make_engine, require_current_schema, upgrade
-from collector.db.models import COST_ROW_KEY, Base, CollectionRun, CostRow
+from collector.db.models import COST_ROW_KEY, Base, CollectionRun, CostRow, ResourceAttribution, SaasResource
 from collector.db.types import money_sum
 from collector.db.upsert import insert_new, upsert
 
@@ -188,3 +188,73 @@ def test_a_bulk_upsert_refuses_floats_and_leaves_the_table_as_it_was(engine: Eng
         upsert(session, CostRow, rows, COST_ROW_KEY)
     with Session(engine) as session:
         assert session.scalar(select(func.count()).select_from(CostRow)) == 0
+
+
+def _utc(moment: datetime) -> datetime:
+    """SQLite hands back the UTC time it stored without its zone."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+AWKWARD = 'tab\tnew\nline\r back\\slash "quoted" \\N café 🦙'  # what COPY's text format must escape
+
+
+@pytest.mark.parametrize("size", [3, 2_500], ids=["statement", "bulk"])  # PostgreSQL COPYs the larger
+def test_written_values_read_back_exactly_whatever_they_hold(engine: Engine, size: int) -> None:
+    # In bulk, PostgreSQL COPYs these rows in binary (strings, dates, numerics, booleans, timestamps,
+    # JSON, text); small writes are statements, SQLite's executemany: each path stores values as given.
+    seen = datetime(2026, 10, 1, 6, 30, 15, 123456, tzinfo=UTC)
+    with Session(engine) as session, session.begin():
+        run_id = _run(session)
+        costs = [
+            {**row, "meter": f"{AWKWARD} {i}", "cost": Decimal(f"-1234567.0000000001{i}")}
+            for i, row in enumerate(_distinct_rows(run_id, size, lambda i: "1"))
+        ]
+        saas = [
+            {
+                "resource_id": f"/subscriptions/s/resourcegroups/rg/providers/microsoft.saas/resources/r{i}",
+                "subscription_id": "s",
+                "resource_group": "rg",
+                "name": f"{AWKWARD} {i}",
+                "offer": "",
+                "plan": AWKWARD,
+                "publisher": "Meta",
+                "status": "Subscribed",
+                "tags": {"project": AWKWARD, "n": i, "nested": {"list": [1, "two", None]}},
+                "first_seen": seen,
+                "last_seen": seen,
+                "removed_at": None,
+            }
+            for i in range(size)
+        ]
+        attributions = [
+            {
+                "resource_id": r["resource_id"],
+                "spend_kind": "ai",
+                "project_id": "",
+                "project": r["name"],
+                "model": "",
+                "rule": "tag",
+                "detail": AWKWARD,
+                "updated_at": seen,
+            }
+            for r in saas
+        ]
+        upsert(session, CostRow, costs, COST_ROW_KEY)
+        upsert(session, SaasResource, saas, ("resource_id",), keep=("first_seen",))
+        upsert(session, ResourceAttribution, attributions, ("resource_id",))
+    with Session(engine) as session:
+        stored_costs = {r.meter: (r.cost, r.usage_date, _utc(r.updated_at)) for r in session.scalars(select(CostRow))}
+        stored_saas = {r.resource_id: r for r in session.scalars(select(SaasResource))}
+        details = {(r.project, r.detail) for r in session.scalars(select(ResourceAttribution))}
+    assert details == {(r["name"], AWKWARD) for r in saas}
+    assert stored_costs == {r["meter"]: (r["cost"], r["usage_date"], r["updated_at"]) for r in costs}
+    assert len(stored_saas) == size
+    for row in saas:
+        got = stored_saas[row["resource_id"]]
+        assert (got.name, got.plan, got.tags, _utc(got.first_seen), got.removed_at) == (
+            row["name"],
+            row["plan"],
+            row["tags"],
+            seen,
+            None,
+        )
