@@ -6,17 +6,21 @@ import logging
 import time
 from collections.abc import Callable
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
-from collector.db.models import CollectionRun, CostRow, ResourceAttribution, ScopeRun
+from collector import cost_chunks, rollup
+from collector.db.models import COST_ROW_KEY, Base, CollectionRun, CostRow, ResourceAttribution, ScopeRun
+from collector.db.upsert import upsert
 from collector.sources import costs
 from emulator import Faults
 from emulator.faults import COST_QUERY_PATH
 from tests.emulated import TOKEN, collect_all, emulator, history_start, settings_for, stored, truth
 from tests.test_faults import _exact, _no_duplicates
+from tests.test_rollup import _rollup_tables
 
 BY = ["project", "model", "meter"]
 
@@ -289,3 +293,31 @@ def test_costwatch_keeps_to_its_share_of_the_query_budget(db_url: str, engine: E
         assert summary.status == "succeeded" and summary.throttled == 0
         assert time.monotonic() - started >= 20
         assert stored(engine, server, BY) == truth(server, BY)
+
+
+def test_a_stretch_stored_by_another_collector_meanwhile_is_written_again_as_an_update(
+    db_url: str, engine: Engine, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Two collectors backfilling the same month: the other one commits the stretch after this one
+    # found it not stored and before it inserts. The insert must fail rather than double the rows,
+    # and the stretch is then written as an update, with its rollups.
+    real_insert, raced = cost_chunks.insert_new, []
+
+    def insert_after_the_other_collector(session: Session, model: type[Base], rows: list[dict[str, Any]]) -> int:
+        if not raced:
+            raced.append(len(rows))
+            with Session(engine) as other, other.begin():  # its own connection and transaction
+                upsert(other, CostRow, [{**row, "cost": row["cost"] * 2} for row in rows], COST_ROW_KEY)
+        return real_insert(session, model, rows)
+
+    monkeypatch.setattr(cost_chunks, "insert_new", insert_after_the_other_collector)
+    with emulator() as server, caplog.at_level(logging.INFO, logger="collector.cost_chunks"):
+        summary = collect_all(server, settings_for(server, db_url), engine)
+        assert raced and summary.status == "succeeded"
+        assert "stored meanwhile by another collector" in caplog.text
+        _exact(engine, server)  # this collector's figures, not the other's doubled ones, and no row twice
+        with Session(engine) as session:
+            assert session.scalar(select(func.count()).select_from(CostRow)) == summary.rows_written
+    kept = _rollup_tables(engine)  # the rollups kept as the stretch was written again: as the rows say
+    rollup.rebuild(engine)
+    assert _rollup_tables(engine) == kept

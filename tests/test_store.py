@@ -156,28 +156,6 @@ def test_rows_inserted_as_new_are_stored_exactly_and_a_stored_key_fails_instead_
         assert session.scalar(select(money_sum(CostRow.cost))) == sum(stored.values(), Decimal(0))
 
 
-# Only PostgreSQL inserts a stretch as new (pysqlite's savepoints would commit the transaction).
-@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
-@pytest.mark.parametrize("size", [3, 2_500], ids=["statement", "bulk"])  # PostgreSQL COPYs the larger
-def test_a_failed_insert_of_new_rows_in_a_savepoint_leaves_the_transaction_usable_for_the_upsert(
-    engine: Engine, size: int
-) -> None:
-    # As cost_chunks.write_chunk does when another collector stored the stretch between its look and
-    # its write: the insert fails, the transaction goes on and updates the rows instead.
-    with Session(engine) as session, session.begin():
-        run_id = _run(session)
-        rows = _distinct_rows(run_id, size, lambda i: "1")
-        insert_new(session, CostRow, rows)
-    restated = [{**row, "cost": Decimal("2.5")} for row in rows]
-    with Session(engine) as session, session.begin():
-        with pytest.raises(IntegrityError), session.begin_nested():
-            insert_new(session, CostRow, restated)
-        upsert(session, CostRow, restated, COST_ROW_KEY)
-    with Session(engine) as session:
-        assert session.scalar(select(func.count()).select_from(CostRow)) == size
-        assert session.scalar(select(money_sum(CostRow.cost))) == Decimal("2.5") * size
-
-
 def test_a_bulk_upsert_refuses_floats_and_leaves_the_table_as_it_was(engine: Engine) -> None:
     with Session(engine) as session, session.begin():
         run_id = _run(session)
