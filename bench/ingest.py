@@ -5,7 +5,10 @@ The same N synthetic rows (shaped like the dicts `collector.cost_chunks.write_ch
 
   naive      ORM: SELECT by natural key, then `session.add(CostRow(...))` (or update), commit per row.
              Runs on the first --naive-rows rows only; its rate is extrapolated to N.
-  upsert     `collector.db.upsert.upsert` in one transaction per subscription-month chunk.
+  new        `collector.db.upsert.insert_new` in one transaction per subscription-month chunk: what
+             `write_chunk` does with a stretch never stored (a backfill).
+  upsert     `collector.db.upsert.upsert` in one transaction per subscription-month chunk: what it
+             does with a stretch already stored (a rerun), timed here into an empty table.
   raw        SQLite: one DB-API `executemany` INSERT; PostgreSQL: psycopg `COPY ... FROM STDIN`.
   re-upsert  `upsert` again over the rows already stored (an idempotent re-run: every row conflicts).
 
@@ -44,7 +47,7 @@ from sqlalchemy.orm import Session
 from collector.db.engine import make_engine
 from collector.db.models import COST_ROW_KEY, CollectionRun, CostRow
 from collector.db.types import money_sum
-from collector.db.upsert import upsert
+from collector.db.upsert import insert_new, upsert
 from collector.settings import is_final
 
 TODAY = date(2026, 11, 25)
@@ -258,6 +261,14 @@ def write_upsert(engine: Engine, chunks: Iterable[Sequence[Row]]) -> None:
             upsert(session, CostRow, chunk, COST_ROW_KEY)
 
 
+def write_new(engine: Engine, chunks: Iterable[Sequence[Row]]) -> None:
+    """costwatch's path for a stretch never stored (a backfill, cost_chunks.write_chunk): one
+    transaction per subscription-month, `insert_new` (SQLite: executemany INSERT; PostgreSQL: COPY)."""
+    for chunk in chunks:
+        with Session(engine) as session, session.begin():
+            insert_new(session, CostRow, chunk)
+
+
 def write_executemany_upsert(engine: Engine, chunks: Iterable[Sequence[Row]]) -> None:
     """Not costwatch's code (--with-executemany): the same INSERT .. ON CONFLICT DO UPDATE per chunk
     transaction, but built once and executed with the chunk as a list of parameter sets, so SQLAlchemy
@@ -371,6 +382,9 @@ def run_backend(backend: str, rows: list[Row], naive_rows: int, executemany: boo
             results.append(Result(backend, "raw", len(rows), _timed(lambda: write_raw(engine, rows))))
             _check(engine, rows, "raw")
             _clear(engine)
+            results.append(Result(backend, "new", len(rows), _timed(lambda: write_new(engine, chunks))))
+            _check(engine, rows, "new")
+            _clear(engine)
             results.append(Result(backend, "upsert", len(rows), _timed(lambda: write_upsert(engine, chunks))))
             _check(engine, rows, "upsert")
             _vacuum(engine)
@@ -391,13 +405,14 @@ def run_backend(backend: str, rows: list[Row], naive_rows: int, executemany: boo
 
 
 def report(results: list[Result], total_rows: int, chunks: int) -> str:
-    order = ["naive", "upsert", "raw", "re-upsert", "em-upsert", "em-re-upsert"]
+    order = ["naive", "new", "upsert", "raw", "re-upsert", "em-upsert", "em-re-upsert"]
     backends = list(dict.fromkeys(r.backend for r in results))
     labels = {
         "naive": "(a) naive ORM: SELECT + add, commit per row",
-        "upsert": f"(b) costwatch upsert, {chunks} chunk transactions",
-        "re-upsert": "(d) (b) again over the stored rows",
-        "em-upsert": "(e) (b)'s statement as executemany (not costwatch's code)",
+        "new": f"(b) costwatch insert of new stretches (a backfill), {chunks} chunk transactions",
+        "upsert": f"(b') costwatch upsert, {chunks} chunk transactions",
+        "re-upsert": "(d) (b') again over the stored rows",
+        "em-upsert": "(e) (b')'s statement as executemany (not costwatch's code)",
         "em-re-upsert": "(e) again over the stored rows",
     }
     raw_label = {"sqlite": "(c) raw executemany INSERT", "postgresql": "(c) raw COPY"}
