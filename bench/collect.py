@@ -33,7 +33,6 @@ import pstats
 import resource
 import sys
 import time
-from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from datetime import date
@@ -94,11 +93,11 @@ def _cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def _processes_cpu_seconds(chosen: Callable[[int, str], bool]) -> float:
-    """User + system CPU of the processes `chosen(pid, name)` picks, from /proc (Linux): the
-    emulator's (this benchmark's parent process) and the PostgreSQL server's, whose CPU the
-    child's getrusage does not see."""
-    total = 0
+def _others_cpu_seconds() -> tuple[float, float]:
+    """User + system CPU so far of the emulator (this benchmark's parent process) and of the
+    PostgreSQL server (every `postgres` process), which the child's getrusage does not see; from
+    /proc (Linux), in one pass."""
+    parent, emulator, server = os.getppid(), 0, 0
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -107,18 +106,13 @@ def _processes_cpu_seconds(chosen: Callable[[int, str], bool]) -> float:
         except OSError:  # the process ended meanwhile
             continue
         name, fields = stat[stat.index("(") + 1 : stat.rindex(")")], stat[stat.rindex(")") + 2 :].split()
-        if chosen(int(entry.name), name):
-            total += int(fields[11]) + int(fields[12])  # utime, stime (stat fields 14 and 15)
-    return total / os.sysconf("SC_CLK_TCK")
-
-
-def _others_cpu_seconds() -> tuple[float, float]:
-    """(the emulator's CPU, the PostgreSQL server's CPU) so far."""
-    parent = os.getppid()
-    return (
-        _processes_cpu_seconds(lambda pid, name: pid == parent),
-        _processes_cpu_seconds(lambda pid, name: name in ("postgres", "postmaster")),
-    )
+        ticks = int(fields[11]) + int(fields[12])  # utime, stime (stat fields 14 and 15)
+        if int(entry.name) == parent:
+            emulator += ticks
+        elif name in ("postgres", "postmaster"):
+            server += ticks
+    per_second = os.sysconf("SC_CLK_TCK")
+    return emulator / per_second, server / per_second
 
 
 def collect_into(
