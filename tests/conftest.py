@@ -27,7 +27,7 @@ POSTGRES_ADMIN_URL = os.environ.get(
 )
 
 
-def _postgres_database(tmp_name: str) -> str:
+def create_postgres_database(tmp_name: str) -> str:
     """Create an empty database of our own on the test server; the URL to it."""
     admin = make_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
     try:
@@ -43,7 +43,7 @@ def _postgres_database(tmp_name: str) -> str:
     return make_url(POSTGRES_ADMIN_URL).set(database=tmp_name).render_as_string(hide_password=False)
 
 
-def _drop_postgres_database(name: str) -> None:
+def drop_postgres_database(name: str) -> None:
     admin = make_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
         connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
@@ -57,12 +57,12 @@ def database_urls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str
     pg_name = f"costwatch_test_{worker}_{uuid.uuid4().hex[:8]}"
     urls = {
         "sqlite": f"sqlite:///{tmp_path_factory.mktemp('store') / 'costwatch.db'}",
-        "postgresql": _postgres_database(pg_name),
+        "postgresql": create_postgres_database(pg_name),
     }
     for url in urls.values():
         upgrade(url)
     yield urls
-    _drop_postgres_database(pg_name)
+    drop_postgres_database(pg_name)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

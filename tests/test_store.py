@@ -3,21 +3,24 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Engine, func, insert, select, text
+from sqlalchemy import Engine, func, insert, inspect, select, text
 from sqlalchemy.exc import IntegrityError, StatementError
 from sqlalchemy.orm import Session
 
-from collector.db.engine import SchemaOutOfDate, make_engine, require_current_schema, upgrade
+from alembic import command
+from collector.db.engine import SchemaOutOfDate, alembic_config, make_engine, require_current_schema, upgrade
 from collector.db.models import COST_ROW_KEY, Base, CollectionRun, CostRow, ResourceAttribution, SaasResource
 from collector.db.types import money_sum
 from collector.db.upsert import insert_new, upsert
+from tests.conftest import create_postgres_database, drop_postgres_database
 
 
 # Alembic cannot compare expression indexes (lower(project)); the next test checks that one.
@@ -44,6 +47,52 @@ def test_collect_refuses_an_empty_database(tmp_path) -> None:
         require_current_schema(make_engine(url), url)
     upgrade(url)
     require_current_schema(make_engine(url), url)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def fresh_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:
+    """An empty database of its own (no schema), on each backend."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'fresh.db'}"
+        return
+    name = f"costwatch_test_fresh_{uuid.uuid4().hex[:8]}"
+    url = create_postgres_database(name)
+    yield url
+    drop_postgres_database(name)
+
+
+def _indexes(engine: Engine) -> dict[str, list[str]]:
+    found = inspect(engine)
+    indexes = {i["name"]: list(i["column_names"]) for i in found.get_indexes("cost_rows")}
+    indexes.update({u["name"]: list(u["column_names"]) for u in found.get_unique_constraints("cost_rows")})
+    return {name: columns for name, columns in indexes.items() if name}
+
+
+def test_the_natural_key_migration_keeps_every_cost_row_and_still_refuses_a_key_twice(fresh_url: str) -> None:
+    upgrade(fresh_url, "0009")  # the key led by subscription and day, two indexes by resource ID
+    engine = make_engine(fresh_url)
+    with Session(engine) as session, session.begin():
+        run_id = _run(session)
+        rows = _distinct_rows(run_id, 60, lambda i: f"{i}.{i:04d}")
+        session.execute(insert(CostRow), rows)
+    upgrade(fresh_url)
+    assert _indexes(engine) == {
+        "uq_cost_rows_natural_key": list(COST_ROW_KEY),
+        "ix_cost_rows_usage_date_subscription_id": ["usage_date", "subscription_id"],
+        "ix_cost_rows_run_id": ["run_id"],
+        "ix_cost_rows_updated_at": ["updated_at"],
+    }
+    with Session(engine) as session:
+        stored = {(r.meter, r.usage_date): r.cost for r in session.scalars(select(CostRow))}
+    assert stored == {(r["meter"], r["usage_date"]): r["cost"] for r in rows}
+    with Session(engine) as session, pytest.raises(IntegrityError), session.begin():
+        session.execute(insert(CostRow), [{**rows[7], "cost": Decimal(1)}])
+    # and back: the old key and its indexes, the rows unchanged
+    command.downgrade(alembic_config(fresh_url), "0009")
+    assert _indexes(engine)["ix_cost_rows_resource_id_usage_date"] == ["resource_id", "usage_date"]
+    with Session(engine) as session:
+        assert session.scalar(select(func.count()).select_from(CostRow)) == len(rows)
+    engine.dispose()
 
 
 def _run(session: Session) -> int:

@@ -261,10 +261,12 @@ class SchedulerLease(Base):
     expires_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
+# In the unique index's order: led by the resource and the day, so that one index serves both the
+# natural key and one resource's rows in a period (the drill-down, a project's spend). The subscription
+# comes last: a resource ID already lies under its subscription.
 COST_ROW_KEY = (
-    "subscription_id",
-    "usage_date",
     "resource_id",
+    "usage_date",
     "meter_id",
     "meter",
     "meter_category",
@@ -272,6 +274,7 @@ COST_ROW_KEY = (
     "charge_type",
     "cost_type",
     "currency",
+    "subscription_id",
 )
 
 
@@ -281,9 +284,9 @@ class CostRow(Base):
     __tablename__ = "cost_rows"
     __table_args__ = (
         UniqueConstraint(*COST_ROW_KEY, name="uq_cost_rows_natural_key"),
-        Index("ix_cost_rows_usage_date_resource_id", "usage_date", "resource_id"),
-        # one resource's rows in a period: the drill-down, and spend of a project's resources
-        Index("ix_cost_rows_resource_id_usage_date", "resource_id", "usage_date"),
+        # the days' rows: a subscription-month's chunk, date ranges, the latest day. Narrow on purpose:
+        # each index holding the 100-character resource ID cost PostgreSQL's COPY ~5 µs a row.
+        Index("ix_cost_rows_usage_date_subscription_id", "usage_date", "subscription_id"),
         # finds the days written since the rollup was last brought up to date
         Index("ix_cost_rows_updated_at", "updated_at"),
     )
