@@ -14,7 +14,7 @@ from datetime import date
 from functools import partial
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, delete, select
+from sqlalchemy import ColumnElement, CursorResult, delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -108,6 +108,16 @@ class FetchAhead:
         return write_chunk(self.run, self.settings, self.attributions, chunk, rows, parsed.rejected)
 
 
+def stored_rows_of(chunk: costs.Chunk, cost_type: str) -> tuple[ColumnElement[bool], ...]:
+    """The conditions picking a subscription-stretch's stored cost rows (read by the subscription's
+    (subscription_id, usage_date) index)."""
+    return (
+        CostRow.subscription_id == chunk.subscription_id,
+        CostRow.usage_date.between(chunk.first, chunk.last),
+        CostRow.cost_type == cost_type,
+    )
+
+
 # Adds the chunk's own record (rows written, rows removed) to the transaction that stores it.
 Record = Callable[[Session, int, int], None]
 
@@ -129,11 +139,7 @@ def write_chunk(
     now = utcnow()
     for row in rows:  # stamped in place: a copy of every row would double a large chunk's memory
         row["run_id"], row["updated_at"] = run.id, now
-    in_chunk = (
-        CostRow.subscription_id == chunk.subscription_id,
-        CostRow.usage_date.between(chunk.first, chunk.last),
-        CostRow.cost_type == settings.costs.cost_type,
-    )
+    in_chunk = stored_rows_of(chunk, settings.costs.cost_type)
 
     def write(session: Session, look: bool) -> int:
         removed = 0

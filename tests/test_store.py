@@ -16,10 +16,12 @@ from sqlalchemy.exc import IntegrityError, StatementError
 from sqlalchemy.orm import Session
 
 from alembic import command
+from collector.cost_chunks import stored_rows_of
 from collector.db.engine import SchemaOutOfDate, alembic_config, make_engine, require_current_schema, upgrade
 from collector.db.models import COST_ROW_KEY, Base, CollectionRun, CostRow, ResourceAttribution, SaasResource
 from collector.db.types import money_sum
 from collector.db.upsert import insert_new, upsert
+from collector.sources.costs import Chunk
 from tests.conftest import create_postgres_database, drop_postgres_database
 
 
@@ -78,7 +80,8 @@ def test_the_natural_key_migration_keeps_every_cost_row_and_still_refuses_a_key_
     upgrade(fresh_url)
     assert _indexes(engine) == {
         "uq_cost_rows_natural_key": list(COST_ROW_KEY),
-        "ix_cost_rows_usage_date_subscription_id": ["usage_date", "subscription_id"],
+        "ix_cost_rows_subscription_id_usage_date": ["subscription_id", "usage_date"],
+        "ix_cost_rows_usage_date": ["usage_date"],
         "ix_cost_rows_run_id": ["run_id"],
         "ix_cost_rows_updated_at": ["updated_at"],
     }
@@ -93,6 +96,33 @@ def test_the_natural_key_migration_keeps_every_cost_row_and_still_refuses_a_key_
     with Session(engine) as session:
         assert session.scalar(select(func.count()).select_from(CostRow)) == len(rows)
     engine.dispose()
+
+
+def test_a_subscription_stretch_is_read_by_its_own_index_not_every_subscription_days(engine: Engine) -> None:
+    # A chunk's look for stored rows and its stale-row delete read one subscription's days: through
+    # the index led by the day they would scan every subscription's rows of those days, per chunk.
+    with Session(engine) as session, session.begin():
+        run_id = _run(session)
+        rows = [
+            {
+                **_row(run_id, day, "1", meter=f"m{m}"),
+                "subscription_id": f"s{s:02d}",
+                "resource_id": f"/subscriptions/s{s:02d}/r",
+            }
+            for s in range(40)
+            for day in range(1, 29)
+            for m in range(5)
+        ]
+        insert_new(session, CostRow, rows)
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        connection.exec_driver_sql("ANALYZE")  # as the server's autovacuum (or SQLite's optimize) would
+    october = Chunk("/subscriptions/s07", "s07", date(2026, 10, 1), date(2026, 10, 31))
+    stretch = select(CostRow.id).where(*stored_rows_of(october, "ActualCost"))
+    compiled = stretch.compile(engine, compile_kwargs={"literal_binds": True})
+    explain = "EXPLAIN QUERY PLAN " if engine.dialect.name == "sqlite" else "EXPLAIN "
+    with engine.connect() as connection:
+        plan = " ".join(str(row) for row in connection.exec_driver_sql(explain + str(compiled)))
+    assert "ix_cost_rows_subscription_id_usage_date" in plan, plan
 
 
 def _run(session: Session) -> int:

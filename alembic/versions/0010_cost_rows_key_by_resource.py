@@ -1,4 +1,4 @@
-"""cost rows: the natural key led by the resource and the day; one narrow index by day and subscription
+"""cost rows: the natural key led by the resource and the day; narrow indexes by subscription and day, and by day
 
 Revision ID: 0010
 Revises: 0009
@@ -6,10 +6,10 @@ Create Date: 2026-12-04 18:20:00.000000
 
 The unique natural key was led by (subscription_id, usage_date), and two more indexes held the
 100-character resource ID: (usage_date, resource_id) and (resource_id, usage_date). The key now leads
-with (resource_id, usage_date), so it also serves one resource's rows in a period, and the day's rows
-(a subscription-month's chunk, date ranges, the latest day) come from a narrow (usage_date,
-subscription_id) index: two of the three wide indexes are gone, a third of PostgreSQL's COPY time and
-of the store's index space (bench/README.md). On SQLite the table is rebuilt (batch mode).
+with (resource_id, usage_date), so it also serves one resource's rows in a period; one subscription's
+days (a chunk's reads) come from a narrow (subscription_id, usage_date) index, and every
+subscription's (date ranges, the latest day) from (usage_date). Two of the three wide indexes are
+gone: a third of PostgreSQL's COPY time (bench/README.md). On SQLite the table is rebuilt (batch mode).
 """
 
 from __future__ import annotations
@@ -44,12 +44,14 @@ def upgrade() -> None:
         batch_op.drop_index("ix_cost_rows_resource_id_usage_date")
         batch_op.drop_constraint("uq_cost_rows_natural_key", type_="unique")
         batch_op.create_unique_constraint("uq_cost_rows_natural_key", list(_KEY_BY_RESOURCE))
-        batch_op.create_index("ix_cost_rows_usage_date_subscription_id", ["usage_date", "subscription_id"])
+        batch_op.create_index("ix_cost_rows_subscription_id_usage_date", ["subscription_id", "usage_date"])
+        batch_op.create_index("ix_cost_rows_usage_date", ["usage_date"])
 
 
 def downgrade() -> None:
     with op.batch_alter_table("cost_rows", schema=None) as batch_op:
-        batch_op.drop_index("ix_cost_rows_usage_date_subscription_id")
+        batch_op.drop_index("ix_cost_rows_usage_date")
+        batch_op.drop_index("ix_cost_rows_subscription_id_usage_date")
         batch_op.drop_constraint("uq_cost_rows_natural_key", type_="unique")
         batch_op.create_unique_constraint("uq_cost_rows_natural_key", list(_KEY_BY_SUBSCRIPTION))
         batch_op.create_index("ix_cost_rows_resource_id_usage_date", ["resource_id", "usage_date"])

@@ -284,9 +284,13 @@ class CostRow(Base):
     __tablename__ = "cost_rows"
     __table_args__ = (
         UniqueConstraint(*COST_ROW_KEY, name="uq_cost_rows_natural_key"),
-        # the days' rows: a subscription-month's chunk, date ranges, the latest day. Narrow on purpose:
-        # each index holding the 100-character resource ID cost PostgreSQL's COPY ~5 µs a row.
-        Index("ix_cost_rows_usage_date_subscription_id", "usage_date", "subscription_id"),
+        # Narrow on purpose: each index holding the 100-character resource ID cost PostgreSQL's COPY
+        # ~5 µs a row, these two next to nothing (bench/README.md).
+        # one subscription's days: a chunk's look for stored rows, its stale rows, its rollups (led by
+        # the day, such a read would scan every subscription's rows of those days)
+        Index("ix_cost_rows_subscription_id_usage_date", "subscription_id", "usage_date"),
+        # the days' rows of every subscription: date ranges, the latest day, the months made final
+        Index("ix_cost_rows_usage_date", "usage_date"),
         # finds the days written since the rollup was last brought up to date
         Index("ix_cost_rows_updated_at", "updated_at"),
     )
