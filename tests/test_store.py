@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Callable, Iterator
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -263,7 +263,7 @@ def test_written_values_read_back_exactly_whatever_they_hold(engine: Engine, siz
     with Session(engine) as session, session.begin():
         run_id = _run(session)
         costs = [
-            {**row, "meter": f"{AWKWARD} {i}", "cost": Decimal(f"-1234567.0000000001{i}")}
+            {**row, "meter": f"{AWKWARD} {i}", "cost": Decimal(f"-1234567.0000000001{i}"), "is_estimated": i % 3 == 0}
             for i, row in enumerate(_distinct_rows(run_id, size, lambda i: "1"))
         ]
         saas = [
@@ -278,7 +278,8 @@ def test_written_values_read_back_exactly_whatever_they_hold(engine: Engine, siz
                 "status": "Subscribed",
                 "tags": {"project": AWKWARD, "n": i, "nested": {"list": [1, "two", None]}},
                 "first_seen": seen,
-                "last_seen": seen,
+                # a few distinct timestamps, repeated (each converted once per write)
+                "last_seen": seen + timedelta(microseconds=i % 7),
                 "removed_at": None,
             }
             for i in range(size)
@@ -300,18 +301,22 @@ def test_written_values_read_back_exactly_whatever_they_hold(engine: Engine, siz
         upsert(session, SaasResource, saas, ("resource_id",), keep=("first_seen",))
         upsert(session, ResourceAttribution, attributions, ("resource_id",))
     with Session(engine) as session:
-        stored_costs = {r.meter: (r.cost, r.usage_date, _utc(r.updated_at)) for r in session.scalars(select(CostRow))}
+        stored_costs = {
+            r.meter: (r.cost, r.usage_date, _utc(r.updated_at), r.is_estimated)
+            for r in session.scalars(select(CostRow))
+        }
         stored_saas = {r.resource_id: r for r in session.scalars(select(SaasResource))}
         details = {(r.project, r.detail) for r in session.scalars(select(ResourceAttribution))}
     assert details == {(r["name"], AWKWARD) for r in saas}
-    assert stored_costs == {r["meter"]: (r["cost"], r["usage_date"], r["updated_at"]) for r in costs}
+    assert stored_costs == {r["meter"]: (r["cost"], r["usage_date"], r["updated_at"], r["is_estimated"]) for r in costs}
     assert len(stored_saas) == size
     for row in saas:
         got = stored_saas[row["resource_id"]]
-        assert (got.name, got.plan, got.tags, _utc(got.first_seen), got.removed_at) == (
+        assert (got.name, got.plan, got.tags, _utc(got.first_seen), _utc(got.last_seen), got.removed_at) == (
             row["name"],
             row["plan"],
             row["tags"],
             seen,
+            row["last_seen"],
             None,
         )
