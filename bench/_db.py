@@ -1,4 +1,4 @@
-"""Throwaway, migrated stores for the benchmarks, and a Markdown table printer."""
+"""Throwaway, migrated stores for the benchmarks, a Markdown table printer, and CPU and memory readers."""
 
 from __future__ import annotations
 
@@ -109,3 +109,20 @@ def peak_rss_mib() -> float:
     except OSError:
         pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux, bytes on macOS
+
+
+def own_cpu_seconds() -> float:
+    """This process's user + system CPU so far."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def process_cpu(pid: int | str) -> tuple[str, float] | None:
+    """Another process's name and user + system CPU seconds so far, from /proc/<pid>/stat (Linux);
+    None when it has ended."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    name, fields = stat[stat.index("(") + 1 : stat.rindex(")")], stat[stat.rindex(")") + 2 :].split()
+    return name, (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime (fields 14, 15)

@@ -4,9 +4,10 @@
 project of its own (as in a real tenant, where the daily rollup is as long as the AI cost rows), are
 written as `collector.cost_chunks.write_chunk` writes a backfill: per subscription-month, in one
 transaction, `insert_new` into `cost_rows`, then `rollup.refresh_subscription_days`. Each SQL
-statement's time is summed by SQLAlchemy's cursor events (for the PostgreSQL COPY, the insert's
-wall time); on PostgreSQL the server backend's CPU is read from /proc/<pid>/stat around the insert
-and around the rollups, so client and server are told apart.
+statement's time is summed by SQLAlchemy's cursor events; the PostgreSQL COPY is no statement there,
+so its time is the insert's wall time less its statements'. On PostgreSQL the server backend's CPU
+is read from /proc/<pid>/stat around the insert and around the rollups, so client and server are
+told apart.
 
     python bench/chunk_write.py [--rows 300000] [--backends sqlite,postgresql] [--seed 42]
 
@@ -16,18 +17,16 @@ A micro-benchmark of the write path alone: no emulator, no parsing (bench/collec
 from __future__ import annotations
 
 import argparse
-import os
 import re
-import resource
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from _db import markdown_table, parse_backends, store
+from _db import markdown_table, own_cpu_seconds, parse_backends, process_cpu, store
 from ingest import RUN_STAMPS, make_rows, month_chunks
 from sqlalchemy import Engine, event, insert, text
 from sqlalchemy.orm import Session
@@ -48,19 +47,12 @@ class Measured:
     client_cpu: dict[str, float] = field(default_factory=dict)
     server_cpu: dict[str, float] = field(default_factory=dict)  # PostgreSQL only
     statements: dict[str, float] = field(default_factory=dict)  # statement (its head) -> seconds
-
-
-def _own_cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
+    in_statements: dict[str, float] = field(default_factory=dict)  # part -> seconds of its statements
 
 
 def _backend_cpu(pid: int | None) -> float:
-    if pid is None:
-        return 0.0
-    stat = (open(f"/proc/{pid}/stat")).read()  # noqa: SIM115 - one read
-    fields = stat[stat.rindex(")") + 2 :].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+    found = process_cpu(pid) if pid is not None else None
+    return found[1] if found else 0.0
 
 
 def _statement_head(statement: str) -> str:
@@ -83,11 +75,17 @@ def _time_statements(engine: Engine, into: dict[str, float]) -> None:
 
 @contextmanager
 def _measured(measured: Measured, part: str, pid: int | None) -> Iterator[None]:
-    wall, client, server = time.perf_counter(), _own_cpu(), _backend_cpu(pid)
+    """Adds to `part`'s wall time, client and server CPU and time in statements what the block took."""
+    readers: list[tuple[dict[str, float], Callable[[], float]]] = [
+        (measured.seconds, time.perf_counter),
+        (measured.client_cpu, own_cpu_seconds),
+        (measured.server_cpu, lambda: _backend_cpu(pid)),
+        (measured.in_statements, lambda: sum(measured.statements.values())),
+    ]
+    before = [read() for _, read in readers]
     yield
-    measured.seconds[part] = measured.seconds.get(part, 0.0) + time.perf_counter() - wall
-    measured.client_cpu[part] = measured.client_cpu.get(part, 0.0) + _own_cpu() - client
-    measured.server_cpu[part] = measured.server_cpu.get(part, 0.0) + _backend_cpu(pid) - server
+    for (totals, read), start in zip(readers, before, strict=True):
+        totals[part] = totals.get(part, 0.0) + read() - start
 
 
 def run_backend(backend: str, rows: list[dict[str, Any]]) -> Measured:
@@ -117,10 +115,8 @@ def run_backend(backend: str, rows: list[dict[str, Any]]) -> Measured:
                     with _measured(measured, "rollups", pid):
                         rollup.refresh_subscription_days(session, chunk[0]["subscription_id"], min(days), max(days))
         engine.dispose()
-    if backend == "postgresql":  # the COPY is no cursor execute: its time is the insert's
-        measured.statements["COPY cost_rows"] = measured.seconds["insert"] - sum(
-            seconds for head, seconds in measured.statements.items() if head.startswith("SELECT")
-        )
+    if backend == "postgresql":  # the COPY is no cursor execute: the insert's time less its statements'
+        measured.statements["COPY cost_rows"] = measured.seconds["insert"] - measured.in_statements["insert"]
     return measured
 
 

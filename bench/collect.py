@@ -30,7 +30,6 @@ import gc
 import logging
 import os
 import pstats
-import resource
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -39,7 +38,7 @@ from datetime import date
 from multiprocessing import get_context
 from pathlib import Path
 
-from _db import markdown_table, parse_backends, peak_rss_mib, store
+from _db import markdown_table, own_cpu_seconds, parse_backends, peak_rss_mib, process_cpu, store
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -88,31 +87,20 @@ class Measured:
     failures: int
 
 
-def _cpu_seconds() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
-
-
 def _others_cpu_seconds() -> tuple[float, float]:
     """User + system CPU so far of the emulator (this benchmark's parent process) and of the
     PostgreSQL server (every `postgres` process), which the child's getrusage does not see; from
     /proc (Linux), in one pass."""
-    parent, emulator, server = os.getppid(), 0, 0
+    parent, emulator, server = os.getppid(), 0.0, 0.0
     for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
+        if not entry.name.isdigit() or (found := process_cpu(entry.name)) is None:
             continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:  # the process ended meanwhile
-            continue
-        name, fields = stat[stat.index("(") + 1 : stat.rindex(")")], stat[stat.rindex(")") + 2 :].split()
-        ticks = int(fields[11]) + int(fields[12])  # utime, stime (stat fields 14 and 15)
+        name, seconds = found
         if int(entry.name) == parent:
-            emulator += ticks
+            emulator += seconds
         elif name in ("postgres", "postmaster"):
-            server += ticks
-    per_second = os.sysconf("SC_CLK_TCK")
-    return emulator / per_second, server / per_second
+            server += seconds
+    return emulator, server
 
 
 def collect_into(
@@ -133,7 +121,7 @@ def collect_into(
         )
         engine = make_engine(url)
         rss_before = peak_rss_mib()
-        cpu_before, others_before = _cpu_seconds(), _others_cpu_seconds()
+        cpu_before, others_before = own_cpu_seconds(), _others_cpu_seconds()
         profiler = cProfile.Profile() if profile_dir else None
         started = time.perf_counter()
         if profiler:
@@ -142,7 +130,7 @@ def collect_into(
         if profiler:
             profiler.disable()
         seconds = time.perf_counter() - started
-        cpu, others = _cpu_seconds() - cpu_before, _others_cpu_seconds()
+        cpu, others = own_cpu_seconds() - cpu_before, _others_cpu_seconds()
         emulator_cpu, server_cpu = (after - before for after, before in zip(others, others_before, strict=True))
         rss_peak = peak_rss_mib()
         with Session(engine) as session:
