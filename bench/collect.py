@@ -12,14 +12,15 @@ rows it holds; not the Python heap alone) and its CPU (getrusage) are its own, n
 The emulator's CPU (this process's) and the PostgreSQL server's (its processes') during the
 collection are read from /proc beside it, so the table shows what each part costs per row.
 
-    python bench/collect.py [--projects K] [--months M] [--backends sqlite,postgresql] [--profile DIR]
+    python bench/collect.py [--projects K] [--months M] [--backends sqlite,postgresql] [--profile DIR] [--phases]
 
 The emulator's cost ledger is generated before the clock starts (Azure's cost data exists before it
 is queried); each query's answer is still computed, paged and encoded when asked. K=285 with M=36
 makes a tenant of about 5 million cost rows.
 
 --profile runs the collection under cProfile (about twice as slow: don't compare its timings),
-writes DIR/collect-<backend>.prof and prints the top functions to stderr.
+writes DIR/collect-<backend>.prof and prints the top functions to stderr. --phases adds a table of
+where the time went: wall and thread CPU per phase of the run (bench/_phases.py), at full speed.
 """
 
 from __future__ import annotations
@@ -33,12 +34,14 @@ import pstats
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass
 from datetime import date
 from multiprocessing import get_context
 from pathlib import Path
 
 from _db import markdown_table, own_cpu_seconds, parse_backends, peak_rss_mib, process_cpu, store
+from _phases import PHASE_HEADERS, phase_clock, phase_table
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -85,6 +88,7 @@ class Measured:
     scopes: int
     status: str
     failures: int
+    phases: dict[str, list[float]]  # with --phases: {phase: [calls, wall s, thread CPU s]}
 
 
 def _others_cpu_seconds() -> tuple[float, float]:
@@ -104,7 +108,14 @@ def _others_cpu_seconds() -> tuple[float, float]:
 
 
 def collect_into(
-    backend: str, server_url: str, ca_path: str, since: date, today: date, profile_dir: str | None, scope: str
+    backend: str,
+    server_url: str,
+    ca_path: str,
+    since: date,
+    today: date,
+    profile_dir: str | None,
+    scope: str,
+    phases: bool,
 ) -> Measured:
     """In the child process: migrate a fresh store, collect the tenant into it, measure."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
@@ -126,7 +137,8 @@ def collect_into(
         started = time.perf_counter()
         if profiler:
             profiler.enable()
-        summary = collect(settings, engine, since=since, today=today, progress=_progress(backend))
+        with phase_clock() if phases else nullcontext({}) as spent:
+            summary = collect(settings, engine, since=since, today=today, progress=_progress(backend))
         if profiler:
             profiler.disable()
         seconds = time.perf_counter() - started
@@ -160,6 +172,7 @@ def collect_into(
         scopes=summary.scopes,
         status=summary.status,
         failures=len(summary.failures),
+        phases=dict(spent),
     )
 
 
@@ -186,7 +199,9 @@ def pregenerate(tenant: Tenant, since: date) -> int:
     return generated
 
 
-def run_backend(backend: str, projects: int, months: int, seed: int, profile_dir: str | None, wide: bool) -> Measured:
+def run_backend(
+    backend: str, projects: int, months: int, seed: int, profile_dir: str | None, wide: bool, phases: bool
+) -> Measured:
     tenant = generate_tenant(tenant_spec(projects, seed, months))
     since = add_months(tenant.today.replace(day=1), -tenant.spec.history_months)
     print(f"{backend}: {pregenerate(tenant, since):,} cost records generated", file=sys.stderr, flush=True)
@@ -196,7 +211,7 @@ def run_backend(backend: str, projects: int, months: int, seed: int, profile_dir
     ):
         scope = tenant.wide_scopes["billing account"] if wide else ""
         future = pool.submit(
-            collect_into, backend, server.url, str(server.ca_path), since, tenant.today, profile_dir, scope
+            collect_into, backend, server.url, str(server.ca_path), since, tenant.today, profile_dir, scope, phases
         )
         return future.result()
 
@@ -252,6 +267,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--wide", action="store_true", help="query at the billing account ([costs] scope)")
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--profile", metavar="DIR", help="run under cProfile; write DIR/collect-<backend>.prof")
+    parser.add_argument("--phases", action="store_true", help="also print wall and thread CPU per phase of the run")
     args = parser.parse_args(argv)
     backends = parse_backends(args.backends)
     if args.profile:
@@ -259,7 +275,7 @@ def main(argv: list[str] | None = None) -> int:
     results = []
     for backend in backends:
         print(f"{backend}: collecting (K={args.projects}, {args.months} months) ...", file=sys.stderr, flush=True)
-        measured = run_backend(backend, args.projects, args.months, args.seed, args.profile, args.wide)
+        measured = run_backend(backend, args.projects, args.months, args.seed, args.profile, args.wide, args.phases)
         print(f"{backend}: {asdict(measured)}", file=sys.stderr, flush=True)
         if measured.rows_stored != measured.rows_written:  # a correctness check, not a timing one
             raise SystemExit(
@@ -267,6 +283,9 @@ def main(argv: list[str] | None = None) -> int:
             )
         results.append(measured)
     print(report(results, args.projects, args.months))
+    if args.phases:
+        rows = [row for r in results for row in phase_table(r.backend, r.rows_written, r.phases)]
+        print("\n" + markdown_table(PHASE_HEADERS, rows))
     return 0
 
 
