@@ -67,12 +67,21 @@ def _timed(function: Callable[..., Any], total: list[float]) -> Callable[..., An
 
 def phase_table(backend: str, rows: int, spent: dict[str, list[float]]) -> list[list[Any]]:
     """The Markdown table's rows: per phase, its calls, wall and thread CPU, in s and µs a cost row."""
-    return [
-        [backend, phase, int(calls), f"{wall:.2f}", f"{cpu:.2f}", f"{wall * 1e6 / rows:.1f}", f"{cpu * 1e6 / rows:.1f}"]
-        for phase, _, _ in PHASES
-        if (calls := spent.get(phase, [0, 0.0, 0.0])[0])
-        for wall, cpu in [spent[phase][1:]]
-    ]
+    table = []
+    for phase, _, _ in PHASES:
+        calls, wall, cpu = spent.get(phase, (0, 0.0, 0.0))
+        if calls:
+            table.append(
+                [
+                    backend,
+                    phase,
+                    int(calls),
+                    f"{wall:.2f}",
+                    f"{cpu:.2f}",
+                    *(f"{t * 1e6 / rows:.1f}" for t in (wall, cpu)),
+                ]
+            )
+    return table
 
 
 PHASE_HEADERS = ["backend", "phase", "calls", "wall s", "thread CPU s", "wall µs a row", "CPU µs a row"]
