@@ -2,7 +2,8 @@
 
 Each phase is a collector function, wrapped in place for the run (as cProfile would be, but only
 these, so the run keeps its speed). Phases on the fetch thread (`fetch: ...`) overlap the writer's
-(`write: ...`); `write: chunk` holds the other write phases. Thread CPU is `time.thread_time()`:
+(`write: ...`); `write: chunk` holds a chunk's cost rows, attribution, rollups and commit (the
+commits phase also counts the run's records, written outside the chunks). Thread CPU is `time.thread_time()`:
 SQLite's work is the writer's own, PostgreSQL's is the server's (not counted here).
 """
 
