@@ -8,7 +8,9 @@ hold the same offer, so the resource group alone cannot tell them apart. The rul
 2. the tag `costwatch-project` (key configurable) on the SaaS resource;
 3. the projects in the same subscription and resource group that hold a marketplace subscription to
    the resource's offer, less those rules 1-2 already gave another SaaS resource of that offer:
-   exactly one left -> that project;
+   exactly one left -> that project. The offer is matched by its ID (2018-03-01-beta's offerId, else
+   the resource's `<offer>-<GUID>` name; never 2026-04-01's display offerName), and the publisher and
+   plan IDs too where both sides have them;
 4. otherwise `(unattributed)`: kept, never dropped, with the candidates named so an admin can add a
    tag or a mapping.
 
@@ -48,8 +50,11 @@ class SaasInfo:
     subscription_id: str
     resource_group: str
     name: str
-    offer: str
+    offer: str  # the offer's ID; "" when Azure's answer did not give it
     tags: dict[str, str]
+    offer_source: str = ""  # which property gave the offer ID (collector.sources.inventory.OFFER_FROM_*)
+    publisher: str = ""  # publisher and plan IDs, "" when unknown
+    plan: str = ""
 
 
 @dataclass(frozen=True)
@@ -59,6 +64,19 @@ class OfferSubscription:
     workspace_id: str
     offer_id: str
     model_id: str
+    publisher_id: str = ""
+    plan_id: str = ""
+
+    def matches(self, saas: SaasInfo) -> bool:
+        """Same offer ID, and the same publisher and plan wherever both sides name them."""
+        return (
+            bool(saas.offer)
+            and self.offer_id.lower() == saas.offer.lower()
+            and all(
+                not a or not b or a.lower() == b.lower()
+                for a, b in ((self.publisher_id, saas.publisher), (self.plan_id, saas.plan))
+            )
+        )
 
 
 @dataclass(frozen=True)
@@ -96,11 +114,11 @@ def attribute(
     by_id = {p.resource_id: p for p in project_list}
     by_name = {p.name.lower(): p for p in project_list}
     saas_by_id = {s.resource_id: s for s in saas}
-    # (project workspace ID, offer) -> model ID of the project's subscription to that offer
-    holds: dict[tuple[str, str], str] = {}
+    # project workspace ID -> its subscriptions to model offers
+    holds: dict[str, list[OfferSubscription]] = defaultdict(list)
     for sub in offer_subscriptions:
         if sub.workspace_id in by_id:
-            holds[(sub.workspace_id, sub.offer_id.lower())] = sub.model_id
+            holds[sub.workspace_id].append(sub)
 
     explicit = {rid: _explicit(info, settings, by_name) for rid, info in saas_by_id.items()}
     claimed: dict[str, set[str]] = defaultdict(set)  # offer -> projects that rules 1-2 gave a resource of it
@@ -153,46 +171,58 @@ def _explicit(info: SaasInfo, settings: AttributionSettings, by_name: dict[str, 
     return None
 
 
+def _held(project: Project, info: SaasInfo, holds: dict[str, list[OfferSubscription]]) -> OfferSubscription | None:
+    """The project's marketplace subscription to the SaaS resource's offer, if it holds one."""
+    return next((sub for sub in holds.get(project.resource_id, ()) if sub.matches(info)), None)
+
+
 def _attribute_saas(
     info: SaasInfo,
     explicit: tuple[Project, str] | None,
     projects: list[Project],
-    holds: dict[tuple[str, str], str],
+    holds: dict[str, list[OfferSubscription]],
     claimed: dict[str, set[str]],
 ) -> Attribution:
-    offer = info.offer.lower()
+    shown = info.offer or info.name  # what the model column shows when no subscription names the model
     if explicit is not None:
         project, rule = explicit
-        model = model_name(holds.get((project.resource_id, offer), "")) or info.offer
+        held = _held(project, info, holds)
+        model = (model_name(held.model_id) if held else "") or shown
         return Attribution(info.resource_id, "marketplace", project.resource_id, project.name, model, rule)
-    candidates = [
-        p
+    fix = "tag the SaaS resource with the project's name or map it in [attribution.resources]"
+    if not info.offer:
+        detail = f"Azure gave no offer ID for {info.name} (no offerId, and the name is not '<offer>-<GUID>'); {fix}"
+        return Attribution(info.resource_id, "marketplace", None, UNATTRIBUTED, shown, "no-candidate", detail)
+    candidates = {
+        p.resource_id: (p, held)
         for p in projects
         if p.subscription_id == info.subscription_id
         and p.resource_group == info.resource_group
-        and (p.resource_id, offer) in holds
-    ]
-    left = [p for p in candidates if p.resource_id not in claimed[offer]]
+        and (held := _held(p, info, holds)) is not None
+    }
+    left = [(p, held) for p, held in candidates.values() if p.resource_id not in claimed[info.offer.lower()]]
     if len(left) == 1:
-        project = left[0]
-        model = model_name(holds[(project.resource_id, offer)]) or info.offer
-        detail = f"only project in {info.resource_group} holding offer {info.offer}"
-        return Attribution(
-            info.resource_id, "marketplace", project.resource_id, project.name, model, "offer-match", detail
-        )
-    models = {model_name(holds[(p.resource_id, offer)]) for p in candidates} - {""}
-    model = models.pop() if len(models) == 1 else info.offer
-    if left:
-        names = ", ".join(sorted(p.name for p in left))
+        project, held = left[0]
         detail = (
-            f"{len(left)} projects in resource group {info.resource_group} hold offer {info.offer}: "
-            f"{names}; tag the SaaS resource with the project's name or map it in [attribution.resources]"
+            f"only project in {info.resource_group} holding offer {info.offer} "
+            f"(offer ID from the {info.offer_source or 'inventory'})"
         )
+        return Attribution(
+            info.resource_id,
+            "marketplace",
+            project.resource_id,
+            project.name,
+            model_name(held.model_id) or shown,
+            "offer-match",
+            detail,
+        )
+    models = {model_name(held.model_id) for _p, held in candidates.values()} - {""}
+    model = models.pop() if len(models) == 1 else shown
+    if left:
+        names = ", ".join(sorted(p.name for p, _held in left))
+        detail = f"{len(left)} projects in resource group {info.resource_group} hold offer {info.offer}: {names}; {fix}"
         return Attribution(info.resource_id, "marketplace", None, UNATTRIBUTED, model, "ambiguous", detail)
-    detail = (
-        f"no project in resource group {info.resource_group} holds offer {info.offer}; "
-        "tag the SaaS resource with the project's name or map it in [attribution.resources]"
-    )
+    detail = f"no project in resource group {info.resource_group} holds offer {info.offer}; {fix}"
     return Attribution(info.resource_id, "marketplace", None, UNATTRIBUTED, model, "no-candidate", detail)
 
 

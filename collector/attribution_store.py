@@ -42,11 +42,21 @@ class Attributions:
                 for w in session.scalars(select(Workspace).where(func.lower(Workspace.kind) == "project"))
             ],
             [
-                attribution.SaasInfo(s.resource_id, s.subscription_id, s.resource_group, s.name, s.offer, s.tags or {})
+                attribution.SaasInfo(
+                    s.resource_id,
+                    s.subscription_id,
+                    s.resource_group,
+                    s.name,
+                    s.offer,
+                    s.tags or {},
+                    s.offer_source,
+                    s.publisher,
+                    s.plan,
+                )
                 for s in session.scalars(select(SaasResource))
             ],
             [
-                attribution.OfferSubscription(m.workspace_id, m.offer_id, m.model_id)
+                attribution.OfferSubscription(m.workspace_id, m.offer_id, m.model_id, m.publisher_id, m.plan_id)
                 for m in session.scalars(select(MarketplaceSubscription))
             ],
             settings,

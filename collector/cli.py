@@ -157,6 +157,8 @@ def collect(obj: _Context, since: date | None, until: date | None, only: str) ->
                 f"{summary.rows_written} rows written, {summary.rows_removed} removed, "
                 f"{summary.rows_rejected} rejected{qpu}, {summary.seconds:.1f} s"
             )
+            for resource_id, why in summary.by_offer:
+                click.echo(f"attributed by offer: {resource_id}: {why}")
             for resource_id, why in summary.unattributed:
                 click.echo(f"unattributed: {resource_id}: {why}")
             failures += summary.failures

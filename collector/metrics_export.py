@@ -13,7 +13,7 @@ from prometheus_client.registry import Collector
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from collector.azure.throttling import QpuMeter
+from collector.azure.throttling import QpuMeter, window_label
 from collector.lease import Lease
 from collector.settings import Settings
 from collector.status import freshness
@@ -64,8 +64,8 @@ class StoreCollector(Collector):
         remaining = GaugeMetricFamily(
             "costwatch_qpu_remaining", "Cost Management QPU left per window, as Azure last reported", labels=["window"]
         )
-        for window, left in sorted(self.qpu.remaining.items()):
-            remaining.add_metric([window], left)
+        for seconds, left in sorted(self.qpu.remaining.items()):
+            remaining.add_metric([window_label(seconds)], left)
         yield from (up, success, stale, failed, rows, qpu, duration, leader, remaining)
 
 

@@ -17,7 +17,7 @@ import logging
 from datetime import date
 from functools import partial
 
-from sqlalchemy import Engine, func, select, update
+from sqlalchemy import ColumnElement, Engine, func, select, update
 from sqlalchemy.orm import Session
 
 from collector import attribution, attribution_store, rollup
@@ -83,7 +83,8 @@ def collect(
                 if not run.scope(f"costs {chunk.scope}", work, prefix, month=month, query_scope=chunk.scope):
                     failed_scopes.add(chunk.scope)
         catch_up_rollup(engine, settings, run.id, today)
-        run.summary.unattributed = unattributed(engine)
+        run.summary.unattributed = attributed(engine, ResourceAttribution.project == attribution.UNATTRIBUTED)
+        run.summary.by_offer = attributed(engine, ResourceAttribution.rule == "offer-match")
 
     return execute(engine, settings, "costs", body, clients=clients, progress=progress, window=(since, until))
 
@@ -129,12 +130,13 @@ def finalize_closed_months(engine: Engine, settings: Settings, today: date) -> t
     return first, last
 
 
-def unattributed(engine: Engine) -> list[tuple[str, str]]:
-    """Data-quality findings: SaaS resources whose costs could not be given a project, and why."""
+def attributed(engine: Engine, which: ColumnElement[bool]) -> list[tuple[str, str]]:
+    """(resource ID, why) of the attributions `which` selects: the SaaS resources whose costs could not
+    be given a project, or those given one by their offer (and which property gave the offer's ID)."""
     with Session(engine) as session:
         rows = session.execute(
             select(ResourceAttribution.resource_id, ResourceAttribution.detail)
-            .where(ResourceAttribution.project == attribution.UNATTRIBUTED)
+            .where(which)
             .order_by(ResourceAttribution.resource_id)
         ).all()
     return [(r.resource_id, r.detail) for r in rows]

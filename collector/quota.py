@@ -3,12 +3,19 @@
 Regions are those where the tenant has workspaces (in any subscription), plus `[quota] extra_regions`.
 Each run stores one time-stamped snapshot per (subscription, region, provider, VM family);
 `limit = -1` means unlimited.
+
+Azure ML's list repeats each family's `name.value` at three levels: the subscription's line (type
+`.../vmFamily/usages`, id `.../locations/<loc>/usages/<name>`) is the quota; lines of type
+`.../workspaces/usages` and `.../workspaces/computes/usages` (Azure also spells them `workspace/...`)
+are that quota's breakdown by workspace and compute, with the same limit. Only the subscription's line
+is the family's figure: taking a workspace's share as it would understate the quota
+(ml/spec_2025-09-01_Usage_list.json: the subscription's 12 of 24 NC cores would read 6 of 24).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -59,18 +66,50 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, int | Decimal) and not isinstance(value, bool) and value == int(value)
 
 
+def is_breakdown(item: dict[str, Any]) -> bool:
+    """A workspace's or compute's share of a subscription's quota, not a quota of its own."""
+    kind, item_id = str(item.get("type") or "").lower(), str(item.get("id") or "").lower()
+    return "/workspace" in kind or "/workspaces/" in item_id
+
+
 def usages(clients: AzureClients, subscription_id: str, location: str) -> Iterator[dict[str, Any]]:
+    """The subscription-level usages of both providers in one region."""
     for provider, api_version in API_VERSIONS.items():
         path = f"/subscriptions/{subscription_id}/providers/{provider}/locations/{location}/usages"
         what = f"list {provider} usages in {subscription_id}/{location}"
-        for item in list_all(clients.resources, url(clients.settings.arm_endpoint, path, api_version), what):
-            row = parse_usage(item, provider)
-            if row is None:
-                log.warning(
-                    "%s: skipped an item without name.value, currentValue and limit as integers: %r", what, item
-                )
-                continue
-            yield row
+        items = list_all(clients.resources, url(clients.settings.arm_endpoint, path, api_version), what)
+        yield from subscription_usages(items, provider, what)
+
+
+def subscription_usages(items: Iterable[dict[str, Any]], provider: str, what: str) -> list[dict[str, Any]]:
+    """One row per name from a usages list: the subscription's lines, without the breakdown."""
+    seen: dict[str, dict[str, Any]] = {}
+    breakdown = 0
+    for item in items:
+        if is_breakdown(item):
+            breakdown += 1
+            continue
+        row = parse_usage(item, provider)
+        if row is None:
+            log.warning("%s: skipped an item without name.value, currentValue and limit as integers: %r", what, item)
+            continue
+        first = seen.setdefault(row["name"], row)
+        if first is not row:
+            # Two subscription-level lines for one name: keep the first, never write both nor let the
+            # second overwrite it unseen.
+            log.warning(
+                "%s: expected one subscription-level line per name, got %r twice (%s of %s, then %s of %s); "
+                "kept the first",
+                what,
+                row["name"],
+                first["current_value"],
+                first["limit_value"],
+                row["current_value"],
+                row["limit_value"],
+            )
+    if breakdown:
+        log.debug("%s: left out %d workspace and compute lines, a breakdown of the quota", what, breakdown)
+    return list(seen.values())
 
 
 def watched_regions(engine: Engine, settings: Settings) -> list[str]:

@@ -71,6 +71,7 @@ class RunSummary:
     throttled: int = 0
     seconds: float = 0.0
     unattributed: list[tuple[str, str]] = field(default_factory=list)
+    by_offer: list[tuple[str, str]] = field(default_factory=list)  # attributed by their offer, and how
     # What the run waited out without losing anything (a database outage), for its record.
     notes: list[str] = field(default_factory=list)
 

@@ -235,7 +235,12 @@ class EmulatorApi:
             response = self._admin(request, path)
         else:
             response = self._arm(request, path)
-        self.stats.record(response.route, "reset" if response.reset else response.fault or response.status)
+        self.stats.record(
+            response.route,
+            "reset" if response.reset else response.fault or response.status,
+            request.headers.get("user-agent", ""),
+            request.headers.get("clienttype", ""),
+        )
         return response
 
     def _arm(self, request: Request, path: str) -> Response:
@@ -556,16 +561,24 @@ class EmulatorApi:
         provider: str,
         shape: Callable[[Usage], JSON],
         totals: bool = True,
+        breakdown: bool = False,
     ) -> Response:
         found = self._subscription_or_404(params["sub"])
         if isinstance(found, Response):
             return found
         # An unknown region answers an empty list, as Azure does for a region without quota.
         usages = self.tenant.quota_usages(found, params["loc"], provider)
-        return self._paged(request, request.path, [shape(u) for u in usages if totals or not u.is_total])
+        listed = [
+            line
+            for u in usages
+            if totals or not u.is_total
+            for line in [u, *(self.tenant.quota_breakdown(u) if breakdown else [])]
+        ]
+        return self._paged(request, request.path, [shape(u) for u in listed])
 
     def _ml_usages(self, request: Request, params: dict[str, str]) -> Response:
-        return self._usages(request, params, ML_PROVIDER, arm.ml_usage_json)
+        # Azure ML lists each family's workspace shares right after its line, with the same name.
+        return self._usages(request, params, ML_PROVIDER, arm.ml_usage_json, breakdown=True)
 
     def _ml_quotas(self, request: Request, params: dict[str, str]) -> Response:
         # The quotas list has the families only: the regional total is not a quota of its own.

@@ -7,6 +7,7 @@ plausible values.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -161,6 +162,12 @@ def online_endpoint_json(e: OnlineEndpoint, tenant_id: str, deployments: Sequenc
     }
 
 
+def display_name(identifier: str) -> str:
+    """'meta-llama-3-70b-instruct-offer' -> 'Meta Llama 3 70b Instruct Offer': a display name, as
+    2026-04-01 shows offers, plans and publishers."""
+    return " ".join(word.capitalize() for word in re.split(r"[-_.]", identifier) if word)
+
+
 def saas_resource_json(s: SaasResource, api_version: str) -> JSON:
     """`2018-03-01-beta` has offerId/skuId/publisherId/created; newer versions offerName/planName/..."""
     start = s.created_at.replace(hour=0, minute=0, second=0, microsecond=0)
@@ -178,7 +185,7 @@ def saas_resource_json(s: SaasResource, api_version: str) -> JSON:
             "saasResourceName": s.name,
             "publisherId": s.publisher_id,
             "skuId": s.plan_id,
-            "offerId": s.offer_name,
+            "offerId": s.offer_id,
             "quantity": None,
             "termId": None,
             "paymentChannelType": "SubscriptionDelegated",
@@ -198,9 +205,11 @@ def saas_resource_json(s: SaasResource, api_version: str) -> JSON:
         "status": s.status,
         "statusReason": "None",
         "quantity": None,
-        "publisherName": s.publisher_id,
-        "planName": s.plan_id,
-        "offerName": s.offer_name,
+        # "Server-resolved from ProductCode": display names, not IDs (the 2026-04-01 spec's example
+        # reads "SaaS Offer", "SaaS Plan"); only 2018-03-01-beta gives offerId/skuId/publisherId.
+        "publisherName": display_name(s.publisher_id),
+        "planName": display_name(s.plan_id),
+        "offerName": display_name(s.offer_id),
         "termUnit": "P1M",
         "billingPeriod": "P1M",
         "termStartDate": arm_time(start),
@@ -258,10 +267,15 @@ def online_deployment_json(d: OnlineDeployment) -> JSON:
 
 def _usage_base(u: Usage, kind: str) -> JSON:
     # The examples put no region in these IDs; ours carry it so entries stay unique.
-    scope = f"/subscriptions/{u.subscription_id}/providers/{ML_PROVIDER}/locations/{u.location}"
+    subscription = f"/subscriptions/{u.subscription_id}"
+    if u.workspace:  # a workspace's share: its id is under the workspace, as in the spec's example
+        return {
+            "id": f"{subscription}/resourceGroups/rg/providers/{ML_PROVIDER}/workspaces/{u.workspace}/{kind}/{u.name}",
+            "type": f"{ML_PROVIDER}/workspaces/{kind}",
+        }
     family_type = "totalCores" if u.is_total else "vmFamily"
     return {
-        "id": f"{scope}/{kind}/{u.name}",
+        "id": f"{subscription}/providers/{ML_PROVIDER}/locations/{u.location}/{kind}/{u.name}",
         "type": f"{ML_PROVIDER}/{family_type}/{kind}",
     }
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from .catalog import VM_FAMILIES, VM_SIZES
@@ -73,6 +73,9 @@ class Usage:
     limit: int
     unit: str = "Count"
     is_total: bool = False
+    # Below the subscription: "workspaces/<name>" for a workspace's share of the family's quota, which
+    # Azure ML lists after the family's own line with the same name.value and limit.
+    workspace: str = ""
 
     def truth(self) -> dict[str, Any]:
         return {
@@ -150,6 +153,22 @@ class QuotaBook:
             is_total=True,
         )
         return [total, *families]
+
+    def breakdown(self, family: Usage, deployments: Iterable[OnlineDeployment]) -> list[Usage]:
+        """Each workspace's share of one Azure ML family line: the cores of its managed deployments."""
+        if family.provider != ML_PROVIDER or family.is_total:
+            return []
+        shares: dict[str, int] = {}
+        for d in deployments:
+            size = VM_SIZES[d.vm_size]
+            if (d.subscription_id.lower(), d.location.lower(), size.family) == (
+                family.subscription_id,
+                family.location,
+                family.name,
+            ):
+                workspace = d.endpoint_id.split("/onlineEndpoints/")[0].rsplit("/", 1)[-1]
+                shares[workspace] = shares.get(workspace, 0) + size.cores * d.instance_count
+        return [replace(family, current=cores, workspace=workspace) for workspace, cores in sorted(shares.items())]
 
     def all_usages(self, deployments: Sequence[OnlineDeployment]) -> list[Usage]:
         return [u for sub, region, provider in self.lines for u in self.usages(sub, region, provider, deployments)]

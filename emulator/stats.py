@@ -12,10 +12,13 @@ class Stats:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._counts: Counter[tuple[str, str]] = Counter()
+        # Who called each route: (route, User-Agent, ClientType header or "") -> requests.
+        self.clients: Counter[tuple[str, str, str]] = Counter()
 
-    def record(self, route: str, status: int | str) -> None:
+    def record(self, route: str, status: int | str, user_agent: str = "", client_type: str = "") -> None:
         with self._lock:
             self._counts[(route, str(status))] += 1
+            self.clients[(route, user_agent, client_type)] += 1
 
     def count(self, route: str | None = None, status: int | str | None = None) -> int:
         with self._lock:
@@ -35,3 +38,4 @@ class Stats:
     def clear(self) -> None:
         with self._lock:
             self._counts.clear()
+            self.clients.clear()

@@ -227,6 +227,10 @@ class Tenant:
         """A usages list as served now; empty for an unknown region or subscription."""
         return self.quota_book.usages(subscription_id, location, provider, self.online_deployments)
 
+    def quota_breakdown(self, family: Usage) -> list[Usage]:
+        """The workspace lines Azure ML lists after a family's line (not quota figures of their own)."""
+        return self.quota_book.breakdown(family, self.online_deployments)
+
     def quota_truth(self) -> list[dict[str, Any]]:
         """Every usage entry of every subscription, region and provider, as served now.
 

@@ -61,10 +61,12 @@ class QpuMeter:
         per_hour: int,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        # Spelled and ordered as in real answers ("QueriesPerHour:496,QueriesPerMin:37,QueriesPer10Sec:11",
+        # issue 19); Learn's examples spell the minute "QueriesPer1Min", which the collector reads too.
         self.windows = (
+            Window("QueriesPerHour", 3600.0, per_hour),
+            Window("QueriesPerMin", 60.0, per_minute),
             Window("QueriesPer10Sec", 10.0, per_10s),
-            Window("QueriesPer1Min", 60.0, per_minute),
-            Window("QueriesPer1Hour", 3600.0, per_hour),
         )
         self._clock = clock
         self._events: deque[tuple[float, int]] = deque()

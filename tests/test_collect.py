@@ -43,6 +43,10 @@ def test_collection_matches_ground_truth_and_a_rerun_changes_nothing(db_url: str
             server, ["subscription"], include_other=True
         )
         assert stored(engine, server, ["day", "resource"]) == truth(server, ["day", "resource"])
+        # Every call names costwatch and its version; cost queries also name their client type.
+        callers = server.stats.clients
+        assert callers and all(agent.startswith("costwatch/") for _route, agent, _type in callers)
+        assert {kind for route, _agent, kind in callers if route == "cost_query"} == {"costwatch"}
         before = _rows(engine)
 
         second = collect_all(server, settings, engine)

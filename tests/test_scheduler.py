@@ -73,7 +73,7 @@ def _meter():
     from collector.azure.throttling import QpuMeter
 
     meter = QpuMeter()
-    meter.remaining = {"queriesper10sec": 11}
+    meter.remaining = {10: 11}
     return meter
 
 

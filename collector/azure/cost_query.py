@@ -25,6 +25,11 @@ from collector.azure.arm import MAX_PAGES, AzureCallError, azure_errors, error_f
 
 log = logging.getLogger(__name__)
 
+# Sent with every cost query: Cost Management keeps a query allowance per client type
+# (x-ms-ratelimit-microsoft.costmanagement-clienttype-retry-after), so costwatch names itself there
+# instead of sharing the anonymous one.
+CLIENT_TYPE = {"ClientType": "costwatch"}
+
 
 @dataclass(frozen=True)
 class QueryPage:
@@ -37,7 +42,11 @@ def query_pages(client: CostManagementClient, scope: str, body: dict[str, Any]) 
     what = f"cost query on {scope}"
     with azure_errors(what):
         first = build_query_usage_request(
-            scope, api_version=client._config.api_version, content_type="application/json", json=body
+            scope,
+            api_version=client._config.api_version,
+            content_type="application/json",
+            json=body,
+            headers=CLIENT_TYPE,
         )
         http = _send(client, first)
         if http.status_code not in (200, 204):
@@ -56,7 +65,7 @@ def query_pages(client: CostManagementClient, scope: str, body: dict[str, Any]) 
                 # month as if it were whole: fail the scope, keep what is stored, retry next run.
                 raise AzureCallError(f"{what}: nextLink repeats a page already read ({len(seen)} pages in)")
             seen.add(next_link)
-            http = _send(client, HttpRequest("POST", next_link, json=body))
+            http = _send(client, HttpRequest("POST", next_link, json=body, headers=CLIENT_TYPE))
             if http.status_code not in (200, 204):
                 raise error_from(http, what)
 

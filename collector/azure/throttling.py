@@ -26,8 +26,12 @@ RETRY_AFTER_HEADERS = tuple(f"{HEADER_PREFIX}{kind}-retry-after" for kind in ("q
 QPU_CONSUMED = f"{HEADER_PREFIX}qpu-consumed"
 QPU_REMAINING = f"{HEADER_PREFIX}qpu-remaining"
 _QUERY_PATH = re.compile(r"/providers/microsoft\.costmanagement/query\b", re.IGNORECASE)
-# Window name in the qpu-remaining header -> (its length in seconds, the tenant's QPU in it).
-_WINDOWS = {"queriesper10sec": (10.0, 12), "queriesper1min": (60.0, 60), "queriesper1hour": (3600.0, 600)}
+# The windows of the qpu-remaining header, by their length in seconds -> the tenant's QPU in each
+# (Learn, "Cost Management API latency and rate limits"). Azure spells them more than one way: real
+# answers read "QueriesPerHour:496,QueriesPerMin:37,QueriesPer10Sec:11", others "QueriesPer1Min:59".
+_BUDGETS = {10: 12, 60: 60, 3600: 600}
+_WINDOW_NAME = re.compile(r"^queriesper(\d*)(sec|second|min|minute|hour|hr|day)s?$")
+_UNITS = {"sec": 1, "second": 1, "min": 60, "minute": 60, "hour": 3600, "hr": 3600, "day": 86400}
 
 
 class ThrottledTooLong(HttpResponseError):
@@ -38,13 +42,34 @@ def is_cost_query(url: str) -> bool:
     return bool(_QUERY_PATH.search(url))
 
 
-def parse_remaining(header: str) -> dict[str, int]:
-    """'QueriesPer10Sec:11,QueriesPer1Min:59' -> {'queriesper10sec': 11, 'queriesper1min': 59}."""
-    out: dict[str, int] = {}
+def window_seconds(name: str) -> int | None:
+    """A qpu-remaining window's length: 'QueriesPer10Sec' -> 10, 'QueriesPerMin' and 'QueriesPer1Min' -> 60."""
+    match = _WINDOW_NAME.match(name.strip().lower())
+    return int(match.group(1) or 1) * _UNITS[match.group(2)] if match else None
+
+
+def window_label(seconds: int) -> str:
+    """10 -> '10s', 60 -> '1m', 3600 -> '1h': the window as /metrics names it."""
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+def parse_remaining(header: str) -> dict[int, int]:
+    """'QueriesPerHour:496,QueriesPerMin:37,QueriesPer10Sec:11' -> {3600: 496, 60: 37, 10: 11}.
+
+    A window whose name is not understood is logged, not guessed at: pacing would otherwise ignore it.
+    """
+    out: dict[int, int] = {}
     for part in re.split(r"[,;]", header):
         name, _, value = part.partition(":")
-        if value.strip().lstrip("-").isdigit():
-            out[name.strip().lower()] = int(value.strip())
+        seconds = window_seconds(name)
+        if seconds is None or not value.strip().lstrip("-").isdigit():
+            if part.strip():
+                log.warning("qpu-remaining: expected 'QueriesPer<window>:<number>', got %r; not paced on", part)
+            continue
+        out[seconds] = int(value.strip())
     return out
 
 
@@ -56,7 +81,7 @@ class QpuMeter:
     consumed: int = 0
     calls: int = 0
     throttled: int = 0
-    remaining: dict[str, int] = field(default_factory=dict)
+    remaining: dict[int, int] = field(default_factory=dict)  # window seconds -> QPU Azure says is left
     _seen_at: float = 0.0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -73,18 +98,19 @@ class QpuMeter:
                 self.remaining = parse_remaining(str(remaining))
                 self._seen_at = time.monotonic()
 
-    def reserve(self, window: str) -> int:
-        """QPU of the window to leave to other tools: what lies beyond this process's share."""
-        budget = _WINDOWS[window][1]
+    def reserve(self, seconds: int) -> int:
+        """QPU of the window to leave to other tools: what lies beyond this process's share. A window
+        of unknown budget keeps nothing back: it is paced on only once Azure says it is spent."""
+        budget = _BUDGETS.get(seconds, 0)
         return budget - int(budget * self.share)
 
     def wait_for_budget(self) -> float:
         """Sleep until every window Azure reported as spent has rolled over; return seconds slept."""
         with self._lock:
             waits = [
-                _WINDOWS[name][0] - (time.monotonic() - self._seen_at)
-                for name, left in self.remaining.items()
-                if name in _WINDOWS and left <= self.reserve(name)
+                seconds - (time.monotonic() - self._seen_at)
+                for seconds, left in self.remaining.items()
+                if left <= self.reserve(seconds)
             ]
         wait = max([w for w in waits if w > 0], default=0.0)
         if wait:

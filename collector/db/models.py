@@ -137,7 +137,11 @@ class SaasResource(_Inventory, Base):
     subscription_id: Mapped[str] = mapped_column(String(36), index=True)
     resource_group: Mapped[str] = mapped_column(String(128))
     name: Mapped[str] = mapped_column(String(256))
+    # Offer, plan and publisher IDs (2018-03-01-beta's offerId, skuId, publisherId; else the offer from
+    # the name), and where the offer ID came from; offer_name is 2026-04-01's display name.
     offer: Mapped[str] = mapped_column(String(256), default="")
+    offer_source: Mapped[str] = mapped_column(String(64), default="")
+    offer_name: Mapped[str] = mapped_column(String(256), default="")
     plan: Mapped[str] = mapped_column(String(256), default="")
     publisher: Mapped[str] = mapped_column(String(256), default="")
     status: Mapped[str] = mapped_column(String(32), default="")

@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 from decimal import Decimal
 from typing import Any
 
-from collector.azure.arm import list_all, url
+from collector.azure.arm import AzureCallError, list_all, url
 from collector.azure.clients import AzureClients
 
 log = logging.getLogger(__name__)
@@ -19,6 +19,13 @@ Row = dict[str, Any]
 
 ML_API = "2025-12-01"
 SAAS_API = "2026-04-01"
+# The only version whose answer carries the offer's ID (offerId, with publisherId and skuId); 2026-04-01
+# gives offerName/planName "server-resolved from ProductCode": display names such as "SaaS Offer"
+# (saas/spec_2026-04-01_SaasListBySubscription.json), never matched as IDs.
+SAAS_IDS_API = "2018-03-01-beta"
+# Where a SaaS resource's offer ID came from, as `collect` and the attribution's detail say it.
+OFFER_FROM_OFFER_ID = f"offerId ({SAAS_IDS_API})"
+OFFER_FROM_NAME = "resource name <offer>-<GUID>"
 _RG = re.compile(r"/resourcegroups/([^/]+)/", re.IGNORECASE)
 _GUID_SUFFIX = re.compile(r"-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.IGNORECASE)
 
@@ -28,10 +35,14 @@ def resource_group(resource_id: str) -> str:
     return match.group(1).lower() if match else ""
 
 
-def offer_of(saas_name: str, properties: dict[str, Any]) -> str:
-    """The SaaS resource's offer: offerName (2026-04-01), offerId (2018-03-01-beta), else its name less -GUID."""
-    offer = properties.get("offerName") or properties.get("offerId")
-    return str(offer) if offer else _GUID_SUFFIX.sub("", saas_name)
+def offer_of(saas_name: str, properties: dict[str, Any]) -> tuple[str, str]:
+    """The SaaS resource's offer ID and where it came from: `offerId` (2018-03-01-beta), else the
+    resource's name less its -GUID; ("", "") when neither gives it (offerName is a display name)."""
+    if properties.get("offerId"):
+        return str(properties["offerId"]), OFFER_FROM_OFFER_ID
+    if _GUID_SUFFIX.search(saas_name):
+        return _GUID_SUFFIX.sub("", saas_name), OFFER_FROM_NAME
+    return "", ""
 
 
 def _text(value: Any) -> str:
@@ -93,17 +104,23 @@ def parse_workspace(item: dict[str, Any], subscription_id: str) -> Row | None:
 
 
 def parse_saas_resource(item: dict[str, Any], subscription_id: str) -> Row | None:
+    """A SaaS resource of either API version. `offer`, `plan` and `publisher` are IDs (2018-03-01-beta's
+    offerId, skuId, publisherId, or the offer from the resource's name); `offer_name` is the display
+    name 2026-04-01 gives, shown but never matched on."""
     resource_id, props, name = _id(item), _props(item), _text(item.get("name"))
     if resource_id is None:
         return None
+    offer, source = offer_of(name, props)
     return {
         "resource_id": resource_id,
         "subscription_id": subscription_id,
         "resource_group": resource_group(resource_id),
         "name": name,
-        "offer": offer_of(name, props),
-        "plan": _text(props.get("planName") or props.get("skuId")),
-        "publisher": _text(props.get("publisherName") or props.get("publisherId")),
+        "offer": offer,
+        "offer_source": source,
+        "offer_name": _text(props.get("offerName")),
+        "plan": _text(props.get("skuId")),
+        "publisher": _text(props.get("publisherId")),
         "status": _text(props.get("status")),
         "tags": _tags(item),
     }
@@ -151,10 +168,41 @@ def workspaces(clients: AzureClients, subscription_id: str) -> Iterator[Row]:
     return _fetch(clients, path, ML_API, f"list workspaces in {subscription_id}", parse_workspace, subscription_id)
 
 
-def saas_resources(clients: AzureClients, subscription_id: str) -> Iterator[Row]:
+def saas_resources(clients: AzureClients, subscription_id: str) -> list[Row]:
+    """The subscription's SaaS resources, with their offer, publisher and plan IDs.
+
+    The list is read in the current version (status, display names) and in 2018-03-01-beta, the only
+    one whose answer has the IDs (offerId, publisherId, skuId): one more ARM read per subscription.
+    Should the older version fail, the offer comes from each resource's name and a warning says so.
+    """
     path = f"/subscriptions/{subscription_id}/providers/Microsoft.SaaS/resources"
     what = f"list SaaS resources in {subscription_id}"
-    return _fetch(clients, path, SAAS_API, what, parse_saas_resource, subscription_id)
+    rows = list(_fetch(clients, path, SAAS_API, what, parse_saas_resource, subscription_id))
+    if not rows:
+        return rows
+    try:
+        ids = {
+            row["resource_id"]: row
+            for row in _fetch(
+                clients, path, SAAS_IDS_API, f"{what} ({SAAS_IDS_API})", parse_saas_resource, subscription_id
+            )
+        }
+    except AzureCallError as exc:
+        log.warning("%s: could not read offer IDs in %s (%s); offers come from resource names", what, SAAS_IDS_API, exc)
+        ids = {}
+    for row in rows:
+        found = ids.get(row["resource_id"])
+        if found is not None and found["offer"]:
+            row.update({k: found[k] for k in ("offer", "offer_source", "plan", "publisher")})
+        if not row["offer"]:
+            log.warning(
+                "%s: %s: expected an offer ID (offerId in %s, or a name '<offer>-<GUID>'), got neither; "
+                "its costs stay unattributed until it is tagged or mapped in [attribution.resources]",
+                what,
+                row["resource_id"],
+                SAAS_IDS_API,
+            )
+    return rows
 
 
 def marketplace_subscriptions(clients: AzureClients, workspace_id: str) -> Iterator[Row]:

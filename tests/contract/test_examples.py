@@ -52,23 +52,28 @@ def test_the_204_example_has_no_body(examples: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("name", "offer", "plan", "publisher"),
+    ("name", "offer", "plan", "publisher", "shown"),
     [
-        ("saas-resource-get-2026-04-01.json", "SaaS Offer", "SaaS Plan", "ISVUKLegacy"),
-        ("saas-resource-get-2018-03-01-beta.json", "contosoOffer", "free", "microsoft-contoso"),
+        # 2026-04-01's offerName/planName are display names, "server-resolved from ProductCode": never IDs.
+        ("saas-resource-get-2026-04-01.json", "", "", "", "SaaS Offer"),
+        ("saas-resource-get-2018-03-01-beta.json", "contosoOffer", "free", "microsoft-contoso", ""),
     ],
 )
-def test_saas_resources_of_both_api_versions(examples: Path, name: str, offer: str, plan: str, publisher: str) -> None:
+def test_saas_resources_of_both_api_versions(
+    examples: Path, name: str, offer: str, plan: str, publisher: str, shown: str
+) -> None:
     row = inventory.parse_saas_resource(body(examples, name), "s")
     assert row is not None
     assert (row["offer"], row["plan"], row["publisher"], row["status"]) == (offer, plan, publisher, "Subscribed")
+    assert row["offer_name"] == shown
     assert row["resource_id"] == row["resource_id"].lower()
     assert row["resource_group"] in ("myresourcegroup", "my-saas-rg")
 
 
 def test_saas_offer_falls_back_to_the_name_without_its_guid() -> None:
     assert inventory.offer_of("meta-llama-3-8b-instruct-offer-0f8fad5b-d9cb-469f-a165-70867728950e", {}) == (
-        "meta-llama-3-8b-instruct-offer"
+        "meta-llama-3-8b-instruct-offer",
+        inventory.OFFER_FROM_NAME,
     )
 
 

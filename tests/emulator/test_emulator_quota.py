@@ -43,10 +43,16 @@ def _role(tenant: Tenant, subscription_id: str) -> str:
 def test_routes_serve_the_truth(client: Client, server: EmulatorServer) -> None:
     truth = server.tenant.quota_truth()
     served = []
+    shares: list[tuple[dict[str, Any], dict[str, Any]]] = []  # (a workspace's line, its family's line)
+    family: dict[str, Any] = {}
     for sub in server.tenant.subscriptions:
         for region in sorted(server.tenant.quota_regions):
             for provider in (ML_PROVIDER, COMPUTE_PROVIDER):
                 for item in _served(client, _usages_path(sub.subscription_id.upper(), region.upper(), provider)):
+                    if item.get("type", "").endswith("/workspaces/usages"):
+                        shares.append((item, family))  # a share follows its family's line
+                        continue
+                    family = item
                     served.append(
                         {
                             "subscription_id": sub.subscription_id,
@@ -69,6 +75,12 @@ def test_routes_serve_the_truth(client: Client, server: EmulatorServer) -> None:
             assert {q["name"]["value"]: q["limit"] for q in quotas} == families
     assert served == truth
     assert all(isinstance(r["current"], int) and isinstance(r["limit"], int) for r in truth)
+    # As in Azure's example (ml/spec_2025-09-01_Usage_list.json), each workspace's share of a family
+    # repeats its name.value and limit, under the workspace's id: a breakdown, never above the family.
+    assert shares, "the tenant's managed deployments give workspace lines"
+    for share, family in shares:
+        assert (share["name"], share["limit"]) == (family["name"], family["limit"])
+        assert "/workspaces/" in share["id"] and 0 < share["currentValue"] <= family["currentValue"]
 
 
 def test_every_workspace_region_answers_and_others_are_empty(client: Client, server: EmulatorServer) -> None:

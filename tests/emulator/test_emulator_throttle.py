@@ -42,7 +42,7 @@ def test_charges_are_at_least_one_and_at_most_a_window() -> None:
     assert meter.charge(0).consumed == 1
     assert not meter.charge(13).allowed  # clamped to 12, which no longer fits
     verdict = meter.peek()
-    assert verdict.headers()[REMAINING_HEADER] == "QueriesPer10Sec:11,QueriesPer1Min:59,QueriesPer1Hour:599"
+    assert verdict.headers()[REMAINING_HEADER] == "QueriesPerHour:599,QueriesPerMin:59,QueriesPer10Sec:11"
 
 
 def test_over_budget_query_gets_429_with_qpu_retry_after_then_recovers() -> None:
@@ -55,7 +55,7 @@ def test_over_budget_query_gets_429_with_qpu_retry_after_then_recovers() -> None
         first = client.query(sub, two_months)
         assert first.status_code == 200
         assert first.headers[CONSUMED_HEADER] == "2"
-        assert first.headers[REMAINING_HEADER] == "QueriesPer10Sec:2,QueriesPer1Min:98,QueriesPer1Hour:998"
+        assert first.headers[REMAINING_HEADER] == "QueriesPerHour:998,QueriesPerMin:98,QueriesPer10Sec:2"
         assert client.query(sub, two_months).status_code == 200
         refused = client.query(sub, query_body(date(2025, 3, 1), date(2025, 3, 2)))
         assert refused.status_code == 429

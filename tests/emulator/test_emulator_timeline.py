@@ -122,7 +122,12 @@ def test_the_routes_follow_each_step() -> None:
             f"/subscriptions/{d.subscription_id}/providers/Microsoft.MachineLearningServices/locations/{d.location}/usages",
             "2025-09-01",
         ).json()["value"]
-        family = {u["name"]["value"]: (u["currentValue"], u["limit"]) for u in usages}["standardNCSv3Family"]
+        # The subscription's line, not the workspace shares listed after it under the same name.
+        family = next(
+            (u["currentValue"], u["limit"])
+            for u in usages
+            if u["name"]["value"] == "standardNCSv3Family" and u["type"].endswith("/vmFamily/usages")
+        )
         assert family == (52, 64)  # 81%: over the 80% line now
         assert {
             "current": 52,
