@@ -15,7 +15,8 @@ hold the same offer, so the resource group alone cannot tell them apart. The rul
    tag or a mapping.
 
 Resources under a project workspace's ID (managed compute) belong to that project. Anything else is
-not AI spend and is kept apart as `other`.
+not AI spend and is kept apart as `other`. "Projects" are hub projects and plain Azure ML workspaces
+(kind Default), which hold serverless deployments alike (collector.db.models.PROJECT_KINDS).
 """
 
 from __future__ import annotations

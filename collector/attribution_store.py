@@ -11,11 +11,18 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import Engine, delete, distinct, func, select
+from sqlalchemy import Engine, delete, distinct, select
 from sqlalchemy.orm import Session
 
 from collector import attribution
-from collector.db.models import CostRow, MarketplaceSubscription, ResourceAttribution, SaasResource, Workspace
+from collector.db.models import (
+    CostRow,
+    MarketplaceSubscription,
+    ResourceAttribution,
+    SaasResource,
+    Workspace,
+    is_project,
+)
 from collector.db.upsert import upsert
 from collector.runs import utcnow
 from collector.settings import AttributionSettings
@@ -39,7 +46,7 @@ class Attributions:
         return cls(
             [
                 attribution.Project(w.resource_id, w.name, w.subscription_id, w.resource_group)
-                for w in session.scalars(select(Workspace).where(func.lower(Workspace.kind) == "project"))
+                for w in session.scalars(select(Workspace).where(is_project()))
             ],
             [
                 attribution.SaasInfo(

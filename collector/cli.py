@@ -302,6 +302,7 @@ def deployments(obj: _Context, window: Any, fmt: str) -> None:
         "minutes_near_rpm",
         "instance_type",
         "instance_count",
+        "traffic",
     ]
     click.echo(_render(records, columns, fmt, empty="(no deployments yet: run `costwatch collect`)"), nl=False)
 
@@ -314,9 +315,11 @@ def status(obj: _Context, fmt: str) -> None:
     from sqlalchemy.orm import Session
 
     from collector.status import freshness
+    from collector.traffic import NO_METRICS, without_metrics
 
     with Session(_store(obj)) as session:
         lines = freshness(session, obj.settings)
+        unmeasured = without_metrics(session)
     records = [
         {
             "job": f.job,
@@ -332,6 +335,8 @@ def status(obj: _Context, fmt: str) -> None:
     ]
     columns = ["job", "scope", "last_success", "age", "state", "last_status", "rows", "error"]
     click.echo(_render(records, columns, fmt), nl=False)
+    if unmeasured and fmt == "table":
+        click.echo(f"{len(unmeasured)} serverless deployment(s): {NO_METRICS} (see `costwatch deployments`)")
 
 
 def _age(age: Any) -> str:

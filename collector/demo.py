@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import subprocess
 import sys
@@ -37,6 +38,8 @@ def run_demo(workdir: Path, *, port: int, dashboard: bool, echo: Callable[[str],
             "COSTWATCH_CA_BUNDLE": str(server.ca_path),
             # The emulator's query budget is the demo's alone: no other tool to leave half of it to.
             "COSTWATCH_COSTS__QPU_SHARE": "1.0",
+            # The units of its plans' token meters, as an operator states them from the price sheets.
+            "COSTWATCH_COSTS__UNITS": json.dumps(server.tenant.meter_units),
         }
         os.environ.update(env)
         settings = load_settings()

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from collector.azure.arm import AzureCallError, azure_errors
 from collector.azure.clients import AzureClients
 from collector.db.models import (
+    PROJECT_KINDS,
     Base,
     Deployment,
     InventoryEvent,
@@ -83,7 +84,7 @@ def sync_subscription(run: Run, subscription_id: str) -> int:
         MarketplaceSubscription: [],
         Deployment: [],
     }
-    projects = [w["resource_id"] for w in fetched[Workspace] if w["kind"].lower() == "project"]
+    projects = [w["resource_id"] for w in fetched[Workspace] if w["kind"].lower() in PROJECT_KINDS]
     with ThreadPoolExecutor(_PROJECTS_AT_ONCE, thread_name_prefix="costwatch-inventory") as pool:
         for offers, deployments in pool.map(partial(_project_inventory, clients), projects):  # in order
             fetched[MarketplaceSubscription] += offers

@@ -25,18 +25,20 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from collector.units import normalised
+
 ENV_PREFIX = "COSTWATCH_"
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
-# Wide cost-query scopes: a billing account, one of its billing profiles, or a management group.
+# Wide cost-query scopes: a billing account or one of its billing profiles. A management group is
+# recognised only to be refused with the reason (see CostSettings._wide_scope).
 _ID = r"[A-Za-z0-9][A-Za-z0-9_:.\-]*"
 WIDE_SCOPES = (
     re.compile(rf"^/providers/Microsoft\.Billing/billingAccounts/{_ID}(/billingProfiles/{_ID})?$", re.IGNORECASE),
     re.compile(rf"^/providers/Microsoft\.Management/managementGroups/{_ID}$", re.IGNORECASE),
 )
 WIDE_SCOPE_FORMS = (
-    "/providers/Microsoft.Billing/billingAccounts/<id>, "
-    "/providers/Microsoft.Billing/billingAccounts/<id>/billingProfiles/<id> or "
-    "/providers/Microsoft.Management/managementGroups/<id>"
+    "/providers/Microsoft.Billing/billingAccounts/<id> or "
+    "/providers/Microsoft.Billing/billingAccounts/<id>/billingProfiles/<id>"
 )
 
 # Dimensions the Cost Management Query API accepts for grouping (azure-facts.md section 3).
@@ -112,7 +114,27 @@ class CostSettings(_Section):
             )
         if not any(form.match(value) for form in WIDE_SCOPES):
             raise ValueError(f"expected {WIDE_SCOPE_FORMS}, got {value!r}")
+        if value.lower().startswith("/providers/microsoft.management/"):
+            # Learn, "Understand and work with scopes": a 200 answer here omits exactly the serverless
+            # model costs costwatch is for, so the scope is refused rather than collected short.
+            raise ValueError(
+                "a management group's costs leave out third-party Marketplace offerings (the serverless "
+                "model costs) on an Enterprise Agreement, and Microsoft Customer Agreement subscriptions are "
+                "not supported there at all: give the billing account (EA: "
+                "/providers/Microsoft.Billing/billingAccounts/<enrollment number>; MCA: "
+                "/providers/Microsoft.Billing/billingAccounts/<id>/billingProfiles/<id>), or leave [costs] "
+                "scope unset to query each subscription"
+            )
         return value
+
+    # The unit of a meter's quantity where its name does not say it, by meter name (case-insensitive),
+    # e.g. {"llama-3-8b-plan - paygo-inference-input-tokens" = "1M tokens"}: from the plan's price sheet.
+    units: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("units")
+    @classmethod
+    def _known_units(cls, value: dict[str, str]) -> dict[str, str]:
+        return {meter: normalised(unit) for meter, unit in value.items()}
 
     @field_validator("grouping")
     @classmethod
@@ -160,9 +182,12 @@ class MetricSettings(_Section):
     output_tokens: str = "OutputTokens"
     total_tokens: str = "TotalTokens"
     requests: str = "ModelRequests"
+    namespace: str = ""  # metricnamespace of the calls; empty: the resource type's default
     retention_days: int = Field(14, ge=1, le=93)  # minute rows kept this long, hourly rollups for ever
     first_lookback_hours: int = Field(24, ge=1, le=24 * 30)  # how far back the first pull reaches
     overlap_minutes: int = Field(15, ge=0, le=24 * 60)  # re-pulled each time: Azure fills minutes late
+    # A deployment Azure Monitor has no metrics for is asked again this often, not every run.
+    recheck_unavailable_hours: int = Field(24, ge=1, le=24 * 30)
 
 
 class ScheduleSettings(_Section):

@@ -4,6 +4,11 @@ Minutes are kept for `[metrics] retention_days` and rolled up hourly (sums, peak
 and at the limit) as they arrive, so peaks stay available after the minutes expire. Each run re-pulls
 the last `overlap_minutes`, since Azure Monitor fills minutes in late; rows are upserted by
 (deployment, minute), so nothing is counted twice.
+
+The token metrics are documented for Microsoft.CognitiveServices accounts, and no supported-metrics
+page lists workspaces/serverlessEndpoints: a tenant may answer a deployment's call with 400 "Failed to
+find metric configuration". That is recorded once on the deployment ("no traffic metrics from Azure
+Monitor"), not failed every run; the deployment is asked again every `recheck_unavailable_hours`.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from functools import partial
 from typing import Any
 
 from azure.core.rest import HttpRequest
-from sqlalchemy import Engine, delete, func, select
+from sqlalchemy import Engine, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from collector.attribution import model_name
@@ -31,6 +36,7 @@ from collector.settings import LimitSettings, MetricSettings, Settings
 log = logging.getLogger(__name__)
 
 METRICS_API = "2024-02-01"
+NO_METRICS = "no traffic metrics from Azure Monitor"
 FIELDS = ("input_tokens", "output_tokens", "total_tokens", "requests")
 MAX_SPAN = timedelta(hours=24)  # one metrics call covers at most a day of minutes
 
@@ -95,6 +101,7 @@ def fetch_minutes(
             interval="PT1M",
             metricnames=metricnames,
             aggregation="total",
+            **({"metricnamespace": names.namespace} if names.namespace else {}),
         )
         with azure_errors(what):
             response = run.clients.resources.send_request(HttpRequest("GET", link))
@@ -105,25 +112,78 @@ def fetch_minutes(
     return out
 
 
+def metrics_unsupported(exc: AzureCallError) -> bool:
+    """Azure Monitor's answer for a resource type or metric it has no metrics for: 400 with "Failed to
+    find metric configuration for provider: ..." (quoted in Azure/azure-sdk-for-net#29584), or a code
+    or message saying the type or metric is not supported."""
+    text = str(exc).lower()
+    return exc.status == 400 and (
+        "failed to find metric configuration" in text or "notsupported" in exc.code.lower() or "not supported" in text
+    )
+
+
 def _collect_deployment(run: Run, settings: Settings, deployment_id: str, model: str, now: datetime) -> int:
     with Session(run.engine) as session:
         last = session.scalar(
             select(func.max(TrafficMinute.minute)).where(TrafficMinute.deployment_id == deployment_id)
         )
+        deployment = session.get(Deployment, deployment_id)
+        checked = deployment.metrics_checked_at if deployment is not None else None
+        unavailable = deployment is not None and deployment.metrics_unavailable_since is not None
+    recheck = timedelta(hours=settings.metrics.recheck_unavailable_hours)
+    if unavailable and checked is not None and now - as_utc(checked) < recheck:
+        return 0  # known to have no metrics: asked again once `recheck` has passed, not every run
     end = floor_minute(now)
     if last is None:
         start = end - timedelta(hours=settings.metrics.first_lookback_hours)
     else:
         start = min(as_utc(last) - timedelta(minutes=settings.metrics.overlap_minutes), end)
-    minutes = fetch_minutes(run, settings, deployment_id, start, end)
+    try:
+        minutes = fetch_minutes(run, settings, deployment_id, start, end)
+    except AzureCallError as exc:
+        if not metrics_unsupported(exc):
+            raise
+        _mark_unavailable(run, deployment_id, str(exc), now, first=not unavailable)
+        return 0
     ordered = sorted(minutes)
     rows = [{"deployment_id": deployment_id, "minute": m, **minutes[m]} for m in ordered]
     with Session(run.engine) as session, session.begin():
+        if unavailable:
+            log.info("metrics of %s: Azure Monitor answers again; traffic is collected", deployment_id)
+            _update(session, deployment_id, since=None, reason=None, checked=None)
         upsert(session, TrafficMinute, rows, ("deployment_id", "minute"))
         if ordered:
             roll_up(session, deployment_id, floor_hour(ordered[0]), ordered[-1], model, settings.limits)
     run.summary.rows_written += len(rows)
     return len(rows)
+
+
+def _mark_unavailable(run: Run, deployment_id: str, reason: str, now: datetime, *, first: bool) -> None:
+    """Record once that Azure Monitor has no metrics for the deployment; later answers only log at info."""
+    with Session(run.engine) as session, session.begin():
+        if first:
+            log.warning(
+                "%s: %s (expected InputTokens/OutputTokens/TotalTokens/ModelRequests; set the [metrics] names and "
+                "namespace if your tenant has them elsewhere); asked again every recheck_unavailable_hours: %s",
+                deployment_id,
+                NO_METRICS,
+                reason,
+            )
+            _update(session, deployment_id, since=now, reason=reason[:2000], checked=now)
+        else:
+            log.info("%s: still %s", deployment_id, NO_METRICS)
+            _update(session, deployment_id, checked=now)
+
+
+def _update(session: Session, deployment_id: str, **values: Any) -> None:
+    """Set the deployment's metrics_unavailable_since / _reason and metrics_checked_at (by short names)."""
+    names = {
+        "since": "metrics_unavailable_since",
+        "reason": "metrics_unavailable_reason",
+        "checked": "metrics_checked_at",
+    }
+    statement = update(Deployment).where(Deployment.resource_id == deployment_id)
+    session.execute(statement.values({names[k]: v for k, v in values.items()}))
 
 
 def roll_up(
@@ -180,6 +240,17 @@ def serverless_deployments(engine: Engine) -> list[tuple[str, str]]:
     return [(r.resource_id, model_name(r.model_id)) for r in rows]
 
 
+def without_metrics(session: Session) -> list[str]:
+    """The current serverless deployments Azure Monitor has no traffic metrics for."""
+    return list(
+        session.scalars(
+            select(Deployment.resource_id)
+            .where(Deployment.metrics_unavailable_since.is_not(None), Deployment.removed_at.is_(None))
+            .order_by(Deployment.resource_id)
+        )
+    )
+
+
 def prune(engine: Engine, settings: Settings, now: datetime) -> int:
     """Drop minutes past retention; their hours are already rolled up."""
     cutoff = floor_hour(now) - timedelta(days=settings.metrics.retention_days)
@@ -227,6 +298,7 @@ class DeploymentRow:
     minutes_near_rpm: int | None
     instance_type: str
     instance_count: int | None
+    traffic: str = ""  # NO_METRICS when Azure Monitor has none for it: its peaks are then unknown, not 0
 
 
 def deployment_headroom(session: Session, settings: Settings, window: timedelta, now: datetime) -> list[DeploymentRow]:
@@ -287,6 +359,9 @@ def deployment_headroom(session: Session, settings: Settings, window: timedelta,
         model = model_name(d.model_id)
         serverless = d.kind == "serverless"
         tpm_limit, rpm_limit = settings.limits.for_model(model) if serverless else (None, None)
+        # Without metrics from Azure Monitor its peaks are unknown (None), not a measured 0.
+        unknown = serverless and d.metrics_unavailable_since is not None and peak_tpm is None
+        measured = serverless and not unknown
         out.append(
             DeploymentRow(
                 project=project or "",
@@ -294,14 +369,15 @@ def deployment_headroom(session: Session, settings: Settings, window: timedelta,
                 model=model,
                 kind=d.kind,
                 status=d.endpoint_state or d.provisioning_state,
-                peak_tpm=(peak_tpm or 0) if serverless else None,
+                peak_tpm=(peak_tpm or 0) if measured else None,
                 tpm_limit=tpm_limit,
-                peak_rpm=(peak_rpm or 0) if serverless else None,
+                peak_rpm=(peak_rpm or 0) if measured else None,
                 rpm_limit=rpm_limit,
-                minutes_near_tpm=int(near_tpm or 0) if serverless else None,
-                minutes_near_rpm=int(near_rpm or 0) if serverless else None,
+                minutes_near_tpm=int(near_tpm or 0) if measured else None,
+                minutes_near_rpm=int(near_rpm or 0) if measured else None,
                 instance_type=d.instance_type,
                 instance_count=d.instance_count,
+                traffic=NO_METRICS if unknown else "",
             )
         )
     return out

@@ -37,6 +37,7 @@ from collector.db.models import (
     Subscription,
     TrafficHour,
     Workspace,
+    is_project,
 )
 from collector.db.types import money_sum
 from collector.runs import as_utc, utcnow
@@ -96,7 +97,7 @@ def cost_centers() -> dict[str, str]:
     """Lower-case project name -> its cost-center tag (`[alerts] cost_center_tag`)."""
     tag = settings().alerts.cost_center_tag
     with _session() as session:
-        projects = session.scalars(select(Workspace).where(func.lower(Workspace.kind) == "project")).all()
+        projects = session.scalars(select(Workspace).where(is_project())).all()
     return {w.name.lower(): str((w.tags or {}).get(tag, "")) for w in projects if (w.tags or {}).get(tag)}
 
 
@@ -292,7 +293,7 @@ def project_places(scope: Scope) -> list[tuple[str, str]]:
     with _session() as session:
         rows = session.execute(
             select(Workspace.name, Workspace.subscription_id, Workspace.location).where(
-                func.lower(Workspace.kind) == "project", Workspace.removed_at.is_(None)
+                is_project(), Workspace.removed_at.is_(None)
             )
         ).all()
     return sorted({(r.subscription_id, r.location.lower()) for r in rows if allowed(scope, r.name)})

@@ -601,6 +601,15 @@ class EmulatorApi:
                 f"The Resource 'Microsoft.MachineLearningServices/workspaces/{ws.name}/serverlessEndpoints/"
                 f"{params['name']}' under resource group '{ws.resource_group}' was not found.",
             )
+        if self.faults.no_serverless_metrics:
+            # Azure Monitor's answer for a metric a resource type does not have, its code and message at
+            # the top level (as quoted in Azure/azure-sdk-for-net#29584, for another resource type).
+            names = request.query.get("metricnames", "")
+            message = (
+                "Failed to find metric configuration for provider: Microsoft.MachineLearningServices, "
+                f"resource Type: workspaces/serverlessEndpoints, metric: {names.split(',')[0]}, Valid metrics: "
+            )
+            return json_response(400, {"code": "BadRequest", "message": message})
         try:
             wanted = parse_metrics_request(request.query, datetime.fromtimestamp(self.tenant.clock(), UTC))
         except MetricsError as exc:
@@ -647,16 +656,21 @@ class EmulatorApi:
             if "profile" in params:
                 scope += f"/billingProfiles/{params['profile']}"
                 known = known and params["profile"].lower() == t.billing_profile_id.lower()
-            subs = [s.subscription_id for s in t.subscriptions]
+            held = t.billing_profile if "profile" in params else {s.subscription_id for s in t.subscriptions}
+            subs = [s.subscription_id for s in t.subscriptions if s.subscription_id in held]
         if not known:
             return error_response(404, "NotFound", f"The scope '{scope}' was not found.")
         failure = self.faults.wide_scope_failure()
         if failure is not None:
             code, message = _WIDE_FAILURES[failure]
             return error_response(failure, code, message.format(scope=scope))
-        return self._answer_query(request, scope, subs, None)
+        # Learn, "Understand and work with scopes": on an Enterprise Agreement a management group's
+        # costs "don't include purchases such as reservations and third-party Marketplace offerings".
+        return self._answer_query(request, scope, subs, None, marketplace="group" not in params)
 
-    def _answer_query(self, request: Request, scope: str, subs: list[str], rg: str | None) -> Response:
+    def _answer_query(
+        self, request: Request, scope: str, subs: list[str], rg: str | None, marketplace: bool = True
+    ) -> Response:
         try:
             body = json.loads(request.body or b"null")
             plan = parse_query(body, self.tenant.today, self.tenant.spec.max_groupings)
@@ -682,7 +696,7 @@ class EmulatorApi:
         verdict = self.qpu.charge(plan.months)
         if not verdict.allowed:
             return error_response(429, "429", "Too many requests. Please retry.", verdict.headers())
-        return self._query_page(request, plan, scope, subs, rg, query_id, offset, verdict)
+        return self._query_page(request, plan, scope, subs, rg, query_id, offset, verdict, marketplace)
 
     def _query_page(
         self,
@@ -694,10 +708,13 @@ class EmulatorApi:
         query_id: str,
         offset: int,
         verdict: Verdict,
+        marketplace: bool,
     ) -> Response:
-        rows = self._query_rows(plan, subs, rg, query_id)
+        rows = self._query_rows(plan, subs, rg, query_id, marketplace)
         size = self.tenant.spec.page_size
-        api_version = request.query["api-version"]
+        # A billing account's nextLink carries another api-version than the query's, as in the
+        # MCABillingAccountQueryGrouping spec example (2021-10-01 in a 2025-03-01 answer).
+        api_version = "2021-10-01" if scope.startswith("/providers/Microsoft.Billing") else request.query["api-version"]
 
         def link(token: str) -> str:
             return f"https://{request.host}{scope}/providers/Microsoft.CostManagement/query?api-version={api_version}&$skiptoken={token}"
@@ -722,7 +739,9 @@ class EmulatorApi:
         response.fault = fault
         return response
 
-    def _query_rows(self, plan: QueryPlan, subs: list[str], rg: str | None, query_id: str) -> list[list[Any]]:
+    def _query_rows(
+        self, plan: QueryPlan, subs: list[str], rg: str | None, query_id: str, marketplace: bool
+    ) -> list[list[Any]]:
         # Pages of one query share one computed answer, per ledger revision (restatement, calm).
         version, calmed = self.tenant.ledger.revision  # read once: a change meanwhile must not mix them
         key = (query_id, version, calmed)
@@ -738,6 +757,8 @@ class EmulatorApi:
         )
         if rg is not None:
             records = (r for r in records if r.resource_group == rg.lower())
+        if not marketplace:
+            records = (r for r in records if r.publisher_type != "Marketplace")
         rows = execute(plan, records, self._resource_tags)
         with self._cache_lock:
             self._cache[key] = rows

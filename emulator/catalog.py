@@ -52,6 +52,9 @@ class CatalogModel:
     # some listings differ (e.g. 400K TPM for Llama 3.3 70B), hence per model.
     tpm_limit: int = 200_000
     rpm_limit: int = 1_000
+    # What one unit of its token meters is: "1K", or "1M" for a plan billed per million tokens (the
+    # prices above stay per 1K; the meter's price and quantity are scaled to the unit).
+    token_unit: str = "1K"
 
     def model_id(self, version: int | None = None) -> str:
         base = f"azureml://registries/{self.registry}/models/{self.name}"
@@ -99,6 +102,7 @@ CATALOG: dict[str, CatalogModel] = {
             output_price=Decimal("0.012"),
             hosting_price=Decimal("0"),
             daily_kilo_tokens=6_000,
+            token_unit="1M",  # a plan billed per million tokens (issue 19.7)
         ),
         CatalogModel(
             name="Cohere-command-r-plus",

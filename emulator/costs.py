@@ -185,6 +185,7 @@ class CostLedger:
         self.today = today
         self._by_subscription: dict[str, list[CostSource]] = {}
         self._by_resource: dict[str, CostSource] = {}
+        self.all_sources = tuple(sources)
         for source in sources:
             self._by_subscription.setdefault(source.subscription_id.lower(), []).append(source)
             self._by_resource[source.resource_id] = source

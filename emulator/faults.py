@@ -82,6 +82,7 @@ class Faults:
         self._failed: dict[str, tuple[int, re.Pattern[str]]] = {}
         self._wide_failure: int | None = None
         self._shuffle = False
+        self._no_serverless_metrics = False
 
     # --- switches -----------------------------------------------------------------
 
@@ -176,6 +177,17 @@ class Faults:
         with self._lock:
             self._shuffle = bool(value)
 
+    @property
+    def no_serverless_metrics(self) -> bool:
+        """Azure Monitor answers serverless endpoints' metrics with 400 "Failed to find metric
+        configuration": no supported-metrics page lists workspaces/serverlessEndpoints (issue 19.3)."""
+        return self._no_serverless_metrics
+
+    @no_serverless_metrics.setter
+    def no_serverless_metrics(self, value: bool) -> None:
+        with self._lock:
+            self._no_serverless_metrics = bool(value)
+
     def clear(self) -> None:
         with self._lock:
             self._counted.clear()
@@ -183,6 +195,7 @@ class Faults:
             self._failed.clear()
             self._wide_failure = None
             self._shuffle = False
+            self._no_serverless_metrics = False
 
     def apply(self, name: str, args: Mapping[str, Any] | None = None) -> None:
         """Set a fault by name, as `POST /_emulator/faults` does; ValueError if invalid."""
@@ -203,12 +216,13 @@ class Faults:
             "fail_wide_scope": self.fail_wide_scope,
             "clear": self.clear,
         }
-        if name == "shuffle_columns":
-            self.shuffle_columns = bool(args.get("value", True))
+        switches = ("shuffle_columns", "no_serverless_metrics")
+        if name in switches:
+            setattr(self, name, bool(args.get("value", True)))
             return
         action = actions.get(name)
         if action is None:
-            raise ValueError(f"unknown fault {name!r}; known: {', '.join([*actions, 'shuffle_columns'])}")
+            raise ValueError(f"unknown fault {name!r}; known: {', '.join([*actions, *switches])}")
         try:
             action(**args)  # type: ignore[operator]
         except TypeError as exc:
@@ -279,6 +293,7 @@ class Faults:
                 "failed_subscriptions": {s: status for s, (status, _) in self._failed.items()},
                 "failed_wide_scope": self._wide_failure,
                 "shuffle_columns": self._shuffle,
+                "no_serverless_metrics": self._no_serverless_metrics,
             }
 
     def _add(self, fault: _Counted) -> None:

@@ -82,10 +82,13 @@ class QueryPlan:
 
     @property
     def columns(self) -> list[tuple[str, str]]:
+        """In Azure's order: the figures, UsageDate, the groups, Currency (the recorded grouped query of
+        Azure/azure-cli-extensions test_data_grouping_in_subscription_scopde.yaml reads PreTaxCost,
+        UsageDate, ResourceGroup, Currency)."""
         cols = [(a, "Number") for a in self.aggregations]
-        cols += [(g, "String") for g in self.groupings]
         if self.daily:
             cols.append(("UsageDate", "Number"))
+        cols += [(g, "String") for g in self.groupings]
         cols.append(("Currency", "String"))
         return cols
 
@@ -280,7 +283,7 @@ def execute(
         values = [v.quantize(_TEN_PLACES) if usd else v for usd, v in zip(in_usd, sums[key], strict=True)]
         if plan.daily:
             when: date = key[groups]
-            key = (*key[:groups], when.year * 10000 + when.month * 100 + when.day, key[groups + 1])
+            key = (when.year * 10000 + when.month * 100 + when.day, *key[:groups], key[groups + 1])
         rows.append([*values, *key])
     return rows
 

@@ -90,8 +90,10 @@ class TenantSpec:
     # Scale knob for query planning: more (USD) subscriptions holding only one storage account each,
     # a few cost rows a day, from their own random streams (the rest of the tenant stays as it was).
     storage_only_subscriptions: int = 0
-    # How many subscriptions (the first ones) its management group holds; None: all of them.
+    # How many subscriptions (the first ones) its management group and its billing profile hold;
+    # None: all of them. (The billing account holds them all.)
     management_group_size: int | None = None
+    billing_profile_size: int | None = None
     page_size: int = 1000
     max_groupings: int = 5
     qpu_per_10s: int = 12
@@ -141,6 +143,7 @@ class Tenant:
     billing_profile_id: str = ""
     management_group_id: str = ""
     management_group: frozenset[str] = frozenset()
+    billing_profile: frozenset[str] = frozenset()
     # Wall clock (Unix seconds) for the metrics' reach and the changes' times; tests may swap it.
     clock: Callable[[], float] = field(default=_time.time, repr=False, compare=False)
     _steps_taken: int = field(default=0, init=False, repr=False, compare=False)
@@ -149,12 +152,12 @@ class Tenant:
     @property
     def wide_scopes(self) -> dict[str, str]:
         """The cost-query scopes above the subscriptions that this tenant answers, by what they are:
-        the values `[costs] scope` takes to collect every subscription at once."""
+        the values `[costs] scope` takes to collect every subscription at once. (Its management group
+        answers too, without the Marketplace rows, as on an Enterprise Agreement: costwatch refuses it.)"""
         account = f"/providers/Microsoft.Billing/billingAccounts/{self.billing_account_id}"
         return {
             "billing account": account,
             "billing profile": f"{account}/billingProfiles/{self.billing_profile_id}",
-            "management group": f"/providers/Microsoft.Management/managementGroups/{self.management_group_id}",
         }
 
     @property
@@ -168,7 +171,8 @@ class Tenant:
 
     @property
     def projects(self) -> list[Workspace]:
-        return [w for w in self.workspaces if w.kind == "Project"]
+        """The workspaces that hold deployments: hub projects and plain Azure ML workspaces."""
+        return [w for w in self.workspaces if w.kind != "Hub"]
 
     def restate(self) -> int:
         """Re-rate every estimated (not yet final) day; returns the new version."""
@@ -189,6 +193,18 @@ class Tenant:
     def subscription(self, subscription_id: str) -> Subscription | None:
         wanted = subscription_id.lower()
         return next((s for s in self.subscriptions if s.subscription_id == wanted), None)
+
+    @property
+    def meter_units(self) -> dict[str, str]:
+        """The Marketplace plans' price sheet: each SaaS meter's unit, as costwatch's `[costs] units`
+        takes it (an operator reads it from the plan's listing: cost data does not carry it)."""
+        names = {"1K": "1K tokens", "1M": "1M tokens", "1 Hour": "hours"}
+        return {
+            meter.name: names[meter.unit]
+            for source in self.ledger.all_sources
+            for meter in source.meters
+            if meter.category == "SaaS"
+        }
 
     def cost_records(self, subscription_id: str, date_from: date, date_to: date) -> Iterator[CostRecord]:
         """Raw records (current version) of one subscription, inclusive dates."""
@@ -392,6 +408,8 @@ class _Blueprint:
     env: str
     hubs: tuple[_HubPlan, ...]
 
+
+_PLAIN_WORKSPACE = _ProjectPlan("ml-research", "Research ML workspace", "research", (_Use("Meta-Llama-3-8B-Instruct"),))
 
 _PROD = _Blueprint(
     "prod",
@@ -649,12 +667,39 @@ class _Builder:
             created_at=self.created(rng),
         )
         self.workspaces.append(project)
+        self.add_deployments(project, plan, rng)
+        return project
+
+    def add_plain_workspace(self, sub: Subscription, plan: _ProjectPlan, region: str, env: str) -> Workspace:
+        """A plain Azure ML workspace (kind "Default", no hub) in its own resource group: it holds serverless
+        deployments and their marketplace subscriptions as a hub project does. From its own stream."""
+        rng = random.Random(f"{self.spec.seed}|plain|{sub.subscription_id}|{plan.name}")
+        rg = self.resource_group(sub.subscription_id, f"rg-ml-{plan.name}")
+        workspace = Workspace(
+            id=f"/subscriptions/{sub.subscription_id}/resourceGroups/{rg}/providers/{WORKSPACE_TYPE}/{plan.name}",
+            name=plan.name,
+            kind="Default",
+            subscription_id=sub.subscription_id,
+            resource_group=rg,
+            location=region,
+            friendly_name=plan.friendly,
+            description=f"{plan.friendly} ({plan.team})",
+            tags={"env": env, "team": plan.team},
+            hub_id=None,
+            workspace_guid=_guid(rng),
+            principal_id=_guid(rng),
+            created_at=self.created(rng),
+        )
+        self.workspaces.append(workspace)
+        self.add_deployments(workspace, plan, rng)
+        return workspace
+
+    def add_deployments(self, project: Workspace, plan: _ProjectPlan, rng: random.Random) -> None:
         for use in plan.uses:
             self.add_use(project, use, rng)
         if plan.managed is not None:
             stream = rng if plan.managed.main_stream else random.Random(f"{self.spec.seed}|online|{project.id}")
             self.add_online_endpoint(project, plan.managed, stream)
-        return project
 
     def add_use(self, project: Workspace, use: _Use, rng: random.Random) -> None:
         if self.spec.quiet:
@@ -781,7 +826,7 @@ def _attribute(
     saas: list[SaasResource], msubs: list[MarketplaceSubscription], workspaces: list[Workspace]
 ) -> list[SaasResource]:
     """Apply costwatch's attribution rule (tag, else elimination) to fill expected_project."""
-    project_rg = {w.name: (w.subscription_id, w.resource_group.lower()) for w in workspaces if w.kind == "Project"}
+    project_rg = {w.name: (w.subscription_id, w.resource_group.lower()) for w in workspaces if w.kind != "Hub"}
     holders: dict[tuple[str, str, str], set[str]] = defaultdict(set)
     for m in msubs:
         sub, rg = project_rg[m.project]
@@ -802,9 +847,14 @@ def _attribute(
 
 
 def _saas_meter(model: CatalogModel, name: str, unit: str, usd_price: Decimal, milli: int, currency: str) -> MeterSpec:
+    """A Marketplace meter as cost data names it: "<plan> - <meter>", MeterCategory "SaaS" (issue 19.7).
+    A token meter of a plan billed per 1M tokens has its price and quantity in millions."""
     steady = name == catalog.METER_FT_HOSTING  # hosting is billed per hour, whatever the traffic
+    if unit == "1K" and model.token_unit == "1M":
+        unit, usd_price, milli = "1M", usd_price * 1000, milli // 1000
     price = catalog.local_price(usd_price, currency)
-    return MeterSpec(name, _meter_id(model.offer_id, name), "SaaS", model.offer_id, unit, price, milli, steady)
+    meter = f"{model.plan_id} - {name}"
+    return MeterSpec(meter, _meter_id(model.offer_id, name), "SaaS", model.offer_id, unit, price, milli, steady)
 
 
 def _saas_source(b: _Builder, s: SaasResource, currency: str) -> CostSource:
@@ -823,7 +873,7 @@ def _saas_source(b: _Builder, s: SaasResource, currency: str) -> CostSource:
         ]
     refund = None
     if use.refund:
-        refund = RefundSpec(b.history_start + timedelta(days=14), catalog.METER_INPUT, 1_500_000)
+        refund = RefundSpec(b.history_start + timedelta(days=14), f"{model.plan_id} - {catalog.METER_INPUT}", 1_500_000)
     active_to = None
     if use.suspended:
         span = (b.history_end - b.history_start).days
@@ -959,6 +1009,8 @@ def generate_tenant(spec: TenantSpec) -> Tenant:
                     lines = hub_plan.quiet_quota if spec.quiet else hub_plan.quota
                     b.quota_lines[(sub.subscription_id, hub_plan.region)] += lines
         b.add_storage(sub, catalog.EASTUS2)
+    # A plain Azure ML workspace with a serverless deployment, beside the hubs (issue 19.5).
+    b.add_plain_workspace(b.subscriptions[0], _PLAIN_WORKSPACE, catalog.EASTUS2, "prod")
     for index, sub in enumerate(b.subscriptions):
         _add_extra_projects(b, sub, index)
     for index in range(spec.storage_only_subscriptions):
@@ -1020,12 +1072,17 @@ def _billing(spec: TenantSpec, subscriptions: list[Subscription]) -> dict[str, A
     rng = random.Random(f"{spec.seed}|billing")
     account = f"{_guid(rng)}:{_guid(rng)}_2019-05-31"  # the shape of an MCA billing account ID
     profile = "-".join("".join(rng.choice("ABCDEFGHJKLMNPQRSTUVWXYZ23456789") for _ in range(4)) for _ in range(4))
-    size = len(subscriptions) if spec.management_group_size is None else spec.management_group_size
+
+    def first(size: int | None) -> frozenset[str]:
+        held = subscriptions if size is None else subscriptions[: max(size, 0)]
+        return frozenset(s.subscription_id for s in held)
+
     return {
         "billing_account_id": account,
         "billing_profile_id": profile,
         "management_group_id": "mg-contoso-ai",
-        "management_group": frozenset(s.subscription_id for s in subscriptions[: max(size, 0)]),
+        "management_group": first(spec.management_group_size),
+        "billing_profile": first(spec.billing_profile_size),
     }
 
 

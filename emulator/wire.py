@@ -13,9 +13,17 @@ from typing import Any
 
 
 def _number(value: Decimal) -> str:
+    if value and abs(value) < _SMALL:
+        # Azure writes small figures in exponent form, e.g. 1.5E-05 (the recorded grouped query of
+        # Azure/azure-cli-extensions test_data_grouping_in_subscription_scopde.yaml).
+        mantissa, _, exponent = format(value.normalize(), "E").partition("E")
+        return f"{mantissa if '.' in mantissa else mantissa + '.0'}E{int(exponent):03d}"  # E-05
     text = format(value, "f")
     # A JSON number without a fraction parses as an int; Azure's costs are floats.
     return text if "." in text else f"{text}.0"
+
+
+_SMALL = Decimal("0.0001")
 
 
 # A Decimal leaves json.dumps as a string between two markers, and the quotes and markers are then

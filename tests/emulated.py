@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -44,6 +45,8 @@ def emulator_at(moment: datetime, **spec: Any) -> Iterator[EmulatorServer]:
 
 
 def settings_for(server: EmulatorServer, db_url: str, **overrides: Any) -> Settings:
+    """Settings pointed at the emulator; `[costs] units` states its plans' units, as an operator would."""
+    costs = {"units": server.tenant.meter_units, **overrides.pop("costs", {})}
     return load_settings(
         None,
         database_url=db_url,
@@ -51,6 +54,7 @@ def settings_for(server: EmulatorServer, db_url: str, **overrides: Any) -> Setti
         arm_token=TOKEN,
         ca_bundle=server.ca_path,
         retry_backoff_seconds=0.05,
+        costs=costs,
         **overrides,
     )
 
@@ -63,6 +67,7 @@ def emulator_env(server: EmulatorServer, db_url: str) -> dict[str, str]:
         "COSTWATCH_ARM_ENDPOINT": server.url,
         "COSTWATCH_ARM_TOKEN": TOKEN,
         "COSTWATCH_CA_BUNDLE": str(server.ca_path),
+        "COSTWATCH_COSTS__UNITS": json.dumps(server.tenant.meter_units),
     }
 
 

@@ -43,6 +43,8 @@ def test_collection_matches_ground_truth_and_a_rerun_changes_nothing(db_url: str
             server, ["subscription"], include_other=True
         )
         assert stored(engine, server, ["day", "resource"]) == truth(server, ["day", "resource"])
+        # A plain Azure ML workspace (no hub) holds a serverless deployment: its spend is its own.
+        assert "ml-research" in {key[0] for key in stored(engine, server, ["project"])}
         # Every call names costwatch and its version; cost queries also name their client type.
         callers = server.stats.clients
         assert callers and all(agent.startswith("costwatch/") for _route, agent, _type in callers)

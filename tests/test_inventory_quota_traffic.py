@@ -197,3 +197,50 @@ def test_minutes_expire_but_their_hourly_peaks_stay(db_url: str, engine: Engine)
             if hour in hours:
                 assert hours[hour].peak_tpm == expected[hour]
         assert all(h in hours for h in old_hours if h > floor_hour(start).replace(tzinfo=None))
+
+
+def test_a_deployment_without_metrics_is_recorded_once_not_failed_every_run(
+    db_url: str, engine: Engine, monkeypatch, caplog
+) -> None:
+    """Issue 19.3: no supported-metrics page lists workspaces/serverlessEndpoints; Azure Monitor's 400
+    "Failed to find metric configuration" is a finding on the deployment, not a failure every run."""
+    import logging
+    import os
+
+    caplog.set_level(logging.INFO)
+    with emulator() as server:
+        settings = settings_for(server, db_url, metrics={"first_lookback_hours": 2})
+        run_inventory(settings, engine)
+        server.faults.apply("no_serverless_metrics")
+        now = utcnow()
+        first = run_metrics(settings, engine, now=now)
+        assert first.status == "succeeded" and not first.failures
+        calls = server.stats.count("metrics")
+        assert calls == len(server.tenant.serverless_endpoints)
+        assert caplog.text.count("no traffic metrics from Azure Monitor (expected") == calls  # once each
+        # The next runs ask nothing until recheck_unavailable_hours have passed.
+        assert run_metrics(settings, engine, now=now + timedelta(minutes=5)).status == "succeeded"
+        assert server.stats.count("metrics") == calls
+        with Session(engine) as session:
+            rows = [r for r in deployment_headroom(session, settings, timedelta(hours=1), now) if r.traffic]
+        assert len(rows) == calls and all(r.peak_tpm is None and r.kind == "serverless" for r in rows)
+
+        for key in list(os.environ):
+            if key.startswith("COSTWATCH_"):
+                monkeypatch.delenv(key)
+        env = {"DATABASE_URL": db_url, "ARM_ENDPOINT": server.url, "ARM_TOKEN": "t", "CA_BUNDLE": str(server.ca_path)}
+        for key, value in env.items():
+            monkeypatch.setenv(f"COSTWATCH_{key}", value)
+        runner = CliRunner()
+        listed = json.loads(runner.invoke(cli, ["deployments", "--format", "json"]).stdout)
+        assert sum(d["traffic"] == "no traffic metrics from Azure Monitor" for d in listed) == calls
+        status = runner.invoke(cli, ["status"])
+        assert f"{calls} serverless deployment(s): no traffic metrics from Azure Monitor" in status.stdout
+
+        # A day later Azure Monitor answers: traffic is collected and the finding is gone.
+        server.faults.apply("no_serverless_metrics", {"value": False})
+        later = now + timedelta(hours=settings.metrics.recheck_unavailable_hours, minutes=1)
+        assert run_metrics(settings, engine, now=later).status == "succeeded"
+        assert server.stats.count("metrics") > calls
+        with Session(engine) as session:
+            assert not [r for r in deployment_headroom(session, settings, timedelta(hours=1), later) if r.traffic]

@@ -39,12 +39,11 @@ from collector.reports.monthly import (
     detail_rows,
     month_end,
     parse_month,
-    per_million_tokens,
-    unit_for,
 )
 from collector.reports.text import plain
 from collector.settings import Settings
 from collector.spend import spend
+from collector.units import UNKNOWN_TOKENS, meter_unit, per_million_tokens
 from emulator import EmulatorServer
 from tests.emulated import collect_all, emulator, settings_for
 from tests.test_alert_channels import Inbox, smtp_server  # noqa: F401 - the fixture, used by name
@@ -149,9 +148,10 @@ def test_csv_matches_spend_and_the_ground_truth(db_url: str, engine: Engine, tmp
 
         # units named for what the store holds; cost centers from the project's tag; unattributed kept
         tags = project_tags(server)
+        units = server.tenant.meter_units  # the plans' price sheet, stated in [costs] units
         for row in rows:
             if row["meter"].endswith("tokens"):
-                assert row["unit"] == "1K tokens"
+                assert row["unit"] == units[row["meter"]] in ("1K tokens", "1M tokens")
             if row["model"] == "(managed compute)" or "hosting" in row["meter"]:
                 assert row["unit"] == "hours"
             if row["project"] == "(unattributed)":
@@ -159,7 +159,7 @@ def test_csv_matches_spend_and_the_ground_truth(db_url: str, engine: Engine, tmp
             else:
                 assert row["cost_center"] == tags[(row["subscription_id"], row["project"])] != ""
         assert "(unattributed)" in {r["project"] for r in rows}
-        assert {"1K tokens", "hours"} <= {r["unit"] for r in rows}
+        assert {"1K tokens", "1M tokens", "hours"} <= {r["unit"] for r in rows}
 
 
 def test_csv_and_focus_are_byte_identical_across_runs_and_databases(
@@ -248,8 +248,8 @@ def validate_focus(rows: list[dict[str, str]], header: list[str]) -> None:
         else:
             assert row["ConsumedQuantity"] == ""
         assert row["EffectiveCost"] == row["BilledCost"]
-        if row["x_TokenType"]:
-            assert row["ConsumedUnit"] == "1000 Tokens"
+        if row["x_TokenType"]:  # every token meter of the emulator's plans has its unit in [costs] units
+            assert row["ConsumedUnit"] in ("1000 Tokens", "1000000 Tokens")
 
 
 def test_focus_file_columns_types_and_totals(db_url: str, engine: Engine, tmp_path: Path) -> None:
@@ -326,6 +326,7 @@ def test_charge_categories_and_number_text() -> None:
             "",
             "",
             None,
+            "1K tokens",
         )
 
     assert charge_category(row("Usage", Decimal(1))) == "Usage"
@@ -337,11 +338,16 @@ def test_charge_categories_and_number_text() -> None:
     assert plain(Decimal("0.1234567890"), 6) == "0.123456789"
     assert plain(Decimal("-0.00"), 6) == "0.000000"
     assert plain(Decimal("12.50"), 0) == "12.5" and plain(None) == ""
-    assert unit_for("paygo-inference-output-tokens") == "1K tokens"
-    assert unit_for("paygo-finetuned-model-inference-hosting") == "hours"
-    assert unit_for("NC24ads A100 v4", "Virtual Machines") == "hours"
-    assert unit_for("Hot LRS Data Stored", "Storage") == ""
-    assert per_million_tokens(Decimal("3"), Decimal("1000")) == Decimal("3")  # 1M tokens for 3
+    # A composite Marketplace meter (issue 19.7) states no unit: unknown unless [costs] units gives it.
+    composite = "meta-llama-3-8b-instruct-plan - paygo-inference-output-tokens"
+    assert meter_unit(composite) == UNKNOWN_TOKENS
+    assert meter_unit(composite, "SaaS", {composite.upper(): "1M tokens"}) == "1M tokens"
+    assert meter_unit("gpt-4o Inp glbl 1M Tokens") == "1M tokens"
+    assert meter_unit("Llama 3 input per 1K tokens") == "1K tokens"
+    assert meter_unit("paygo-finetuned-model-inference-hosting") == "hours"
+    assert meter_unit("NC24ads A100 v4", "Virtual Machines") == "hours"
+    assert meter_unit("Hot LRS Data Stored", "Storage") == ""
+    assert per_million_tokens(Decimal("3"), Decimal("1000000")) == Decimal("3")  # 1M tokens for 3
     assert per_million_tokens(Decimal("3"), Decimal("0")) is None
     assert parse_month("2026-02") == date(2026, 2, 1)
     for bad in ("2026-13", "2026-1", "October"):
@@ -405,16 +411,17 @@ def test_previous_month_budgets_and_alert_summary(db_url: str, engine: Engine) -
         assert budgets[("cost_center", "research", "USD")].over
 
         # the blended price per million tokens is the token meters' cost over their tokens
+        scale = {"1K tokens": 1000, "1M tokens": 1_000_000}
         for model in report.by("model"):
             token_lines = [
                 line
                 for line in report.lines
-                if line.model == model.name and line.currency == model.currency and line.unit == "1K tokens"
+                if line.model == model.name and line.currency == model.currency and line.unit in scale
             ]
             if token_lines:
-                kilo = sum((line.quantity or Decimal(0) for line in token_lines), Decimal(0))
+                count = sum((line.quantity * scale[line.unit] for line in token_lines if line.quantity), Decimal(0))
                 cost = sum((line.cost for line in token_lines), Decimal(0))
-                assert model.cost_per_million_tokens == cost * 1000 / kilo
+                assert model.cost_per_million_tokens == cost * 1_000_000 / count
             else:
                 assert model.cost_per_million_tokens is None
 

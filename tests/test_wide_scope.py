@@ -31,10 +31,6 @@ def billing_profile(server: EmulatorServer) -> str:
     return server.tenant.wide_scopes["billing profile"]
 
 
-def management_group(server: EmulatorServer) -> str:
-    return server.tenant.wide_scopes["management group"]
-
-
 def _rows(engine: Engine) -> dict[tuple[Any, ...], Decimal]:
     with Session(engine) as session:
         return {tuple(getattr(r, k) for k in COST_ROW_KEY): r.cost for r in session.scalars(select(CostRow))}
@@ -61,7 +57,7 @@ def _ledger_rows(server: EmulatorServer) -> int:
     return len(keys)
 
 
-@pytest.mark.parametrize("scope", [billing_account, billing_profile, management_group])
+@pytest.mark.parametrize("scope", [billing_account, billing_profile])
 def test_wide_scope_equals_ground_truth_and_per_subscription_collection(db_url: str, engine: Engine, scope) -> None:
     with emulator() as server:
         wide = scope(server)
@@ -163,13 +159,13 @@ def test_an_unknown_wide_scope_falls_back(db_url: str, engine: Engine) -> None:
         assert stored(engine, server, BY) == truth(server, BY)
 
 
-def test_subscriptions_outside_the_management_group_are_collected_per_subscription(
+def test_subscriptions_outside_the_billing_profile_are_collected_per_subscription(
     db_url: str, engine: Engine, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.WARNING)
-    with emulator(management_group_size=2) as server:
-        wide = management_group(server)
-        inside = server.tenant.management_group
+    with emulator(billing_profile_size=2) as server:
+        wide = billing_profile(server)
+        inside = server.tenant.billing_profile
         summary = collect_all(server, settings_for(server, db_url, costs={"scope": wide}), engine)
         assert summary.status == "succeeded", summary.failures
         assert stored(engine, server, ["subscription"], include_other=True) == truth(
@@ -185,7 +181,7 @@ def test_subscriptions_outside_the_management_group_are_collected_per_subscripti
             assert where & {(sid, wide), (sid, f"/subscriptions/{sid}")} == (
                 {(sid, wide)} if sid in inside else {(sid, f"/subscriptions/{sid}")}
             )
-        # The group's queries (and its first day alone, which sizes the stretches), plus the 2 others' own.
+        # The profile's queries (and its first day alone, which sizes the stretches), plus the 2 others' own.
         assert summary.qpu_used == _months(server) * 3 + 1
     assert "collecting them per subscription" in caplog.text
 
@@ -265,7 +261,6 @@ def test_a_row_naming_no_subscription_is_told_apart() -> None:
     [
         "/providers/Microsoft.Billing/billingAccounts/12345:6789",
         "providers/Microsoft.Billing/billingAccounts/12345:6789/billingProfiles/13579",  # as Azure's examples
-        "/providers/Microsoft.Management/managementGroups/mg-contoso",
     ],
 )
 def test_wide_scope_settings_accepted(scope: str) -> None:
@@ -277,7 +272,9 @@ def test_wide_scope_settings_accepted(scope: str) -> None:
     [
         (f"/subscriptions/{SUB_A}", "list it in `subscriptions`"),
         ("/providers/Microsoft.Billing/billingAccounts/", "expected /providers/Microsoft.Billing/billingAccounts/<id>"),
-        ("/providers/Microsoft.Management/managementGroups/a/b", "managementGroups/<id>"),
+        ("/providers/Microsoft.Management/managementGroups/a/b", "billingProfiles/<id>"),
+        # Learn, "Understand and work with scopes": EA management groups omit Marketplace purchases.
+        ("/providers/Microsoft.Management/managementGroups/mg-contoso", "leave out third-party Marketplace"),
     ],
 )
 def test_a_wrong_wide_scope_names_the_key_and_the_fix(scope: str, why: str) -> None:

@@ -26,6 +26,7 @@ from collector.db.models import (
     MarketplaceSubscription,
     ScopeRun,
     Workspace,
+    is_project,
 )
 from collector.quota import latest_quota
 from collector.runs import as_utc
@@ -214,7 +215,7 @@ def _month_to_date(
 
     cost_centers = {
         w.name.lower(): (w.tags or {}).get(settings.alerts.cost_center_tag, "")
-        for w in session.scalars(select(Workspace).where(func.lower(Workspace.kind) == "project"))
+        for w in session.scalars(select(Workspace).where(is_project()))
     }
     for row in spend(session, month, today, ["project", "model", "subscription"]):
         project, model, subscription = row.keys["project"], row.keys["model"], row.keys["subscription"]

@@ -14,6 +14,7 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    ColumnElement,
     Date,
     DateTime,
     ForeignKey,
@@ -23,6 +24,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    func,
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -128,6 +130,17 @@ class Workspace(_Inventory, Base):
     tags: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
 
+# The workspace kinds that hold model deployments and their marketplace subscriptions: hub projects
+# ("Project") and plain Azure ML workspaces ("Default"); not hubs, feature stores nor registries.
+# costwatch calls both "projects".
+PROJECT_KINDS = ("project", "default")
+
+
+def is_project() -> ColumnElement[bool]:
+    """The SQL condition "this workspace is a project" (see PROJECT_KINDS)."""
+    return func.lower(Workspace.kind).in_(PROJECT_KINDS)
+
+
 class SaasResource(_Inventory, Base):
     """A Marketplace SaaS resource (Microsoft.SaaS/resources): the carrier of a model offer's costs."""
 
@@ -180,6 +193,11 @@ class Deployment(_Inventory, Base):
     # Managed compute only: the VM size and how many instances run it.
     instance_type: Mapped[str] = mapped_column(String(64), default="")
     instance_count: Mapped[int | None] = mapped_column(Integer)
+    # Serverless only: since when Azure Monitor says it has no traffic metrics for this deployment (its
+    # resource type or the metric names not supported), why, and when that was last asked again.
+    metrics_unavailable_since: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    metrics_unavailable_reason: Mapped[str | None] = mapped_column(Text)
+    metrics_checked_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
 
 class InventoryEvent(Base):

@@ -17,9 +17,10 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import BinaryIO
 
-from collector.reports.monthly import DetailRow, MonthlyReport, token_type
+from collector.reports.monthly import DetailRow, MonthlyReport
 from collector.reports.text import plain
 from collector.settings import add_months, month_end
+from collector.units import HOURS, TOKENS, TOKENS_1K, TOKENS_1M, token_type
 
 FOCUS_VERSION = "1.2"
 
@@ -77,8 +78,9 @@ COLUMNS: tuple[Column, ...] = (
 COLUMN_NAMES = tuple(c.name for c in COLUMNS)
 
 # FOCUS ConsumedUnit / PricingUnit, by costwatch's unit: "<count> <plural unit>" as the spec's unit format
-# recommends. The quantity is kept as Azure states it (thousands of tokens), never rescaled.
-_FOCUS_UNITS = {"1K tokens": "1000 Tokens", "hours": "Hours"}
+# recommends. The quantity is kept as Azure states it (in the meter's unit), never rescaled; a meter of
+# unknown unit has none (collector.units).
+_FOCUS_UNITS = {TOKENS_1K: "1000 Tokens", TOKENS_1M: "1000000 Tokens", TOKENS: "Tokens", HOURS: "Hours"}
 _AZURE_TO_CATEGORY = {"usage": "Usage", "purchase": "Purchase", "tax": "Tax", "credit": "Credit"}
 _SERVICE = {
     # spend kind -> (ServiceName, ServiceSubcategory)

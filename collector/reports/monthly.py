@@ -28,10 +28,12 @@ from collector.db.models import (
     SaasResource,
     Subscription,
     Workspace,
+    is_project,
 )
 from collector.db.types import money_sum
 from collector.settings import Settings, add_months, is_final, month_end
 from collector.spend import AI_SPEND, spend
+from collector.units import meter_unit, per_million_tokens, token_type, tokens
 
 DataStatus = Literal["final", "estimated"]
 FINAL: Literal["final"] = "final"
@@ -47,37 +49,6 @@ def parse_month(text: str) -> date:
     if not match or not 1 <= int(match.group(2)) <= 12:
         raise ValueError(f"{text!r} is not a month: use YYYY-MM, e.g. 2026-10")
     return date(int(match.group(1)), int(match.group(2)), 1)
-
-
-def unit_for(meter: str, meter_category: str = "") -> str:
-    """The unit the store's quantity is in, named honestly. Marketplace model meters bill tokens per
-    thousand (the quantity is in 1K tokens, as Azure states it: never rescaled here), fine-tuned
-    hosting and VMs bill hours; for any other meter costwatch does not know the unit."""
-    name = meter.lower()
-    if name.endswith("tokens"):
-        return "1K tokens"
-    if "hosting" in name or meter_category.lower() == "virtual machines":
-        return "hours"
-    return ""
-
-
-def token_type(meter: str) -> str:
-    """input | output for token meters, else ''."""
-    name = meter.lower()
-    if not name.endswith("tokens"):
-        return ""
-    if "input" in name:
-        return "input"
-    if "output" in name:
-        return "output"
-    return "total"
-
-
-def per_million_tokens(cost: Decimal, kilo_tokens: Decimal | None) -> Decimal | None:
-    """Cost per 1,000,000 tokens from a cost and a quantity in 1K tokens; None when not computable."""
-    if kilo_tokens is None or kilo_tokens <= 0:
-        return None
-    return cost * 1000 / kilo_tokens
 
 
 def change_pct(current: Decimal, previous: Decimal | None) -> Decimal | None:
@@ -102,7 +73,7 @@ class ReportLine:
     meter: str
     currency: str
     quantity: Decimal | None  # summed cost_rows.quantity, in `unit`; None when Azure stated none
-    unit: str
+    unit: str  # collector.units: as the meter's name or [costs] units state it, never assumed
     cost: Decimal
     estimated: bool  # some of its days are still estimates
 
@@ -115,8 +86,13 @@ class ReportLine:
         return token_type(self.meter)
 
     @property
+    def tokens(self) -> Decimal | None:
+        """The quantity in tokens; None unless a token meter of a known unit."""
+        return tokens(self.quantity, self.unit)
+
+    @property
     def cost_per_million_tokens(self) -> Decimal | None:
-        return per_million_tokens(self.cost, self.quantity) if self.unit == "1K tokens" else None
+        return per_million_tokens(self.cost, self.tokens)
 
     def dimension(self, name: str) -> str:
         return {
@@ -136,7 +112,7 @@ class GroupTotal:
     currency: str
     cost: Decimal
     previous_cost: Decimal | None  # None: the group had no spend in the previous month
-    kilo_tokens: Decimal | None  # tokens of its token meters, in 1K; None without any
+    kilo_tokens: Decimal | None  # tokens of its token meters of a known unit, in 1K; None without any
     token_cost: Decimal  # the cost of those token meters
     estimated: bool
 
@@ -147,7 +123,7 @@ class GroupTotal:
     @property
     def cost_per_million_tokens(self) -> Decimal | None:
         """Blended over input and output tokens."""
-        return per_million_tokens(self.token_cost, self.kilo_tokens)
+        return per_million_tokens(self.token_cost, None if self.kilo_tokens is None else self.kilo_tokens * 1000)
 
 
 @dataclass(frozen=True)
@@ -273,8 +249,8 @@ class MonthlyReport:
             cost[key] += line.cost
             if line.estimated:
                 estimated.add(key)
-            if line.unit == "1K tokens" and line.quantity is not None:
-                kilo[key] += line.quantity
+            if line.tokens is not None:
+                kilo[key] += line.tokens / 1000
                 token_cost[key] += line.cost
                 has_tokens.add(key)
         for line in self.previous_lines:
@@ -308,7 +284,7 @@ def _project_tags(session: Session) -> dict[tuple[str, str], dict[str, Any]]:
     """(subscription ID, lower-case project name) -> the project workspace's tags."""
     return {
         (w.subscription_id.lower(), w.name.lower()): dict(w.tags or {})
-        for w in session.scalars(select(Workspace).where(func.lower(Workspace.kind) == "project"))
+        for w in session.scalars(select(Workspace).where(is_project()))
     }
 
 
@@ -359,7 +335,7 @@ def _lines(session: Session, settings: Settings, date_from: date, date_to: date)
                 meter=meter,
                 currency=row.currency,
                 quantity=quantity,
-                unit=unit_for(meter, category),
+                unit=meter_unit(meter, category, settings.costs.units),
                 cost=row.cost,
                 estimated=row.estimated,
             )
@@ -477,10 +453,7 @@ class DetailRow:
     cost_center: str
     publisher: str
     tags: dict[str, Any] | None  # the resource's tags; None when the inventory does not know it
-
-    @property
-    def unit(self) -> str:
-        return unit_for(self.meter, self.meter_category)
+    unit: str  # collector.units.meter_unit
 
 
 # ARM's casing of the resource types costwatch meets (cost rows carry resource IDs lower-cased).
@@ -525,7 +498,9 @@ def detail_rows(session: Session, settings: Settings, month: date) -> Iterator[D
     tag_key = settings.alerts.cost_center_tag
     day = month
     while day <= month_end(month):
-        yield from _detail_rows_of(session, day, saas, workspaces, names, tags_of_project, tag_key)
+        yield from _detail_rows_of(
+            session, day, saas, workspaces, names, tags_of_project, tag_key, settings.costs.units
+        )
         day += timedelta(days=1)
 
 
@@ -537,6 +512,7 @@ def _detail_rows_of(
     names: dict[str, str],
     tags_of_project: dict[tuple[str, str], dict[str, Any]],
     tag_key: str,
+    units: dict[str, str],
 ) -> list[DetailRow]:
     query = (
         select(CostRow, ResourceAttribution)
@@ -588,6 +564,7 @@ def _detail_rows_of(
                 cost_center=cost_center,
                 publisher=publisher,
                 tags=tags,
+                unit=meter_unit(cost_row.meter, cost_row.meter_category, units),
             )
         )
     out.sort(

@@ -63,8 +63,9 @@ def render() -> None:
 def _headroom(frame: pd.DataFrame, hours: int, viewer: Viewer, as_of: date | None) -> None:
     serverless = frame[frame["kind"] == "serverless"].copy()
     if not serverless.empty:
-        serverless["TPM used %"] = serverless["peak_tpm"] / serverless["tpm_limit"] * 100
-        serverless["RPM used %"] = serverless["peak_rpm"] / serverless["rpm_limit"] * 100
+        # A deployment without metrics from Azure Monitor has no peaks (None): its share stays empty.
+        serverless["TPM used %"] = pd.to_numeric(serverless["peak_tpm"]) / serverless["tpm_limit"] * 100
+        serverless["RPM used %"] = pd.to_numeric(serverless["peak_rpm"]) / serverless["rpm_limit"] * 100
         st.subheader("Serverless (pay as you go)")
         st.caption(
             f"Busiest minute in the last {hours} h against the deployment's limits; minutes near a limit are "
@@ -78,7 +79,7 @@ def _headroom(frame: pd.DataFrame, hours: int, viewer: Viewer, as_of: date | Non
             "minutes_near_tpm": "minutes near TPM limit",
             "minutes_near_rpm": "minutes near RPM limit",
         }
-        shown = serverless[["project", "deployment", "model", "status", *names, "TPM used %", "RPM used %"]]
+        shown = serverless[["project", "deployment", "model", "status", *names, "TPM used %", "RPM used %", "traffic"]]
         shown = shown.rename(columns=names)[
             [
                 "project",
@@ -93,6 +94,7 @@ def _headroom(frame: pd.DataFrame, hours: int, viewer: Viewer, as_of: date | Non
                 "RPM used %",
                 "minutes near TPM limit",
                 "minutes near RPM limit",
+                "traffic",
             ]
         ]
         table(

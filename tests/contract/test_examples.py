@@ -101,3 +101,20 @@ def test_list_examples_parse_item_by_item(examples: Path) -> None:
     listed = body(examples, "saas-resource-list-by-subscription-2026-04-01.json")["value"]
     rows = [inventory.parse_saas_resource(item, "s") for item in listed]
     assert [r["name"] for r in rows if r] == ["mySaasResource"]
+
+
+def test_a_cost_in_exponent_form_is_read_exactly() -> None:
+    # Real answers write small costs as 1.5E-05 (azure-cli-extensions recording
+    # test_data_grouping_in_subscription_scopde.yaml @ 739e0151); the emulator writes them alike.
+    from emulator.wire import dumps
+
+    page = QueryPage(
+        ["PreTaxCost", "UsageDate", "ResourceId", "Currency"],
+        json.loads(
+            dumps([[Decimal("0.000015"), 20261001, "/subscriptions/s/resourcegroups/rg", "USD"]]), parse_float=Decimal
+        ),
+    )
+    assert b"1.5E-05" in dumps([Decimal("0.000015")])
+    chunk = costs.Chunk("/subscriptions/s", "s", date(2026, 10, 1), date(2026, 10, 31))
+    parsed = costs.parse_pages([page], chunk, CostSettings(), date(2026, 12, 1), "example")
+    assert [r["cost"] for r in parsed.rows.values()] == [Decimal("0.000015")]

@@ -123,6 +123,7 @@ def test_faults_over_http(client: Client, server: EmulatorServer) -> None:
         "failed_subscriptions": {},
         "failed_wide_scope": None,
         "shuffle_columns": False,
+        "no_serverless_metrics": False,
     }
     assert requests.post(admin, json={"name": "explode"}, verify=verify).status_code == 400
     assert requests.post(admin, json={"name": "throttle", "args": {"bogus": 1}}, verify=verify).status_code == 400

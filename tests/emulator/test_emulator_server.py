@@ -72,10 +72,10 @@ def test_workspaces_hubs_and_projects(client: Client, server: EmulatorServer) ->
     sub = server.tenant.subscriptions[0].subscription_id
     value = client.get(f"/subscriptions/{sub}/{ML}?api-version=2025-12-01").json()["value"]
     kinds = {w["name"]: w["kind"] for w in value}
-    assert set(kinds.values()) == {"Hub", "Project"}
+    assert set(kinds.values()) == {"Hub", "Project", "Default"}  # Default: a plain Azure ML workspace
     hubs = {w["id"] for w in value if w["kind"] == "Hub"}
-    for project in (w for w in value if w["kind"] == "Project"):
-        assert project["properties"]["hubResourceId"] in hubs
+    for project in (w for w in value if w["kind"] != "Hub"):
+        assert (project["properties"].get("hubResourceId") in hubs) == (project["kind"] == "Project")
         assert project["properties"]["friendlyName"] and isinstance(project["tags"], dict)
         single = client.get(f"{project['id'].upper()}?api-version=2025-12-01")  # ARM paths are case-insensitive
         assert single.status_code == 200 and single.json() == project
@@ -209,7 +209,9 @@ def test_restate_changes_only_estimated_months_over_http() -> None:
             props = json.loads(client.query(sub, body).text, parse_float=Decimal)["properties"]
             rows = props["rows"]
             assert props["nextLink"] is None
-            return {(r[1], r[2], r[3], r[4]): r[0] for r in rows}
+            at = {c["name"]: i for i, c in enumerate(props["columns"])}
+            names = ("ResourceId", "Meter", "ChargeType", "UsageDate")
+            return {tuple(r[at[n]] for n in names): r[at["Cost"]] for r in rows}
 
         before = costs()
         requests.post(f"{server.url}/_emulator/restate", verify=str(server.ca_path))

@@ -82,7 +82,10 @@ def test_subscriptions_currencies_and_names() -> None:
 def test_hubs_projects_and_their_resource_groups(tenant: Tenant) -> None:
     hubs = {h.id: h for h in tenant.hubs}
     assert tenant.projects and all(h.kind == "Hub" for h in hubs.values())
-    for project in tenant.projects:
+    plain = [p for p in tenant.projects if p.kind == "Default"]
+    assert len(plain) == 1 and plain[0].hub_id is None  # a plain Azure ML workspace, in its own group
+    assert all(plain[0].resource_group != h.resource_group for h in hubs.values())
+    for project in (p for p in tenant.projects if p.kind == "Project"):
         hub = hubs[project.hub_id or ""]
         assert project.resource_group == hub.resource_group  # AI Studio's layout
         assert project.subscription_id == hub.subscription_id
@@ -174,8 +177,10 @@ def test_cost_rows_are_lower_cased_and_typed(tenant: Tenant) -> None:
         assert r.charge_type in ("Usage", "Refund")
         if r.resource_id in saas_ids:
             assert (r.publisher_type, r.service_name) == ("Marketplace", "SaaS")
-            assert r.meter.startswith("paygo-")
-    meters = {r.meter for r in records}
+            # Composite, as Marketplace meters are: "<plan> - paygo-..." (issue 19.7)
+            plan, _, meter = r.meter.partition(" - ")
+            assert plan.endswith("-plan") and meter.startswith("paygo-")
+    meters = {r.meter.partition(" - ")[2] for r in records}
     assert {
         "paygo-inference-input-tokens",
         "paygo-inference-output-tokens",
@@ -207,7 +212,7 @@ def test_weekends_are_quieter_and_a_spike_exists(tenant: Tenant) -> None:
     weekend: dict[str, list[Decimal]] = defaultdict(list)
     daily: dict[tuple[str, date], Decimal] = defaultdict(Decimal)
     for r in _all_records(tenant):
-        if r.meter == "paygo-inference-input-tokens" and r.charge_type == "Usage":
+        if r.meter.endswith(" - paygo-inference-input-tokens") and r.charge_type == "Usage":
             (weekend if r.usage_date.weekday() >= 5 else weekday)[r.resource_id].append(r.cost)
             daily[(r.resource_id, r.usage_date)] += r.cost
     for resource, costs in weekend.items():
