@@ -221,8 +221,8 @@ def _message(fault: Fault, url: str, detail: str, waited: float | None) -> str:
         case Fault.DISK_FULL:
             place = f"the disk holding {file}" if path is not None else "the database server's disk"
             return (
-                f"{store}: the disk is full ({detail}); the write in progress was rolled back whole and "
-                f"nothing stored was changed. Free space on {place} and run the command again"
+                f"{store}: the disk is full ({detail}); the write in progress was rolled back whole, what "
+                f"was stored before stays as it was. Free space on {place} and run the command again"
             )
         case Fault.LOCKED:
             return (
