@@ -140,7 +140,7 @@ def test_a_missing_folder_is_named_and_not_created(tmp_path: Path) -> None:
     env = store_env(f"sqlite:///{folder / 'costwatch.db'}")
     for command in (["db", "upgrade"], ["status"], ["spend", "--from", "2026-11-01", "--to", "2026-11-30"]):
         code, _, err = costwatch(*command, env=env)
-        clear_error(code, err, f"the folder {folder} does not exist", "Create it, or fix [database] url")
+        clear_error(code, err, f"the folder {folder} does not exist", "Create it, or fix database_url")
     assert not folder.exists()
 
 

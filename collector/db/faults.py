@@ -177,21 +177,21 @@ def _sqlite_path(url: str) -> Path | None:
 def _cannot_open(path: Path | None) -> str:
     """Why SQLite could not open or write the file, from what the filesystem says."""
     if path is None:
-        return "could not be opened: check [database] url"
+        return "could not be opened: check database_url"
     folder = path.parent
     if not folder.is_dir():
-        return f"cannot be created: the folder {folder} does not exist. Create it, or fix [database] url"
+        return f"cannot be created: the folder {folder} does not exist. Create it, or fix database_url"
     if not os.access(folder, os.W_OK | os.X_OK):
         # SQLite writes its -wal and -shm files next to the database: the folder must be writable too.
         return (
             f"cannot be opened for writing: the folder {folder} is not writable by this user (or is on a "
             "read-only filesystem). SQLite also writes its -wal and -shm files there: make the folder "
-            "writable for costwatch's user, or fix [database] url"
+            "writable for costwatch's user, or fix database_url"
         )
     if path.exists() and not os.access(path, os.R_OK | os.W_OK):
         return (
             f"cannot be opened for writing: {path} is not readable and writable by this user. Fix its "
-            "permissions, or fix [database] url"
+            "permissions, or fix database_url"
         )
     return f"could not be opened: check that {path} and its folder are writable by costwatch's user"
 
@@ -203,18 +203,18 @@ def _message(fault: Fault, url: str, detail: str, waited: float | None) -> str:
     match fault:
         case Fault.UNREACHABLE:
             return (
-                f"cannot reach {store} ({detail}): check the host and port in [database] url and that "
+                f"cannot reach {store} ({detail}): check the host and port in database_url and that "
                 "PostgreSQL is running there and accepts connections from this machine"
             )
         case Fault.AUTH_FAILED:
             return (
-                f"{store} refused the login ({detail}): check the user and password in [database] url "
+                f"{store} refused the login ({detail}): check the user and password in database_url "
                 "(COSTWATCH_DATABASE_URL) and that the role exists"
             )
         case Fault.DATABASE_MISSING:
             return (
                 f"{store} does not exist on that server ({detail}): create the database (then run "
-                "`costwatch db upgrade`), or fix the database name in [database] url"
+                "`costwatch db upgrade`), or fix the database name in database_url"
             )
         case Fault.CANNOT_OPEN:
             return f"{store}: the SQLite file {file} {_cannot_open(path)}"
@@ -228,12 +228,12 @@ def _message(fault: Fault, url: str, detail: str, waited: float | None) -> str:
             return (
                 f"{store}: {file} is locked by another program ({detail}) and stayed locked beyond the busy "
                 "timeout; nothing was changed. Close the program holding it (an sqlite3 shell, a backup, a "
-                "sync tool), or raise the timeout with ?timeout=SECONDS in [database] url, and run again"
+                "sync tool), or raise the timeout with ?timeout=SECONDS in database_url, and run again"
             )
         case Fault.NOT_A_DATABASE:
             return (
                 f"{store}: {file} is not a SQLite database, or is damaged ({detail}); it was left as it is. "
-                "Point [database] url at costwatch's store, or move this file away and run "
+                "Point database_url at costwatch's store, or move this file away and run "
                 "`costwatch db upgrade` to create a new store"
             )
         case Fault.CONNECTION_LOST:
