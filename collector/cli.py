@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -38,8 +39,34 @@ class _Context:
     def database_url(self) -> str:
         return self.settings.database_url.get_secret_value()
 
+    @property
+    def loaded(self) -> bool:
+        """Whether the settings were read (so that `database_url` raises nothing)."""
+        return self._settings is not None
+
 
 pass_ctx = click.make_pass_decorator(_Context)
+
+
+class _Group(click.Group):
+    """The `costwatch` group: a fault of the store, wherever a command meets it, ends the command with
+    one message naming the store, what happened and what to do (exit code 1), not a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        from sqlalchemy.exc import DBAPIError
+
+        from collector.db.faults import StoreError, store_error
+
+        try:
+            return super().invoke(ctx)
+        except (StoreError, DBAPIError) as exc:
+            obj = ctx.find_object(_Context)
+            url = obj.database_url if obj is not None and obj.loaded else ""
+            error = store_error(exc, url)
+            if error is None:
+                raise  # not the store's fault: costwatch's own, which keeps its traceback
+            logging.getLogger("collector.cli").debug("store fault", exc_info=exc)  # the driver's words, with -v
+            raise click.ClickException(str(error)) from None
 
 
 def _date(_ctx: Any, _param: Any, value: str | None) -> date | None:
@@ -51,7 +78,7 @@ def _date(_ctx: Any, _param: Any, value: str | None) -> date | None:
         raise click.BadParameter(f"{value!r} is not a date; use YYYY-MM-DD") from None
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--config",
     type=click.Path(path_type=Path),
@@ -75,8 +102,23 @@ def db() -> None:
 @pass_ctx
 def db_upgrade(obj: _Context) -> None:
     """Create or migrate the database to the current schema."""
-    from collector.db.engine import redact, upgrade
+    from collector.db.engine import (
+        current_revision,
+        head_revision,
+        known_revision,
+        make_engine,
+        newer_schema,
+        redact,
+        upgrade,
+    )
 
+    engine = make_engine(obj.database_url)
+    try:
+        current = current_revision(engine)
+    finally:
+        engine.dispose()
+    if current is not None and not known_revision(obj.database_url, current):
+        raise click.ClickException(newer_schema(obj.database_url, current, head_revision(obj.database_url)))
     upgrade(obj.database_url)
     click.echo(f"database {redact(obj.database_url)} is at the current schema")
 

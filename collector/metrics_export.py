@@ -14,6 +14,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from collector.azure.throttling import QpuMeter, window_label
+from collector.db.faults import describe
 from collector.lease import Lease
 from collector.settings import Settings
 from collector.status import freshness
@@ -39,14 +40,16 @@ class StoreCollector(Collector):
         rows = GaugeMetricFamily("costwatch_last_run_rows", "Rows written by the latest run", labels=labels)
         qpu = GaugeMetricFamily("costwatch_last_run_qpu", "Cost Management QPU used by the latest run", labels=labels)
         duration = GaugeMetricFamily("costwatch_last_run_duration_seconds", "Duration of the latest run", labels=labels)
+        answered = True
         try:
             with Session(self.engine) as session:
                 lines = freshness(session, self.settings)
         except Exception as exc:  # a scrape must answer even when the store does not
-            log.warning("metrics: cannot read the store: %s", exc)
-            lines = []
+            url = self.engine.url.render_as_string(hide_password=False)
+            log.warning("metrics: cannot read the store: %s", describe(exc, url))
+            lines, answered = [], False
         up = GaugeMetricFamily("costwatch_store_up", "1 when the store answered this scrape")
-        up.add_metric([], 1 if lines else 0)
+        up.add_metric([], int(answered))
         for line in lines:
             key = [line.job, line.scope]
             if line.last_success is not None:

@@ -13,11 +13,13 @@ from datetime import UTC, date, datetime, timedelta
 from functools import partial
 
 from sqlalchemy import Engine, select
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from collector.azure.arm import AzureCallError
 from collector.azure.clients import AzureClients
 from collector.db import session as session_module
+from collector.db.faults import StoreError, describe, store_error
 from collector.db.models import CollectionRun, ScopeRun
 from collector.db.session import transaction
 from collector.logs import RUN_ID
@@ -254,8 +256,25 @@ class Run:
         summary.throttled = self.clients.qpu.throttled - self._throttled_before
         summary.seconds = (utcnow() - self._started).total_seconds()
         summary.notes = _outage_notes(session_module.WAITS.get() or [])
-        transaction(self.engine, partial(_record_end, summary, error), f"the end of run {summary.run_id}")
+        # After a store fault the outage (if any) was already waited out: try the record once.
+        patience = 0.0 if isinstance(error, StoreError) else None
+        transaction(
+            self.engine, partial(_record_end, summary, error), f"the end of run {summary.run_id}", patience=patience
+        )
         return summary
+
+    def fail(self, error: BaseException) -> BaseException:
+        """Record the run as failed by `error` if the store still takes the record; the error to raise
+        (a store fault the driver raised, said plainly)."""
+        url = self.engine.url.render_as_string(hide_password=False)
+        plain = store_error(error, url) if isinstance(error, DBAPIError) else None
+        try:
+            self.finish(plain or error)
+        except (StoreError, DBAPIError) as exc:
+            # The store cannot take the record either (full, gone): the run stays "running" until
+            # the next run finds its process gone and marks it abandoned.
+            log.error("run %d could not be recorded as failed: %s", self.id, describe(exc, url))
+        return plain or error
 
 
 def _outage_notes(waits: list[tuple[str, float]]) -> list[str]:
@@ -310,8 +329,10 @@ def execute(
         try:
             body(run)
         except BaseException as exc:  # even a Ctrl-C or SIGTERM leaves the run record saying so
-            run.finish(exc)
-            raise
+            raised = run.fail(exc)
+            if raised is exc:
+                raise
+            raise raised from exc
         return run.finish()
     finally:
         session_module.WAITS.reset(waits)

@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 from collector.alerts.channels import configured_channels
 from collector.alerts.engine import deliver, evaluate
 from collector.azure.clients import AzureClients
+from collector.db.faults import describe, store_error
 from collector.db.models import CollectionRun
 from collector.inventory_sync import run_inventory
 from collector.lease import Lease
@@ -106,8 +107,21 @@ class Scheduler:
         STOP.set()  # a running job stops before its next scope
         self.scheduler.shutdown(wait=True)
         if self.lease.held:
-            self.lease.release()
+            try:
+                self.lease.release()
+            except Exception as exc:  # the store went away: the lease simply expires for the next leader
+                url = self.engine.url.render_as_string(hide_password=False)
+                log.warning("could not release the leader lease (%s); it expires by itself", describe(exc, url))
         self.clients.close()
+
+    def _failed(self, what: str, exc: Exception) -> None:
+        """Log a job's failure: a store fault as its one clear message (the scheduler goes on, and
+        /metrics says the store is down), anything else with its traceback."""
+        error = store_error(exc, self.engine.url.render_as_string(hide_password=False))
+        if error is not None:
+            log.error("%s failed: %s", what, error)
+        else:
+            log.exception("%s failed", what)
 
     def _alerts(self) -> None:
         """Evaluate the rules and send what is due; a failure here never stops collection."""
@@ -116,8 +130,8 @@ class Scheduler:
         try:
             result = evaluate(self.settings, self.engine)
             delivery = deliver(self.settings, self.engine, self.channels)
-        except Exception:
-            log.exception("alert evaluation failed")
+        except Exception as exc:
+            self._failed("alert evaluation", exc)
             return
         if result.firing or result.resolved or delivery.sent or delivery.failed:
             log.info(
@@ -135,8 +149,8 @@ class Scheduler:
             return
         try:
             deliver(self.settings, self.engine, self.channels)
-        except Exception:
-            log.exception("alert delivery failed")
+        except Exception as exc:
+            self._failed("alert delivery", exc)
 
     def _reports(self) -> None:
         """The monthly reports: preliminary on the 1st, final once Azure closed the month (06:00 UTC)."""
@@ -144,8 +158,8 @@ class Scheduler:
             return
         try:
             made = generate_due(self.engine, self.settings, utcnow().date())
-        except Exception:
-            log.exception("monthly report generation failed")
+        except Exception as exc:
+            self._failed("monthly report generation", exc)
             return
         for generated in made:
             log.info("report %s written to %s", generated.format, generated.path)
@@ -155,7 +169,8 @@ class Scheduler:
         try:
             leader = self.lease.acquire_or_renew()
         except Exception as exc:  # the store is unreachable: stop leading rather than risk two leaders
-            log.error("lease renewal failed (%s); pausing collection until the store answers", exc)
+            url = self.engine.url.render_as_string(hide_password=False)
+            log.error("lease renewal failed (%s); pausing collection until the store answers", describe(exc, url))
             self.lease.held = False
             return
         if leader and not was_leader:
@@ -179,8 +194,8 @@ class Scheduler:
             return
         try:
             summary = JOBS[kind](self.settings, self.engine, clients=self.clients)
-        except Exception:
-            log.exception("%s run failed", kind)
+        except Exception as exc:
+            self._failed(f"{kind} run", exc)
             summary = None
         self._alerts()  # after every collection, failed ones included: collection health is a rule too
         if summary is None:

@@ -9,9 +9,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import streamlit as st
+from sqlalchemy.exc import DBAPIError
 from streamlit.navigation.page import StreamlitPage
 
-from dashboard import access
+from collector.db.engine import SchemaOutOfDate, require_current_schema
+from collector.db.faults import StoreError, store_error
+from dashboard import access, queries
 from dashboard.auth import Viewer
 from dashboard.pages import alerts, deployments, overview, quota, spend, status, subscriptions
 from dashboard.ui import PAGES_KEY
@@ -97,7 +100,31 @@ def main() -> None:
     st.session_state[PAGES_KEY] = by_name
     page = st.navigation(sections)
     access.sidebar(viewer)
-    page.run()
+    try:
+        queries.check_store()
+        page.run()
+    except (StoreError, DBAPIError, SchemaOutOfDate) as exc:
+        store_fault_page(exc)
+
+
+def store_fault_page(exc: Exception) -> None:
+    """In place of the page: the store cannot be read, said as `costwatch` says it (which store, what
+    happened, what to do), never a traceback. Anything else is the dashboard's bug, raised on."""
+    url = queries.store_url()
+    error = exc if isinstance(exc, SchemaOutOfDate) else store_error(exc, url)
+    if error is None:  # e.g. "no such table": the store is there but not at this costwatch's schema
+        try:
+            require_current_schema(queries.engine(), url)
+        except SchemaOutOfDate as schema:
+            error = schema
+        except Exception:
+            error = None
+    if error is None:
+        raise exc
+    log.warning("dashboard: %s", error)
+    st.title("The store is unreachable" if isinstance(error, StoreError) else "The store needs an upgrade")
+    st.error(str(error), icon=":material/database_off:")
+    st.caption("Nothing is shown rather than something stale or partial. Reload this page once the store answers.")
 
 
 def reroute() -> None:

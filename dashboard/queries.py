@@ -23,7 +23,7 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from collector.attribution import UNATTRIBUTED, model_name
-from collector.db.engine import make_engine
+from collector.db.engine import current_revision, make_engine, require_current_schema
 from collector.db.models import (
     Alert,
     CollectionRun,
@@ -71,10 +71,30 @@ def _engine(url: str) -> Engine:
     return make_engine(url)
 
 
-def engine() -> Engine:
-    """The dashboard's connection: `[dashboard] database_url` (a read-only role) if set, else the store's."""
+def store_url() -> str:
+    """The dashboard's store: `[dashboard] database_url` (a read-only role) if set, else the store's."""
     url = settings().dashboard.database_url or settings().database_url
-    return _engine(url.get_secret_value())
+    return url.get_secret_value()
+
+
+def engine() -> Engine:
+    """The dashboard's connection (see `store_url`)."""
+    return _engine(store_url())
+
+
+@st.cache_data(ttl=10, max_entries=4, show_spinner=False)
+def _store_ready(url: str) -> bool:
+    try:
+        require_current_schema(_engine(url), url)
+    except FileNotFoundError:  # installed without alembic.ini: at least see that the store answers
+        current_revision(_engine(url))
+    return True
+
+
+def check_store() -> None:
+    """Raise the store's fault (unreachable, wrong schema...) before a page draws half of itself; a
+    store that answered is not asked again for 10 s."""
+    _store_ready(store_url())
 
 
 def _session() -> Session:

@@ -29,17 +29,25 @@ def redact(url: str) -> str:
         return "<unparseable database URL>"
 
 
+# How long SQLite waits for another program's lock before "database is locked"; `?timeout=SECONDS`
+# in the URL (pysqlite's own option) sets it.
+BUSY_TIMEOUT_SECONDS = 30.0
+
+
 def make_engine(url: str, **kwargs: Any) -> Engine:
     engine = create_engine(url, future=True, pool_pre_ping=True, **kwargs)
     if engine.dialect.name == "sqlite":
-        event.listen(engine, "connect", _configure_sqlite)
+        busy = float(engine.url.query.get("timeout", BUSY_TIMEOUT_SECONDS))  # type: ignore[arg-type]
+        event.listen(engine, "connect", lambda connection, record: _configure_sqlite(connection, record, busy))
     return engine
 
 
-def _configure_sqlite(dbapi_connection: sqlite3.Connection, _record: Any) -> None:
+def _configure_sqlite(dbapi_connection: sqlite3.Connection, _record: Any, busy_seconds: float) -> None:
     dbapi_connection.create_aggregate("decimal_sum", 1, DecimalSum)  # type: ignore[arg-type]
     dbapi_connection.create_function("decimal_add", 2, decimal_add, deterministic=True)
     cursor = dbapi_connection.cursor()
+    # First: switching to WAL below needs a lock too, and must wait for it like any write.
+    cursor.execute(f"PRAGMA busy_timeout={int(busy_seconds * 1000)}")
     cursor.execute("PRAGMA foreign_keys=ON")
     # WAL lets the dashboard read while the collector writes; busy_timeout waits out short locks.
     cursor.execute("PRAGMA journal_mode=WAL")
@@ -47,7 +55,6 @@ def _configure_sqlite(dbapi_connection: sqlite3.Connection, _record: Any) -> Non
     # crash, and a power cut can lose only the last commits, which the next run's re-pulled window
     # writes again. FULL made every chunk's commit wait for the disk.
     cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA busy_timeout=30000")
     # 64 MiB of page cache (the default is 2 MB), taken as pages are read: a month of cost rows
     # touches the index pages of every resource it holds, and with 2 MB those went back to the
     # OS's file cache between days (writes 10-20% faster, bench/README.md).
@@ -90,8 +97,26 @@ def current_revision(engine: Engine) -> str | None:
 def require_current_schema(engine: Engine, url: str) -> None:
     current, head = current_revision(engine), head_revision(url)
     if current != head:
+        if current is not None and not known_revision(url, current):
+            raise SchemaOutOfDate(newer_schema(url, current, head))
         state = "empty (no schema yet)" if current is None else f"at revision {current}"
         raise SchemaOutOfDate(
             f"the database {redact(url)} is {state}, but this costwatch needs revision {head}: "
             "run `costwatch db upgrade` first"
         )
+
+
+def known_revision(url: str, revision: str) -> bool:
+    """Whether this costwatch's migrations know `revision` (a newer costwatch's do not)."""
+    try:
+        return ScriptDirectory.from_config(alembic_config(url)).get_revision(revision) is not None
+    except Exception:  # alembic's "Can't locate revision"
+        return False
+
+
+def newer_schema(url: str, current: str, head: str | None) -> str:
+    return (
+        f"the database {redact(url)} is at revision {current}, which this costwatch does not know (it needs "
+        f"{head}): a newer costwatch migrated it. Run that newer costwatch, or upgrade this one; "
+        "`costwatch db upgrade` cannot go back"
+    )

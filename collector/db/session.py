@@ -2,12 +2,15 @@
 
 A failover, a restart or a network blip must not cost a collection run: each write is one
 transaction, so it can simply be run again once the database answers. Only errors that mean "could
-not reach or keep the connection" are retried; anything else (a constraint, a bug) fails at once.
+not reach or keep the connection" are retried; anything else fails at once: a store fault that will
+not pass by itself (a full disk, a locked or foreign SQLite file) as a StoreError saying what to do,
+costwatch's own mistakes (a constraint, a bug) as they are.
 """
 
 from __future__ import annotations
 
 import logging
+import sqlite3
 import time
 from collections.abc import Callable
 from contextvars import ContextVar
@@ -16,6 +19,8 @@ from typing import TypeVar
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session
+
+from collector.db.faults import classify, store_error
 
 log = logging.getLogger(__name__)
 
@@ -29,13 +34,24 @@ RETRY_SECONDS = 60.0
 WAITS: ContextVar[list[tuple[str, float]] | None] = ContextVar("database_waits", default=None)
 
 
-def _transient(exc: Exception) -> bool:
-    return isinstance(exc, OperationalError) or (isinstance(exc, DBAPIError) and exc.connection_invalidated)
+def _transient(exc: DBAPIError) -> bool:
+    fault = classify(exc)
+    if fault is not None:
+        return fault.transient
+    # A PostgreSQL OperationalError no pattern names is still most likely about the connection (the
+    # rule before faults were told apart); SQLite's are about the file, which waiting does not fix.
+    return isinstance(exc, OperationalError) and not isinstance(exc.orig, sqlite3.Error)
 
 
-def transaction(engine: Engine, work: Callable[[Session], T], what: str) -> T:
-    """Run `work` in one transaction; if the database is unreachable, retry it until RETRY_SECONDS."""
-    deadline = time.monotonic() + RETRY_SECONDS
+def _url(engine: Engine) -> str:
+    return engine.url.render_as_string(hide_password=False)  # redacted by the message that names it
+
+
+def transaction(engine: Engine, work: Callable[[Session], T], what: str, *, patience: float | None = None) -> T:
+    """Run `work` in one transaction; if the database is unreachable, retry it until RETRY_SECONDS
+    (or `patience` seconds). A store fault ends as a StoreError, any other error as it was raised."""
+    window = RETRY_SECONDS if patience is None else patience
+    deadline = time.monotonic() + window
     delay = 0.5
     lost_at: float | None = None  # when this write first found the database unreachable
     while True:
@@ -44,7 +60,10 @@ def transaction(engine: Engine, work: Callable[[Session], T], what: str) -> T:
                 result = work(session)
         except DBAPIError as exc:
             if not _transient(exc) or time.monotonic() + delay > deadline:
-                raise
+                error = store_error(exc, _url(engine), waited=None if lost_at is None else window)
+                if error is None:
+                    raise
+                raise error from exc
             lost_at = lost_at if lost_at is not None else time.monotonic()
             log.warning(
                 "database unavailable while writing %s (%s); retrying in %.1f s",
