@@ -183,6 +183,11 @@ class MetricSettings(_Section):
     total_tokens: str = "TotalTokens"
     requests: str = "ModelRequests"
     namespace: str = ""  # metricnamespace of the calls; empty: the resource type's default
+    # Read through metrics:getBatch (50 deployments of a subscription and region a call) at
+    # batch_endpoint ({region} filled in; empty: https://{region}.metrics.monitor.azure.com on the public
+    # cloud, else arm_endpoint); false: one ARM metrics call per deployment.
+    batch: bool = True
+    batch_endpoint: str = ""
     retention_days: int = Field(14, ge=1, le=93)  # minute rows kept this long, hourly rollups for ever
     first_lookback_hours: int = Field(24, ge=1, le=24 * 30)  # how far back the first pull reaches
     overlap_minutes: int = Field(15, ge=0, le=24 * 60)  # re-pulled each time: Azure fills minutes late

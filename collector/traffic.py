@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -22,12 +23,14 @@ from functools import partial
 from typing import Any
 
 from azure.core.rest import HttpRequest
+from azure.monitor.querymetrics import MetricsQueryResult
 from sqlalchemy import Engine, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from collector.attribution import model_name
 from collector.azure.arm import AzureCallError, azure_errors, error_from, parse_json, url
 from collector.azure.clients import AzureClients
+from collector.azure.monitor import BATCH_SIZE, endpoint_for, query_batch
 from collector.db.models import Deployment, TrafficHour, TrafficMinute, Workspace
 from collector.db.upsert import upsert
 from collector.runs import Progress, Run, RunSummary, as_utc, execute, quiet, utcnow
@@ -36,9 +39,11 @@ from collector.settings import LimitSettings, MetricSettings, Settings
 log = logging.getLogger(__name__)
 
 METRICS_API = "2024-02-01"
+SERVERLESS_NAMESPACE = "Microsoft.MachineLearningServices/workspaces/serverlessEndpoints"
 NO_METRICS = "no traffic metrics from Azure Monitor"
 FIELDS = ("input_tokens", "output_tokens", "total_tokens", "requests")
 MAX_SPAN = timedelta(hours=24)  # one metrics call covers at most a day of minutes
+Minutes = dict[datetime, dict[str, int]]  # minute -> {field: total}
 
 
 def floor_minute(moment: datetime) -> datetime:
@@ -83,9 +88,78 @@ def parse_metrics(body: dict[str, Any], names: MetricSettings, what: str) -> dic
     return dict(minutes)
 
 
+def parse_batch(
+    results: Sequence[MetricsQueryResult], resource_ids: Sequence[str], names: MetricSettings, what: str
+) -> dict[str, Minutes]:
+    """{resource ID: minutes} from a metrics:getBatch answer. A result is matched to its resource by its
+    metrics' IDs ("<resource>/providers/Microsoft.Insights/metrics/<name>"), else by its position; an
+    empty timeseries is a resource without traffic, not an error."""
+    by_name = {getattr(names, f).lower(): f for f in FIELDS}
+    wanted = {r.lower(): r for r in resource_ids}
+    out: dict[str, Minutes] = {}
+    for index, result in enumerate(results):
+        ids = {str(m.id or "").lower().split("/providers/microsoft.insights/metrics/")[0] for m in result.metrics}
+        owner = next((wanted[i] for i in ids if i in wanted), None)
+        if owner is None and not ids and len(results) == len(resource_ids):
+            owner = resource_ids[index]
+        if owner is None:
+            log.warning("%s: ignored a result for %s (expected one of the %d resources asked)", what, ids, len(wanted))
+            continue
+        minutes: Minutes = defaultdict(lambda: dict.fromkeys(FIELDS, 0))
+        for metric in result.metrics:
+            field = by_name.get(str(metric.name or "").lower())
+            if field is None:
+                log.warning("%s: ignored metric %r (expected one of %s)", what, metric.name, sorted(by_name))
+                continue
+            for series in metric.timeseries:
+                for point in series.data:
+                    if point.timestamp is None:
+                        log.warning("%s: skipped a point of %s without a timeStamp", what, owner)
+                        continue
+                    minutes[floor_minute(point.timestamp)][field] += int(point.total or 0)
+        out[owner] = dict(minutes)
+    return out
+
+
+def fetch_batches(
+    run: Run, settings: Settings, windows: dict[str, tuple[ServerlessDeployment, datetime, datetime]]
+) -> dict[str, Minutes | AzureCallError]:
+    """The minutes of every deployment in `windows` (id -> (deployment, start, end)) through
+    metrics:getBatch: one call per 50 deployments of a subscription and region (and per day of
+    window), each spanning its members' windows; a failed call is the error of each of its members."""
+    groups: dict[tuple[str, str], list[tuple[ServerlessDeployment, datetime, datetime]]] = defaultdict(list)
+    for deployment, start, end in windows.values():
+        groups[(deployment.subscription_id, deployment.region)].append((deployment, start, end))
+    metric_names = [getattr(settings.metrics, f) for f in FIELDS]
+    namespace = settings.metrics.namespace or SERVERLESS_NAMESPACE
+    out: dict[str, Minutes | AzureCallError] = {}
+    for (_subscription, region), members in sorted(groups.items()):
+        endpoint = endpoint_for(settings.arm_endpoint, settings.metrics.batch_endpoint, region)
+        client = run.clients.metrics(endpoint)
+        for first in range(0, len(members), BATCH_SIZE):
+            batch = members[first : first + BATCH_SIZE]
+            ids = [d.resource_id for d, _, _ in batch]
+            minutes: dict[str, Minutes] = {i: {} for i in ids}
+            cursor, end = min(s for _, s, _ in batch), max(e for _, _, e in batch)
+            try:
+                while cursor < end:
+                    stop = min(cursor + MAX_SPAN, end)
+                    what = f"metrics:getBatch in {region} {_iso(cursor)}/{_iso(stop)}"
+                    results = query_batch(client, ids, namespace, metric_names, cursor, stop)
+                    for resource_id, found in parse_batch(results, ids, settings.metrics, what).items():
+                        minutes[resource_id].update(found)
+                    cursor = stop
+            except AzureCallError as exc:
+                out.update(dict.fromkeys(ids, exc))
+                continue
+            out.update(minutes)
+    return out
+
+
 def fetch_minutes(
     run: Run, settings: Settings, deployment_id: str, start: datetime, end: datetime
 ) -> dict[datetime, dict[str, int]]:
+    """One deployment's minutes through the per-resource ARM metrics API (`[metrics] batch = false`)."""
     names = settings.metrics
     metricnames = ",".join(getattr(names, f) for f in FIELDS)
     out: dict[datetime, dict[str, int]] = {}
@@ -122,30 +196,51 @@ def metrics_unsupported(exc: AzureCallError) -> bool:
     )
 
 
-def _collect_deployment(run: Run, settings: Settings, deployment_id: str, model: str, now: datetime) -> int:
-    with Session(run.engine) as session:
-        last = session.scalar(
-            select(func.max(TrafficMinute.minute)).where(TrafficMinute.deployment_id == deployment_id)
-        )
-        deployment = session.get(Deployment, deployment_id)
-        checked = deployment.metrics_checked_at if deployment is not None else None
-        unavailable = deployment is not None and deployment.metrics_unavailable_since is not None
-    recheck = timedelta(hours=settings.metrics.recheck_unavailable_hours)
-    if unavailable and checked is not None and now - as_utc(checked) < recheck:
-        return 0  # known to have no metrics: asked again once `recheck` has passed, not every run
+def _window(
+    session: Session, settings: Settings, deployment_id: str, now: datetime
+) -> tuple[datetime, datetime] | None:
+    """What the deployment's next pull covers: from its last stored minute less the overlap (or the
+    first lookback) to now. None while Azure Monitor is known to have no metrics for it and its
+    recheck is not due."""
+    deployment = session.get(Deployment, deployment_id)
+    if deployment is not None and deployment.metrics_unavailable_since is not None:
+        checked = deployment.metrics_checked_at
+        recheck = timedelta(hours=settings.metrics.recheck_unavailable_hours)
+        if checked is not None and now - as_utc(checked) < recheck:
+            return None
+    last = session.scalar(select(func.max(TrafficMinute.minute)).where(TrafficMinute.deployment_id == deployment_id))
     end = floor_minute(now)
     if last is None:
-        start = end - timedelta(hours=settings.metrics.first_lookback_hours)
-    else:
-        start = min(as_utc(last) - timedelta(minutes=settings.metrics.overlap_minutes), end)
+        return end - timedelta(hours=settings.metrics.first_lookback_hours), end
+    return min(as_utc(last) - timedelta(minutes=settings.metrics.overlap_minutes), end), end
+
+
+def _collect_deployment(
+    run: Run,
+    settings: Settings,
+    deployment: ServerlessDeployment,
+    window: tuple[datetime, datetime] | None,
+    batched: Minutes | AzureCallError | None,
+    now: datetime,
+) -> int:
+    """Store one deployment's minutes: those of its batch (`batched`), else from its own call."""
+    deployment_id = deployment.resource_id
+    if window is None:
+        return 0  # known to have no metrics: asked again once the recheck is due, not every run
+    start, end = window
+    with Session(run.engine) as session:
+        found = session.get(Deployment, deployment_id)
+        unavailable = found is not None and found.metrics_unavailable_since is not None
     try:
-        minutes = fetch_minutes(run, settings, deployment_id, start, end)
+        if isinstance(batched, AzureCallError):
+            raise batched
+        minutes = batched if batched is not None else fetch_minutes(run, settings, deployment_id, start, end)
     except AzureCallError as exc:
         if not metrics_unsupported(exc):
             raise
         _mark_unavailable(run, deployment_id, str(exc), now, first=not unavailable)
         return 0
-    ordered = sorted(minutes)
+    ordered = sorted(m for m in minutes if m >= start)  # a batch spans its members' widest window
     rows = [{"deployment_id": deployment_id, "minute": m, **minutes[m]} for m in ordered]
     with Session(run.engine) as session, session.begin():
         if unavailable:
@@ -153,7 +248,7 @@ def _collect_deployment(run: Run, settings: Settings, deployment_id: str, model:
             _update(session, deployment_id, since=None, reason=None, checked=None)
         upsert(session, TrafficMinute, rows, ("deployment_id", "minute"))
         if ordered:
-            roll_up(session, deployment_id, floor_hour(ordered[0]), ordered[-1], model, settings.limits)
+            roll_up(session, deployment_id, floor_hour(ordered[0]), ordered[-1], deployment.model, settings.limits)
     run.summary.rows_written += len(rows)
     return len(rows)
 
@@ -230,14 +325,31 @@ def roll_up(
     )
 
 
-def serverless_deployments(engine: Engine) -> list[tuple[str, str]]:
+@dataclass(frozen=True)
+class ServerlessDeployment:
+    resource_id: str
+    model: str
+    subscription_id: str
+    region: str  # its workspace's, as metrics:getBatch groups resources by region
+
+
+def serverless_deployments(engine: Engine) -> list[ServerlessDeployment]:
     with Session(engine) as session:
         rows = session.execute(
-            select(Deployment.resource_id, Deployment.model_id).where(
-                Deployment.kind == "serverless", Deployment.removed_at.is_(None)
-            )
+            select(Deployment.resource_id, Deployment.model_id, Workspace.subscription_id, Workspace.location)
+            .join(Workspace, Workspace.resource_id == Deployment.workspace_id, isouter=True)
+            .where(Deployment.kind == "serverless", Deployment.removed_at.is_(None))
+            .order_by(Deployment.resource_id)
         ).all()
-    return [(r.resource_id, model_name(r.model_id)) for r in rows]
+    return [
+        ServerlessDeployment(
+            r.resource_id,
+            model_name(r.model_id),
+            r.subscription_id or r.resource_id.split("/")[2],
+            (r.location or "").replace(" ", "").lower(),
+        )
+        for r in rows
+    ]
 
 
 def without_metrics(session: Session) -> list[str]:
@@ -274,10 +386,17 @@ def run_metrics(
         deployments = serverless_deployments(engine)
         if not deployments:
             run.progress("no serverless deployments in the inventory yet: run `costwatch collect` first")
-        for deployment_id, model in deployments:
-            run.scope(
-                f"metrics {deployment_id}", partial(_collect_deployment, run, settings, deployment_id, model, moment)
+        with Session(engine) as session:
+            windows = {d.resource_id: _window(session, settings, d.resource_id, moment) for d in deployments}
+        batched: dict[str, Minutes | AzureCallError] = {}
+        if settings.metrics.batch:
+            due = {d.resource_id: (d, *w) for d in deployments if (w := windows[d.resource_id]) is not None}
+            batched = fetch_batches(run, settings, due)
+        for d in deployments:
+            work = partial(
+                _collect_deployment, run, settings, d, windows[d.resource_id], batched.get(d.resource_id), moment
             )
+            run.scope(f"metrics {d.resource_id}", work)
         run.summary.rows_removed += prune(engine, settings, moment)
 
     return execute(engine, settings, "metrics", body, clients=clients, progress=progress)

@@ -24,7 +24,7 @@ from . import arm
 from .costs import CostRecord
 from .faults import BODY_FAULTS, Faults, spoiled_body
 from .inventory import WORKSPACE_TYPE, SaasResource, ServerlessEndpoint, Workspace
-from .metrics import MetricsError, metrics_body, parse_metrics_request
+from .metrics import NAMESPACE, MetricsError, batch_entry, metrics_body, parse_metrics_request
 from .query import QueryError, QueryPlan, execute, fingerprint, parse_query, shuffled
 from .quota import COMPUTE_PROVIDER, ML_PROVIDER, Usage
 from .stats import Stats
@@ -151,6 +151,8 @@ class EmulatorApi:
             ("GET", _ONLINE + r"/deployments", "online_deployments", self._list_deployments),
             ("GET", _ONLINE + r"/deployments/(?P<name>[^/]+)", "online_deployment", self._get_deployment),
             ("GET", _WS + r"/serverlessEndpoints/(?P<name>[^/]+)" + _METRICS, "metrics", self._metrics),
+            # Azure Monitor's data plane (https://<region>.metrics.monitor.azure.com), served here too.
+            ("POST", _SUB + r"/metrics:getBatch", "metrics_batch", self._metrics_batch),
             ("GET", _ML_LOC + r"/usages", "ml_usages", self._ml_usages),
             ("GET", _ML_LOC + r"/quotas", "ml_quotas", self._ml_quotas),
             ("GET", _COMPUTE_LOC + r"/usages", "compute_usages", self._compute_usages),
@@ -602,14 +604,7 @@ class EmulatorApi:
                 f"{params['name']}' under resource group '{ws.resource_group}' was not found.",
             )
         if self.faults.no_serverless_metrics:
-            # Azure Monitor's answer for a metric a resource type does not have, its code and message at
-            # the top level (as quoted in Azure/azure-sdk-for-net#29584, for another resource type).
-            names = request.query.get("metricnames", "")
-            message = (
-                "Failed to find metric configuration for provider: Microsoft.MachineLearningServices, "
-                f"resource Type: workspaces/serverlessEndpoints, metric: {names.split(',')[0]}, Valid metrics: "
-            )
-            return json_response(400, {"code": "BadRequest", "message": message})
+            return self._no_metrics(request)
         try:
             wanted = parse_metrics_request(request.query, datetime.fromtimestamp(self.tenant.clock(), UTC))
         except MetricsError as exc:
@@ -620,6 +615,59 @@ class EmulatorApi:
         return Response(
             200, json.dumps(body, separators=(",", ":")).encode(), {"Content-Type": "application/json; charset=utf-8"}
         )
+
+    def _metrics_batch(self, request: Request, params: dict[str, str]) -> Response:
+        """metrics:getBatch: up to 50 resources of one subscription, region and namespace per call."""
+        found = self._subscription_or_404(params["sub"])
+        if isinstance(found, Response):
+            return found
+        try:
+            ids = json.loads(request.body or b"null")["resourceids"]
+            assert isinstance(ids, list) and all(isinstance(i, str) for i in ids)
+        except (ValueError, KeyError, TypeError, AssertionError):
+            return json_response(400, {"code": "BadRequest", "message": 'Expected a body {"resourceids": [...]}.'})
+        if not 1 <= len(ids) <= 50:
+            return json_response(400, {"code": "BadRequest", "message": "Between 1 and 50 resource IDs per batch."})
+        if (request.query.get("metricnamespace") or "").lower() != NAMESPACE.lower():
+            return json_response(
+                400, {"code": "BadRequest", "message": f"Unknown metricnamespace; expected {NAMESPACE}."}
+            )
+        if self.faults.no_serverless_metrics:
+            return self._no_metrics(request)
+        try:
+            wanted = parse_metrics_request(request.query, datetime.fromtimestamp(self.tenant.clock(), UTC))
+        except MetricsError as exc:
+            return json_response(400, {"code": "BadRequest", "message": str(exc)})
+        current = self._current().serverless
+        entries, regions = [], set()
+        for resource_id in ids:
+            endpoint = current.get(resource_id.lower())
+            if endpoint is None or not resource_id.lower().startswith(f"/subscriptions/{found}/"):
+                return json_response(
+                    400, {"code": "BadRequest", "message": f"Resource {resource_id} was not found in the subscription."}
+                )
+            regions.add(endpoint.location.lower())
+            series = self.tenant.traffic_series(endpoint, wanted.first_minute, wanted.end_minute)
+            entries.append(batch_entry(endpoint.id, endpoint.location, wanted, series))
+        if len(regions) > 1:
+            return json_response(
+                400, {"code": "BadRequest", "message": "All resources of a batch must be in one region."}
+            )
+        return Response(
+            200,
+            json.dumps({"values": entries}, separators=(",", ":")).encode(),
+            {"Content-Type": "application/json; charset=utf-8"},
+        )
+
+    def _no_metrics(self, request: Request) -> Response:
+        # Azure Monitor's answer for a metric a resource type does not have, its code and message at the
+        # top level (as quoted in Azure/azure-sdk-for-net#29584, for another resource type).
+        names = request.query.get("metricnames", "")
+        message = (
+            "Failed to find metric configuration for provider: Microsoft.MachineLearningServices, "
+            f"resource Type: workspaces/serverlessEndpoints, metric: {names.split(',')[0]}, Valid metrics: "
+        )
+        return json_response(400, {"code": "BadRequest", "message": message})
 
     # --- cost query ---------------------------------------------------------------------
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 
+import pytest
 from click.testing import CliRunner
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
@@ -49,12 +50,20 @@ def test_quota_matches_the_emulator(db_url: str, engine: Engine) -> None:
         assert any(q.limit == -1 and q.percent is None for q in latest.values())
 
 
-def test_deployment_peaks_match_the_emulator_and_reruns_change_nothing(db_url: str, engine: Engine) -> None:
+@pytest.mark.parametrize("batch", [True, False], ids=["getBatch", "per-deployment"])
+def test_deployment_peaks_match_the_emulator_and_reruns_change_nothing(
+    db_url: str, engine: Engine, batch: bool
+) -> None:
     with emulator() as server:
-        settings = settings_for(server, db_url, metrics={"first_lookback_hours": 3})
+        settings = settings_for(server, db_url, metrics={"first_lookback_hours": 3, "batch": batch})
         run_inventory(settings, engine)
         now = utcnow()
         assert run_metrics(settings, engine, now=now).status == "succeeded"
+        # metrics:getBatch: one call per subscription and region (the SDK's MetricsClient); else one each.
+        serverless = len(server.tenant.serverless_endpoints)
+        regions = {(e.id.split("/")[2].lower(), e.location) for e in server.tenant.serverless_endpoints}
+        calls = (server.stats.count("metrics_batch"), server.stats.count("metrics"))
+        assert calls == ((len(regions), 0) if batch else (0, serverless))
         with Session(engine) as session:
             before = session.scalar(select(func.count()).select_from(TrafficMinute))
             hours_before = {(h.deployment_id, h.hour): h.total_tokens for h in session.scalars(select(TrafficHour))}
@@ -215,12 +224,13 @@ def test_a_deployment_without_metrics_is_recorded_once_not_failed_every_run(
         now = utcnow()
         first = run_metrics(settings, engine, now=now)
         assert first.status == "succeeded" and not first.failures
-        calls = server.stats.count("metrics")
-        assert calls == len(server.tenant.serverless_endpoints)
+        calls = len(server.tenant.serverless_endpoints)
+        batches = server.stats.count("metrics_batch")
+        assert 0 < batches < calls  # one metrics:getBatch per subscription and region, not one per deployment
         assert caplog.text.count("no traffic metrics from Azure Monitor (expected") == calls  # once each
         # The next runs ask nothing until recheck_unavailable_hours have passed.
         assert run_metrics(settings, engine, now=now + timedelta(minutes=5)).status == "succeeded"
-        assert server.stats.count("metrics") == calls
+        assert server.stats.count("metrics_batch") == batches
         with Session(engine) as session:
             rows = [r for r in deployment_headroom(session, settings, timedelta(hours=1), now) if r.traffic]
         assert len(rows) == calls and all(r.peak_tpm is None and r.kind == "serverless" for r in rows)
@@ -241,6 +251,26 @@ def test_a_deployment_without_metrics_is_recorded_once_not_failed_every_run(
         server.faults.apply("no_serverless_metrics", {"value": False})
         later = now + timedelta(hours=settings.metrics.recheck_unavailable_hours, minutes=1)
         assert run_metrics(settings, engine, now=later).status == "succeeded"
-        assert server.stats.count("metrics") > calls
+        assert server.stats.count("metrics_batch") == 2 * batches
         with Session(engine) as session:
             assert not [r for r in deployment_headroom(session, settings, timedelta(hours=1), later) if r.traffic]
+
+
+def test_metrics_batches_hold_at_most_50_deployments_of_one_subscription_and_region(
+    db_url: str, engine: Engine
+) -> None:
+    import math
+    from collections import Counter
+
+    with emulator(extra_projects_per_subscription=30) as server:
+        settings = settings_for(server, db_url, metrics={"first_lookback_hours": 1})
+        run_inventory(settings, engine)
+        summary = run_metrics(settings, engine, now=utcnow())
+        assert summary.status == "succeeded", summary.failures
+        groups = Counter((e.id.split("/")[2].lower(), e.location) for e in server.tenant.serverless_endpoints)
+        assert max(groups.values()) > 50  # the test is about splitting a group
+        assert server.stats.count("metrics_batch", 200) == sum(math.ceil(n / 50) for n in groups.values())
+        with Session(engine) as session:
+            measured = session.scalar(select(func.count(func.distinct(TrafficMinute.deployment_id))))
+        busy = {e.id.lower() for e in server.tenant.serverless_endpoints if e.traffic != "idle"}
+        assert measured is not None and measured >= len(busy) > 50

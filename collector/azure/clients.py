@@ -11,6 +11,7 @@ from azure.core.credentials import TokenCredential
 from azure.mgmt.costmanagement import CostManagementClient
 from azure.mgmt.resource.resources import ResourceManagementClient
 from azure.mgmt.resource.subscriptions import SubscriptionClient
+from azure.monitor.querymetrics import MetricsClient
 
 from collector.azure.credentials import make_credential
 from collector.azure.throttling import ArmRetryPolicy, QpuMeter, QpuPolicy
@@ -36,6 +37,7 @@ class AzureClients:
         self.settings = settings
         self.credential = credential or make_credential(settings)
         self.qpu = QpuMeter(share=settings.costs.qpu_share)
+        self._metrics: dict[str, MetricsClient] = {}
 
     def _kwargs(self) -> dict[str, Any]:
         settings = self.settings
@@ -75,8 +77,19 @@ class AzureClients:
     def subscriptions(self) -> SubscriptionClient:
         return SubscriptionClient(self.credential, **self._kwargs())
 
+    def metrics(self, endpoint: str) -> MetricsClient:
+        """Azure Monitor's metrics data plane at `endpoint` (one per region), with the same credential,
+        retries and CA bundle; its token is for https://metrics.monitor.azure.com."""
+        if endpoint not in self._metrics:
+            kwargs = {k: v for k, v in self._kwargs().items() if k not in ("base_url", "credential_scopes")}
+            self._metrics[endpoint] = MetricsClient(endpoint, self.credential, **kwargs)
+        return self._metrics[endpoint]
+
     def close(self) -> None:
         for name in ("cost_management", "resources", "subscriptions"):
             client = self.__dict__.pop(name, None)
             if client is not None:
                 client.close()
+        for metrics in self._metrics.values():
+            metrics.close()
+        self._metrics.clear()
