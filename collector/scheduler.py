@@ -58,6 +58,9 @@ class Scheduler:
         self.lease = Lease(engine, settings.schedule.lease_seconds, holder=holder)
         self.clients = AzureClients(settings)  # one credential and QPU meter for the process
         self.channels = configured_channels(settings.alerts)
+        # Jobs run in parallel threads and each evaluates the alerts when it ends: one evaluation (and
+        # delivery) at a time, or two would insert the same new alert (a duplicate key on PostgreSQL).
+        self._alerting = threading.Lock()
         self.intervals = intervals(settings)
         self.scheduler = BackgroundScheduler(
             timezone="UTC",
@@ -128,8 +131,9 @@ class Scheduler:
         if STOP.is_set() or not self.lease.held:
             return
         try:
-            result = evaluate(self.settings, self.engine)
-            delivery = deliver(self.settings, self.engine, self.channels)
+            with self._alerting:
+                result = evaluate(self.settings, self.engine)
+                delivery = deliver(self.settings, self.engine, self.channels)
         except Exception as exc:
             self._failed("alert evaluation", exc)
             return
@@ -148,7 +152,8 @@ class Scheduler:
         if STOP.is_set() or not self.lease.held:
             return
         try:
-            deliver(self.settings, self.engine, self.channels)
+            with self._alerting:
+                deliver(self.settings, self.engine, self.channels)
         except Exception as exc:
             self._failed("alert delivery", exc)
 
