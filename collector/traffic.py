@@ -140,19 +140,26 @@ def fetch_batches(
             batch = members[first : first + BATCH_SIZE]
             ids = [d.resource_id for d, _, _ in batch]
             minutes: dict[str, Minutes] = {i: {} for i in ids}
+            unanswered: dict[str, str] = {}
             cursor, end = min(s for _, s, _ in batch), max(e for _, _, e in batch)
             try:
                 while cursor < end:
                     stop = min(cursor + MAX_SPAN, end)
                     what = f"metrics:getBatch in {region} {_iso(cursor)}/{_iso(stop)}"
                     results = query_batch(client, ids, namespace, metric_names, cursor, stop)
-                    for resource_id, found in parse_batch(results, ids, settings.metrics, what).items():
-                        minutes[resource_id].update(found)
+                    answered = parse_batch(results, ids, settings.metrics, what)
+                    for resource_id in ids:
+                        if resource_id in answered:
+                            minutes[resource_id].update(answered[resource_id])
+                        else:
+                            unanswered.setdefault(resource_id, f"{what}: expected a result for {resource_id}, got none")
                     cursor = stop
             except AzureCallError as exc:
                 out.update(dict.fromkeys(ids, exc))
                 continue
             out.update(minutes)
+            # A deployment the answer left out fails its scope (retried next run), never stored as idle.
+            out.update({i: AzureCallError(why) for i, why in unanswered.items()})
     return out
 
 
