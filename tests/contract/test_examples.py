@@ -118,3 +118,20 @@ def test_a_cost_in_exponent_form_is_read_exactly() -> None:
     chunk = costs.Chunk("/subscriptions/s", "s", date(2026, 10, 1), date(2026, 10, 31))
     parsed = costs.parse_pages([page], chunk, CostSettings(), date(2026, 12, 1), "example")
     assert [r["cost"] for r in parsed.rows.values()] == [Decimal("0.000015")]
+
+
+def test_the_recorded_query_without_resource_ids_is_rejected_clearly(contract: Path) -> None:
+    # Source: Azure/azure-cli-extensions test_data_aggregation_in_subscription_scope_custome_timeframe.yaml
+    # (a real 2020 session): columns PreTaxCost, UsageDate, Currency; costwatch needs a ResourceId.
+    from tests.contract.conftest import recorded_interactions, recorded_json
+
+    name = "azure-cli-extensions_test_data_aggregation_in_subscription_scope_custome_timeframe.yaml"
+    query = next(
+        i for i in recorded_interactions(contract / "costmanagement", name) if i["request"]["method"] == "POST"
+    )
+    answer = recorded_json(query)["properties"]
+    page = QueryPage([c["name"] for c in answer["columns"]], answer["rows"])
+    assert len(page.rows) == 70  # 70 days answered
+    chunk = costs.Chunk("/subscriptions/s", "s", date(2020, 3, 1), date(2020, 3, 31))
+    with pytest.raises(AzureCallError, match=r"expected columns .*ResourceId"):
+        costs.parse_pages([page], chunk, CostSettings(), date(2020, 5, 23), "recorded")
