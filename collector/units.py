@@ -11,8 +11,9 @@ per token by a factor of a thousand.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from decimal import Decimal
+from functools import cache
 
 TOKENS_1K = "1K tokens"
 TOKENS_1M = "1M tokens"
@@ -54,6 +55,17 @@ def meter_unit(meter: str, meter_category: str = "", stated: Mapping[str, str] |
     if "hosting" in name or meter_category.lower() == "virtual machines":
         return HOURS
     return ""
+
+
+def unit_lookup(stated: Mapping[str, str]) -> Callable[[str, str], str]:
+    """meter_unit with `stated`, worked out once per meter: a month's FOCUS file asks it for every row."""
+    lowered = {k.lower(): v for k, v in stated.items()}
+
+    @cache
+    def unit(meter: str, meter_category: str) -> str:
+        return meter_unit(meter, meter_category, lowered)
+
+    return unit
 
 
 def tokens(quantity: Decimal | None, unit: str) -> Decimal | None:

@@ -623,8 +623,9 @@ class EmulatorApi:
             return found
         try:
             ids = json.loads(request.body or b"null")["resourceids"]
-            assert isinstance(ids, list) and all(isinstance(i, str) for i in ids)
-        except (ValueError, KeyError, TypeError, AssertionError):
+        except (ValueError, KeyError, TypeError):
+            ids = None
+        if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
             return json_response(400, {"code": "BadRequest", "message": 'Expected a body {"resourceids": [...]}.'})
         if not 1 <= len(ids) <= 50:
             return json_response(400, {"code": "BadRequest", "message": "Between 1 and 50 resource IDs per batch."})

@@ -188,7 +188,9 @@ def _points(
 
 
 def batch_entry(resource_id: str, location: str, request: MetricsRequest, series: Series) -> dict[str, Any]:
-    """One resource's entry of a metrics:getBatch answer (Azure Monitor's metrics data plane, 2024-02-01)."""
+    """One resource's entry of a metrics:getBatch answer, shaped as in Azure/azure-rest-api-specs
+    specification/monitor/data-plane/Microsoft.Insights/stable/2024-02-01/examples/MetricBatchExample.json
+    @ 6eefb0a5: starttime, endtime, interval, value, namespace, resourceregion, resourceid."""
     body = metrics_body(resource_id, location, request, series)
     start, end = body["timespan"].split("/")
     return {

@@ -33,7 +33,7 @@ from collector.db.models import (
 from collector.db.types import money_sum
 from collector.settings import Settings, add_months, is_final, month_end
 from collector.spend import AI_SPEND, spend
-from collector.units import meter_unit, per_million_tokens, token_type, tokens
+from collector.units import meter_unit, per_million_tokens, token_type, tokens, unit_lookup
 
 DataStatus = Literal["final", "estimated"]
 FINAL: Literal["final"] = "final"
@@ -496,11 +496,10 @@ def detail_rows(session: Session, settings: Settings, month: date) -> Iterator[D
     names = dict(session.execute(select(Subscription.subscription_id, Subscription.display_name)).tuples().all())
     tags_of_project = _project_tags(session)
     tag_key = settings.alerts.cost_center_tag
+    unit_of = unit_lookup(settings.costs.units)
     day = month
     while day <= month_end(month):
-        yield from _detail_rows_of(
-            session, day, saas, workspaces, names, tags_of_project, tag_key, settings.costs.units
-        )
+        yield from _detail_rows_of(session, day, saas, workspaces, names, tags_of_project, tag_key, unit_of)
         day += timedelta(days=1)
 
 
@@ -512,7 +511,7 @@ def _detail_rows_of(
     names: dict[str, str],
     tags_of_project: dict[tuple[str, str], dict[str, Any]],
     tag_key: str,
-    units: dict[str, str],
+    unit_of: Callable[[str, str], str],
 ) -> list[DetailRow]:
     query = (
         select(CostRow, ResourceAttribution)
@@ -564,7 +563,7 @@ def _detail_rows_of(
                 cost_center=cost_center,
                 publisher=publisher,
                 tags=tags,
-                unit=meter_unit(cost_row.meter, cost_row.meter_category, units),
+                unit=unit_of(cost_row.meter, cost_row.meter_category),
             )
         )
     out.sort(
