@@ -55,10 +55,13 @@ class _Group(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         from sqlalchemy.exc import DBAPIError
 
+        from collector.db.engine import MigrationsMissing
         from collector.db.faults import StoreError, store_error
 
         try:
             return super().invoke(ctx)
+        except MigrationsMissing as exc:
+            raise click.ClickException(str(exc)) from None
         except (StoreError, DBAPIError) as exc:
             obj = ctx.find_object(_Context)
             url = obj.database_url if obj is not None and obj.loaded else ""
@@ -79,6 +82,7 @@ def _date(_ctx: Any, _param: Any, value: str | None) -> date | None:
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="costwatch", prog_name="costwatch")
 @click.option(
     "--config",
     type=click.Path(path_type=Path),

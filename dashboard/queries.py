@@ -23,7 +23,7 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from collector.attribution import UNATTRIBUTED, model_name
-from collector.db.engine import current_revision, make_engine, require_current_schema
+from collector.db.engine import make_engine, require_current_schema
 from collector.db.models import (
     Alert,
     CollectionRun,
@@ -84,10 +84,7 @@ def engine() -> Engine:
 
 @st.cache_data(ttl=10, max_entries=4, show_spinner=False)
 def _store_ready(url: str) -> bool:
-    try:
-        require_current_schema(_engine(url), url)
-    except FileNotFoundError:  # installed without alembic.ini: at least see that the store answers
-        current_revision(_engine(url))
+    require_current_schema(_engine(url), url)
     return True
 
 

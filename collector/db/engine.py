@@ -14,7 +14,12 @@ from sqlalchemy.engine import make_url
 
 from collector.db.types import DecimalSum, decimal_add
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
+PACKAGE_ROOT = Path(__file__).resolve().parents[1]  # the installed `collector` package
+PROJECT_ROOT = PACKAGE_ROOT.parent  # the checkout, when running from one
+
+
+class MigrationsMissing(Exception):
+    """The installation lacks the Alembic scripts (a broken or partial install)."""
 
 
 class SchemaOutOfDate(Exception):
@@ -62,18 +67,26 @@ def _configure_sqlite(dbapi_connection: sqlite3.Connection, _record: Any, busy_s
     cursor.close()
 
 
-def _migrations_root() -> Path:
-    """The folder holding alembic.ini and alembic/: the checkout, else (an installed package, as in the
-    container image) the working directory."""
-    return PROJECT_ROOT if (PROJECT_ROOT / "alembic.ini").is_file() else Path.cwd()
+def migrations_folder() -> Path:
+    """Alembic's scripts: inside the installed package (a wheel ships alembic/ as collector/migrations),
+    else the checkout's alembic/ folder (an editable install or a source tree)."""
+    installed, checkout = PACKAGE_ROOT / "migrations", PROJECT_ROOT / "alembic"
+    if (installed / "env.py").is_file():
+        return installed
+    # Beside alembic.ini only: in site-packages, PROJECT_ROOT/alembic is the Alembic library itself.
+    if (PROJECT_ROOT / "alembic.ini").is_file() and (checkout / "env.py").is_file():
+        return checkout
+    raise MigrationsMissing(
+        f"costwatch's database migrations are missing (looked in {installed} and {checkout}): "
+        "reinstall costwatch from its wheel, or run it from a checkout"
+    )
 
 
 def alembic_config(url: str) -> Config:
-    root = _migrations_root()
-    if not (root / "alembic.ini").is_file():
-        raise FileNotFoundError(f"alembic.ini not found in {root}: run costwatch from the folder that holds it")
-    config = Config(str(root / "alembic.ini"))
-    config.set_main_option("script_location", str(root / "alembic"))
+    # Built in code rather than read from alembic.ini, which only a checkout has (the file stays
+    # there for the `alembic` command itself).
+    config = Config()
+    config.set_main_option("script_location", str(migrations_folder()))
     # ConfigParser would read '%' in a password as interpolation: escape it.
     config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     return config
