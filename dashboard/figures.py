@@ -15,6 +15,7 @@ from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
+from collector.budgets import ProjectKey, project_key
 from collector.settings import Budget, add_months
 from collector.spend import FILTERS
 
@@ -47,11 +48,11 @@ def percent(value: Decimal | None) -> str:
 def base_dimensions(by: Sequence[str], filter_names: Iterable[str], restricted: bool) -> list[str]:
     """The `collector.spend.spend` dimensions a view needs: its grouping, its filters, and `project`
     whenever the viewer is restricted to some projects (so the restriction can be applied)."""
-    derived = {"resource_group": "resource", "cost_center": "project"}
+    derived = {"resource_group": ("resource",), "cost_center": ("subscription", "project")}
     wanted = [*by, *(f for f in filter_names if f != "currency")]
     if restricted:
         wanted.append("project")
-    return list(dict.fromkeys(derived.get(d, d) for d in wanted))
+    return list(dict.fromkeys(source for d in wanted for source in derived.get(d, (d,))))
 
 
 # Filters the database applies itself (the kind is the page's own choice of spend, not a filter); the
@@ -60,7 +61,9 @@ PUSHED_FILTERS = tuple(f for f in FILTERS if f != "spend_kind")
 
 
 def pushed_filters(
-    filters: Iterable[tuple[str, tuple[str, ...]]], scope: tuple[str, ...] | None, cost_centers: Mapping[str, str]
+    filters: Iterable[tuple[str, tuple[str, ...]]],
+    scope: tuple[str, ...] | None,
+    cost_centers: Mapping[ProjectKey, str],
 ) -> dict[str, set[str]]:
     """The `where` of `collector.spend.spend` for a view: its filters the database can apply, with a
     cost-center filter and the viewer's scope turned into the projects they allow, so that the store
@@ -70,7 +73,8 @@ def pushed_filters(
     allowed_projects: list[set[str]] = []
     if "cost_center" in given:
         wanted = {v.lower() for v in given["cost_center"]}
-        allowed_projects.append({p.lower() for p, center in cost_centers.items() if center.lower() in wanted})
+        # By name: a superset where one name is in two subscriptions; regroup() keeps the right ones.
+        allowed_projects.append({project for (_, project), center in cost_centers.items() if center.lower() in wanted})
     if scope is not None:
         allowed_projects.append(set(scope))
     for projects in allowed_projects:
@@ -83,13 +87,13 @@ def resource_group(resource_id: str) -> str:
     return parts[parts.index("resourcegroups") + 1] if "resourcegroups" in parts[:-1] else ""
 
 
-def derive(keys: Mapping[str, Any], cost_centers: Mapping[str, str]) -> dict[str, Any]:
+def derive(keys: Mapping[str, Any], cost_centers: Mapping[ProjectKey, str]) -> dict[str, Any]:
     """Add resource_group and cost_center to a spend row's keys, when their source is there."""
     out = dict(keys)
     if "resource" in keys:
         out["resource_group"] = resource_group(keys["resource"])
-    if "project" in keys:
-        out["cost_center"] = cost_centers.get(str(keys["project"]).lower(), "")
+    if "project" in keys and "subscription" in keys:
+        out["cost_center"] = cost_centers.get(project_key(str(keys["subscription"]), str(keys["project"])), "")
     return out
 
 
@@ -102,7 +106,7 @@ def regroup(
     by: Sequence[str],
     filters: Iterable[tuple[str, tuple[str, ...]]],
     scope: tuple[str, ...] | None,
-    cost_centers: Mapping[str, str],
+    cost_centers: Mapping[ProjectKey, str],
 ) -> list[dict[str, Any]]:
     """Filter `collector.spend.SpendRow`s (projects outside `scope` first) and sum them exactly by
     `by` and currency. Rows come sorted by `by`, then currency."""
@@ -187,28 +191,6 @@ def month_figures(daily: Iterable[tuple[date, str, Decimal, bool]], as_of: date)
         )
         for currency in sorted(set(mtd) | set(before))
     ]
-
-
-def budget_totals(
-    rows: Iterable[tuple[Mapping[str, Any], str, Decimal, bool]], cost_centers: Mapping[str, str]
-) -> dict[tuple[str, str, str], tuple[Decimal, bool]]:
-    """(scope, lower-case name, currency) -> (spend, estimated) from month-to-date rows keyed by
-    project, model and subscription; the same sums the budget alert makes."""
-    totals: dict[tuple[str, str, str], tuple[Decimal, bool]] = {}
-
-    def add(scope: str, name: str, cost: Decimal, currency: str, estimated: bool) -> None:
-        key = (scope, name.lower(), currency)
-        before, was = totals.get(key, (Decimal(0), False))
-        totals[key] = (before + cost, was or estimated)
-
-    for keys, currency, cost, estimated in rows:
-        add("project", keys["project"], cost, currency, estimated)
-        add("model", keys["model"], cost, currency, estimated)
-        add("subscription", keys["subscription"], cost, currency, estimated)
-        center = cost_centers.get(str(keys["project"]).lower())
-        if center:
-            add("cost_center", center, cost, currency, estimated)
-    return totals
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from collector.attribution import UNATTRIBUTED, model_name
+from collector.budgets import ProjectKey, project_cost_centers
 from collector.db.engine import make_engine, require_current_schema
 from collector.db.models import (
     Alert,
@@ -110,12 +111,10 @@ def data_span() -> tuple[date | None, date | None]:
 
 
 @st.cache_data(ttl=300, max_entries=4)
-def cost_centers() -> dict[str, str]:
-    """Lower-case project name -> its cost-center tag (`[alerts] cost_center_tag`)."""
-    tag = settings().alerts.cost_center_tag
+def cost_centers() -> dict[ProjectKey, str]:
+    """(subscription, project) -> its cost center: the budget alert's rule (collector.budgets)."""
     with _session() as session:
-        projects = session.scalars(select(Workspace).where(is_project())).all()
-    return {w.name.lower(): str((w.tags or {}).get(tag, "")) for w in projects if (w.tags or {}).get(tag)}
+        return project_cost_centers(session, settings().alerts.cost_center_tag)
 
 
 @st.cache_data(ttl=300, max_entries=4)

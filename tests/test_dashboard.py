@@ -535,19 +535,35 @@ class Row:
 
 def test_regroup_filters_scopes_and_never_adds_currencies() -> None:
     rows = [
-        Row({"project": "a", "resource": "/subscriptions/s/resourceGroups/RG1/providers/x/y"}, Decimal("1.10"), "USD"),
-        Row({"project": "a", "resource": "/subscriptions/s/resourceGroups/RG1/providers/x/z"}, Decimal("2.205"), "USD"),
         Row(
-            {"project": "a", "resource": "/subscriptions/s/resourceGroups/rg1/providers/x/y"}, Decimal("5"), "EUR", True
+            {"subscription": "s", "project": "a", "resource": "/subscriptions/s/resourceGroups/RG1/providers/x/y"},
+            Decimal("1.10"),
+            "USD",
         ),
-        Row({"project": "b", "resource": "/subscriptions/s/resourceGroups/rg2/providers/x/q"}, Decimal("7"), "USD"),
+        Row(
+            {"subscription": "s", "project": "a", "resource": "/subscriptions/s/resourceGroups/RG1/providers/x/z"},
+            Decimal("2.205"),
+            "USD",
+        ),
+        Row(
+            {"subscription": "s", "project": "a", "resource": "/subscriptions/s/resourceGroups/rg1/providers/x/y"},
+            Decimal("5"),
+            "EUR",
+            True,
+        ),
+        Row(
+            {"subscription": "s", "project": "b", "resource": "/subscriptions/s/resourceGroups/rg2/providers/x/q"},
+            Decimal("7"),
+            "USD",
+        ),
     ]
     out = regroup(rows, ["resource_group"], [], ("a",), {})
     assert out == [
         {"resource_group": "rg1", "currency": "EUR", "cost": Decimal("5"), "estimated": True},
         {"resource_group": "rg1", "currency": "USD", "cost": Decimal("3.305"), "estimated": False},
     ]
-    assert regroup(rows, ["cost_center"], [("cost_center", ("Sales",))], None, {"b": "sales"})[0]["cost"] == 7
+    assert regroup(rows, ["cost_center"], [("cost_center", ("Sales",))], None, {("s", "b"): "sales"})[0]["cost"] == 7
+    assert regroup(rows, ["cost_center"], [("cost_center", ("Sales",))], None, {("other", "b"): "sales"}) == []
     assert regroup(rows, [], [("currency", ("eur",))], None, {}) == [
         {"currency": "EUR", "cost": Decimal("5"), "estimated": True}
     ]

@@ -107,9 +107,10 @@ def test_unknown_filters_are_refused_with_the_choices(engine: Engine) -> None:
 
 
 def test_the_view_pushes_its_scope_and_cost_centers_down_as_projects() -> None:
-    centers = {"proj-a": "CC-1", "proj-b": "cc-1", "proj-c": "CC-2"}
+    centers = {("s1", "proj-a"): "CC-1", ("s2", "proj-b"): "cc-1", ("s1", "proj-c"): "CC-2", ("s2", "proj-c"): "cc-1"}
     filters = (("cost_center", ("cc-1",)), ("model", ("Llama",)), ("resource_group", ("rg-x",)))
-    assert pushed_filters(filters, None, centers) == {"model": {"llama"}, "project": {"proj-a", "proj-b"}}
-    assert pushed_filters(filters, ("proj-b", "proj-c"), centers) == {"model": {"llama"}, "project": {"proj-b"}}
+    # proj-c is cc-1 in one subscription only: pushed by name, and regroup() keeps that subscription's rows.
+    assert pushed_filters(filters, None, centers) == {"model": {"llama"}, "project": {"proj-a", "proj-b", "proj-c"}}
+    assert pushed_filters(filters, ("proj-b",), centers) == {"model": {"llama"}, "project": {"proj-b"}}
     assert pushed_filters((("project", ("Proj-C",)),), ("proj-a",), {}) == {"project": set()}
     assert pushed_filters((), None, {}) == {}

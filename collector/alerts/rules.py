@@ -19,6 +19,7 @@ from urllib.parse import urlencode
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from collector.budgets import BudgetKey, budget_totals, project_cost_centers
 from collector.db.models import (
     CostRow,
     Deployment,
@@ -26,7 +27,6 @@ from collector.db.models import (
     MarketplaceSubscription,
     ScopeRun,
     Workspace,
-    is_project,
 )
 from collector.quota import latest_quota
 from collector.runs import as_utc
@@ -204,27 +204,13 @@ def budgets(session: Session, settings: Settings, now: datetime) -> list[Conditi
 
 def _month_to_date(
     session: Session, settings: Settings, month: date, today: date
-) -> dict[tuple[str, str, str], tuple[Decimal, bool]]:
+) -> dict[BudgetKey, tuple[Decimal, bool]]:
     """(scope, lower-case name, currency) -> (spend, includes estimated days) for every budget scope."""
-    totals: dict[tuple[str, str, str], tuple[Decimal, bool]] = {}
-
-    def add(scope: str, name: str, row_cost: Decimal, currency: str, estimated: bool) -> None:
-        key = (scope, name.lower(), currency)
-        cost, was_estimated = totals.get(key, (Decimal(0), False))
-        totals[key] = (cost + row_cost, was_estimated or estimated)
-
-    cost_centers = {
-        w.name.lower(): (w.tags or {}).get(settings.alerts.cost_center_tag, "")
-        for w in session.scalars(select(Workspace).where(is_project()))
-    }
-    for row in spend(session, month, today, ["project", "model", "subscription"]):
-        project, model, subscription = row.keys["project"], row.keys["model"], row.keys["subscription"]
-        add("project", project, row.cost, row.currency, row.estimated)
-        add("model", model, row.cost, row.currency, row.estimated)
-        add("subscription", subscription, row.cost, row.currency, row.estimated)
-        if cost_centers.get(project.lower()):
-            add("cost_center", cost_centers[project.lower()], row.cost, row.currency, row.estimated)
-    return totals
+    rows = spend(session, month, today, ["project", "model", "subscription"])
+    return budget_totals(
+        ((row.keys, row.currency, row.cost, row.estimated) for row in rows),
+        project_cost_centers(session, settings.alerts.cost_center_tag),
+    )
 
 
 def anomalies(session: Session, settings: Settings, now: datetime) -> list[Condition]:

@@ -21,6 +21,7 @@ from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.orm import Session
 
 from collector.attribution import UNATTRIBUTED
+from collector.budgets import budget_totals, project_key, tag_value
 from collector.db.models import (
     Alert,
     CostRow,
@@ -283,15 +284,9 @@ def _ai_spend() -> ColumnElement[bool]:
 def _project_tags(session: Session) -> dict[tuple[str, str], dict[str, Any]]:
     """(subscription ID, lower-case project name) -> the project workspace's tags."""
     return {
-        (w.subscription_id.lower(), w.name.lower()): dict(w.tags or {})
+        project_key(w.subscription_id, w.name): dict(w.tags or {})
         for w in session.scalars(select(Workspace).where(is_project()))
     }
-
-
-def _tag(tags: dict[str, Any], key: str) -> str:
-    """A tag's value; Azure tag names are case-insensitive."""
-    wanted = key.lower()
-    return next((str(v) for k, v in sorted(tags.items()) if k.lower() == wanted), "")
 
 
 def _quantities(session: Session, date_from: date, date_to: date) -> dict[tuple[str, ...], tuple[Decimal | None, str]]:
@@ -324,7 +319,7 @@ def _lines(session: Session, settings: Settings, date_from: date, date_to: date)
     for row in rows:
         sub, project, model, meter = (row.keys[d] for d in ("subscription", "project", "model", "meter"))
         quantity, category = quantities.get((sub, project, model, meter, row.currency), (None, ""))
-        cost_center = "" if project == UNATTRIBUTED else _tag(tags.get((sub.lower(), project.lower()), {}), tag_key)
+        cost_center = "" if project == UNATTRIBUTED else tag_value(tags.get(project_key(sub, project)), tag_key)
         lines.append(
             ReportLine(
                 subscription_id=sub,
@@ -355,20 +350,30 @@ def _days(session: Session, date_from: date, date_to: date) -> tuple[DayTotal, .
 
 
 def _budgets(settings: Settings, lines: Iterable[ReportLine]) -> tuple[BudgetLine, ...]:
-    """Each configured budget against the month's spend of its scope, in its currency (names match
-    case-insensitively, as the budget alert rule matches them)."""
-    actual: dict[tuple[str, str, str], Decimal] = defaultdict(Decimal)
-    for line in lines:
-        for scope, name in (
-            ("project", line.project),
-            ("model", line.model),
-            ("subscription", line.subscription_id),
-            ("cost_center", line.cost_center),
-        ):
-            if name:
-                actual[(scope, name.lower(), line.currency)] += line.cost
+    """Each configured budget against the month's spend of its scope, in its currency: the sums the
+    budget alert makes (collector.budgets), from the lines' own cost centers."""
+    lines = list(lines)
+    centers = {project_key(line.subscription_id, line.project): line.cost_center for line in lines if line.cost_center}
+    actual = budget_totals(
+        (
+            (
+                {"project": line.project, "model": line.model, "subscription": line.subscription_id},
+                line.currency,
+                line.cost,
+                False,
+            )
+            for line in lines
+        ),
+        centers,
+    )
     return tuple(
-        BudgetLine(b.scope, b.name, b.currency, b.amount, actual.get((b.scope, b.name.lower(), b.currency), Decimal(0)))
+        BudgetLine(
+            b.scope,
+            b.name,
+            b.currency,
+            b.amount,
+            actual.get((b.scope, b.name.lower(), b.currency), (Decimal(0), False))[0],
+        )
         for b in settings.alerts.budgets
     )
 
@@ -534,8 +539,8 @@ def _detail_rows_of(
             publisher = "Microsoft" if kind == "managed_compute" else ""
         cost_center = ""
         if project != UNATTRIBUTED:
-            project_tags = tags_of_project.get((cost_row.subscription_id.lower(), project.lower()), {})
-            cost_center = _tag(project_tags, tag_key)
+            project_tags = tags_of_project.get(project_key(cost_row.subscription_id, project), {})
+            cost_center = tag_value(project_tags, tag_key)
         out.append(
             DetailRow(
                 usage_date=cost_row.usage_date,

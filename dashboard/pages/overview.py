@@ -11,12 +11,12 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
+from collector.budgets import budget_totals
 from dashboard import access, queries
 from dashboard.auth import Viewer
 from dashboard.figures import (
     MonthFigures,
     budget_lines,
-    budget_totals,
     estimated_span,
     money,
     month_figures,
