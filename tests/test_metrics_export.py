@@ -106,6 +106,11 @@ def scrape(demo: Demo, clock: Callable[[], datetime] = lambda: MID_MONTH, **sche
     return text, samples
 
 
+def dashboard_exprs() -> list[str]:
+    dashboard = json.loads(DASHBOARD.read_text())
+    return [t["expr"] for p in dashboard["panels"] for t in p.get("targets", [])]
+
+
 def cents(value: float | Decimal) -> Decimal:
     return Decimal(str(value)).quantize(CENT)
 
@@ -240,7 +245,7 @@ def test_a_real_prometheus_scrapes_costwatch_and_fires_on_the_demo_quota(demo: D
     exporter = start_exporter(
         settings, demo.engine, Lease(demo.engine, 30, holder="e2e"), QpuMeter(), lambda: MID_MONTH
     )
-    config = tmp_path / "prometheus.yml"
+    config, log = tmp_path / "prometheus.yml", tmp_path / "prometheus.log"
     config.write_text(
         json.dumps(  # JSON is YAML
             {
@@ -264,7 +269,7 @@ def test_a_real_prometheus_scrapes_costwatch_and_fires_on_the_demo_quota(demo: D
             f"--web.listen-address=127.0.0.1:{web}",
         ],
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        stderr=log.open("wb"),  # a file, not a pipe: nobody reads Prometheus' log while it runs
     )
     try:
         with Session(demo.engine) as session:
@@ -284,7 +289,7 @@ def test_a_real_prometheus_scrapes_costwatch_and_fires_on_the_demo_quota(demo: D
             }
             if {name for name, _ in firing} >= EXPECTED:  # the rule groups evaluate apart: wait for all
                 break
-            assert process.poll() is None, process.stderr.read().decode() if process.stderr else "prometheus exited"
+            assert process.poll() is None, log.read_text()[-2000:]
             time.sleep(0.5)
         assert {f for name, f in firing if name == "CostwatchQuotaCritical"} == critical
         assert any(name == "CostwatchQuotaNearLimit" for name, _ in firing)
@@ -294,6 +299,12 @@ def test_a_real_prometheus_scrapes_costwatch_and_fires_on_the_demo_quota(demo: D
             f"http://127.0.0.1:{web}/api/v1/query", params={"query": "costwatch_store_up"}, timeout=5
         ).json()
         assert query["data"]["result"][0]["value"][1] == "1"
+        # The Grafana dashboard's expressions are PromQL this Prometheus accepts, and show data.
+        for expr in dashboard_exprs():
+            answer = requests.get(
+                f"http://127.0.0.1:{web}/api/v1/query", params={"query": expr.replace("$currency", "USD")}, timeout=5
+            ).json()
+            assert answer["status"] == "success", (expr, answer)
     finally:
         process.terminate()
         process.wait(10)
@@ -311,8 +322,7 @@ METRIC = re.compile(r"\b(costwatch_[a-z0-9_]+)\b")
 
 def test_every_grafana_expr_names_only_metrics_costwatch_exports(demo: Demo) -> None:
     dashboard = json.loads(DASHBOARD.read_text())
-    exprs = [t["expr"] for p in dashboard["panels"] for t in p.get("targets", [])]
-    exprs += [v["definition"] for v in dashboard["templating"]["list"] if "definition" in v]
+    exprs = [*dashboard_exprs(), *(v["definition"] for v in dashboard["templating"]["list"] if "definition" in v)]
     named = {m for e in exprs for m in METRIC.findall(e)}
     _, samples = scrape(demo)
     assert named and named <= set(samples), f"not exported: {sorted(named - set(samples))}"
