@@ -48,13 +48,16 @@ class StoreCollector(Collector):
         duration = GaugeMetricFamily("costwatch_last_run_duration_seconds", "Duration of the latest run", labels=labels)
         answered = True
         business: list[GaugeMetricFamily] = []
+        url = self.engine.url.render_as_string(hide_password=False)
         try:
             with Session(self.engine) as session:
                 now = self.clock()
                 lines = freshness(session, self.settings, now)
-                business = business_families(session, self.settings, now)
+                try:
+                    business = business_families(session, self.settings, now)
+                except Exception as exc:  # the collector's health still answers: it says whether the data is fresh
+                    log.warning("metrics: cannot read spend, budgets, quota or alerts: %s", describe(exc, url))
         except Exception as exc:  # a scrape must answer even when the store does not
-            url = self.engine.url.render_as_string(hide_password=False)
             log.warning("metrics: cannot read the store: %s", describe(exc, url))
             lines, business, answered = [], [], False
         up = GaugeMetricFamily("costwatch_store_up", "1 when the store answered this scrape")

@@ -4,10 +4,12 @@ rules under promtool, a real Prometheus scraping costwatch, and the Grafana dash
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -19,7 +21,7 @@ from typing import Any
 import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, select, text
 from sqlalchemy.orm import Session
 
 from collector.alerts.engine import evaluate
@@ -96,14 +98,14 @@ def scrape(demo: Demo, clock: Callable[[], datetime] = lambda: MID_MONTH, **sche
     lease = Lease(demo.engine, 30, holder="metrics-test")
     server = start_exporter(settings, demo.engine, lease, QpuMeter(), clock)
     try:
-        text = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=30).text
+        body = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=30).text
     finally:
         server.shutdown()
     samples: Samples = {}
-    for family in text_string_to_metric_families(text):
+    for family in text_string_to_metric_families(body):
         for s in family.samples:
             samples.setdefault(s.name, {})[tuple(sorted(s.labels.items()))] = s.value
-    return text, samples
+    return body, samples
 
 
 def dashboard_exprs() -> list[str]:
@@ -221,6 +223,36 @@ def test_a_store_that_does_not_answer_still_answers_the_scrape(demo: Demo) -> No
     _, samples = scrape(broken)
     assert samples["costwatch_store_up"][()] == 0
     assert "costwatch_spend_month_to_date" not in samples
+
+
+def test_a_store_missing_a_table_still_reports_the_collector_health(demo: Demo, tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'half.db'}"
+    upgrade(url)
+    engine = make_engine(url)
+    with engine.begin() as connection:
+        connection.execute(text("DROP TABLE alerts"))  # e.g. restored from a backup of another version
+    _, samples = scrape(Demo(demo.settings, engine))
+    engine.dispose()
+    assert samples["costwatch_store_up"][()] == 1
+    assert samples["costwatch_stale"][(("job", "costs"), ("scope", ""))] == 1  # never ran: health still answers
+    assert "costwatch_alerts_firing" not in samples
+
+
+def test_a_cap_below_ten_is_refused_naming_the_setting(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "collector.cli", "status"],
+        env={
+            **os.environ,
+            "COSTWATCH_SCHEDULE__METRICS_MAX_SERIES": "5",
+            "COSTWATCH_DATABASE_URL": f"sqlite:///{tmp_path}/x.db",
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+    )
+    assert result.returncode != 0
+    assert "metrics_max_series" in result.stderr and "Traceback" not in result.stderr
 
 
 def test_promtool_checks_and_unit_tests_the_rules() -> None:
