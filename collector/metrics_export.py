@@ -1,10 +1,12 @@
-"""The scheduler's Prometheus /metrics endpoint: freshness, rows, QPU and errors, read from the store
-at each scrape (so every replica reports the same truth, whichever one leads)."""
+"""The scheduler's Prometheus /metrics endpoint: freshness, rows, QPU and errors, and the business
+figures of collector.metrics_store (spend, budgets, quota, headroom, alerts), read from the store at
+each scrape (so every replica reports the same truth, whichever one leads)."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from datetime import datetime
 from typing import Any
 
 from prometheus_client import CollectorRegistry, start_http_server
@@ -16,6 +18,8 @@ from sqlalchemy.orm import Session
 from collector.azure.throttling import QpuMeter, window_label
 from collector.db.faults import describe
 from collector.lease import Lease
+from collector.metrics_store import business_families
+from collector.runs import utcnow
 from collector.settings import Settings
 from collector.status import freshness
 
@@ -23,8 +27,10 @@ log = logging.getLogger(__name__)
 
 
 class StoreCollector(Collector):
-    def __init__(self, settings: Settings, engine: Engine, lease: Lease, qpu: QpuMeter) -> None:
-        self.settings, self.engine, self.lease, self.qpu = settings, engine, lease, qpu
+    def __init__(
+        self, settings: Settings, engine: Engine, lease: Lease, qpu: QpuMeter, clock: Callable[[], datetime] = utcnow
+    ) -> None:
+        self.settings, self.engine, self.lease, self.qpu, self.clock = settings, engine, lease, qpu, clock
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         labels = ["job", "scope"]
@@ -41,13 +47,19 @@ class StoreCollector(Collector):
         qpu = GaugeMetricFamily("costwatch_last_run_qpu", "Cost Management QPU used by the latest run", labels=labels)
         duration = GaugeMetricFamily("costwatch_last_run_duration_seconds", "Duration of the latest run", labels=labels)
         answered = True
+        business: list[GaugeMetricFamily] = []
+        url = self.engine.url.render_as_string(hide_password=False)
         try:
             with Session(self.engine) as session:
-                lines = freshness(session, self.settings)
+                now = self.clock()
+                lines = freshness(session, self.settings, now)
+                try:
+                    business = business_families(session, self.settings, now)
+                except Exception as exc:  # the collector's health still answers: it says whether the data is fresh
+                    log.warning("metrics: cannot read spend, budgets, quota or alerts: %s", describe(exc, url))
         except Exception as exc:  # a scrape must answer even when the store does not
-            url = self.engine.url.render_as_string(hide_password=False)
             log.warning("metrics: cannot read the store: %s", describe(exc, url))
-            lines, answered = [], False
+            lines, business, answered = [], [], False
         up = GaugeMetricFamily("costwatch_store_up", "1 when the store answered this scrape")
         up.add_metric([], int(answered))
         for line in lines:
@@ -69,13 +81,16 @@ class StoreCollector(Collector):
         )
         for seconds, left in sorted(self.qpu.remaining.items()):
             remaining.add_metric([window_label(seconds)], left)
-        yield from (up, success, stale, failed, rows, qpu, duration, leader, remaining)
+        yield from (up, success, stale, failed, rows, qpu, duration, leader, remaining, *business)
 
 
-def start_exporter(settings: Settings, engine: Engine, lease: Lease, qpu: QpuMeter) -> Any:
-    """Serve /metrics on [schedule] metrics_host:metrics_port; returns the server (call shutdown())."""
+def start_exporter(
+    settings: Settings, engine: Engine, lease: Lease, qpu: QpuMeter, clock: Callable[[], datetime] = utcnow
+) -> Any:
+    """Serve /metrics on [schedule] metrics_host:metrics_port; returns the server (call shutdown()).
+    `clock` is the moment the month-to-date figures and the rate window end at (tests pin it)."""
     registry = CollectorRegistry()
-    registry.register(StoreCollector(settings, engine, lease, qpu))
+    registry.register(StoreCollector(settings, engine, lease, qpu, clock))
     server, _thread = start_http_server(
         settings.schedule.metrics_port, settings.schedule.metrics_host, registry=registry
     )

@@ -204,6 +204,8 @@ class ScheduleSettings(_Section):
     lease_seconds: int = Field(45, ge=10, le=600)  # a dead leader's lease expires within this
     metrics_port: int = Field(9464, ge=0, le=65535)  # Prometheus /metrics; 0 = off
     metrics_host: str = "127.0.0.1"
+    # Most series per business metric family on /metrics; spend beyond it is summed into "(other)".
+    metrics_max_series: int = Field(200, ge=10, le=100_000)
 
 
 class EmailSettings(_Section):

@@ -30,7 +30,7 @@ from collector.db.models import (
 )
 from collector.quota import latest_quota
 from collector.runs import as_utc
-from collector.settings import AlertSettings, Settings
+from collector.settings import AlertSettings, Budget, Settings
 from collector.spend import spend
 from collector.status import freshness
 from collector.traffic import deployment_headroom
@@ -138,25 +138,56 @@ def rate_limits(session: Session, settings: Settings, now: datetime) -> list[Con
     return out
 
 
+@dataclass(frozen=True)
+class BudgetFigure:
+    """One budget's month so far: what the budget rules judge, and what /metrics exports."""
+
+    budget: Budget
+    month: date
+    last_day: date  # the last day with cost data this month
+    days_seen: int
+    days_in_month: int
+    actual: Decimal
+    estimated: bool  # the actual includes estimated days
+    forecast: Decimal  # month-to-date spend / days with data x days in the month
+
+
+def month_span(session: Session, now: datetime) -> tuple[date, date, int, int] | None:
+    """This month's first day, its last day with cost data, the days with data and the days in the
+    month: the basis of every month-end forecast. None before the month has data."""
+    today = now.date()
+    month = today.replace(day=1)
+    last_day = session.scalar(select(func.max(CostRow.usage_date)).where(CostRow.usage_date >= month))
+    if last_day is None:
+        return None
+    return month, last_day, (last_day - month).days + 1, calendar.monthrange(today.year, today.month)[1]
+
+
+def budget_figures(session: Session, settings: Settings, now: datetime) -> list[BudgetFigure]:
+    """Every configured budget's spend this month and month-end forecast; none before this month has data."""
+    span = month_span(session, now)
+    if not settings.alerts.budgets or span is None:
+        return []
+    month, last_day, days_seen, days_in_month = span
+    totals = _month_to_date(session, settings, month, now.date())
+    out = []
+    for budget in settings.alerts.budgets:
+        actual, estimated = totals.get((budget.scope, budget.name.lower(), budget.currency), (Decimal(0), False))
+        forecast = actual / days_seen * days_in_month
+        out.append(BudgetFigure(budget, month, last_day, days_seen, days_in_month, actual, estimated, forecast))
+    return out
+
+
 def budgets(session: Session, settings: Settings, now: datetime) -> list[Condition]:
     """Monthly budgets: the highest crossed threshold of the actual spend, and a month-end forecast above
     the budget (month-to-date spend / days with data x days in the month). Estimated days are used and
     labelled as such."""
     rules = settings.alerts
-    if not rules.budgets:
-        return []
-    today = now.date()
-    month = today.replace(day=1)
-    last_day = session.scalar(select(func.max(CostRow.usage_date)).where(CostRow.usage_date >= month))
-    if last_day is None:
-        return []
-    days_in_month = calendar.monthrange(today.year, today.month)[1]
-    days_seen = (last_day - month).days + 1
-    totals = _month_to_date(session, settings, month, today)
     out = []
-    for budget in rules.budgets:
-        actual, estimated = totals.get((budget.scope, budget.name.lower(), budget.currency), (Decimal(0), False))
-        label = " (includes estimated days)" if estimated else ""
+    for figure in budget_figures(session, settings, now):
+        budget, month, actual, days_seen = figure.budget, figure.month, figure.actual, figure.days_seen
+        days_in_month, last_day, forecast = figure.days_in_month, figure.last_day, figure.forecast
+        label = " (includes estimated days)" if figure.estimated else ""
         subject = f"{budget.scope.replace('_', ' ')} {budget.name} budget for {month:%B %Y}"
         key = f"{budget.scope}:{budget.name.lower()}:{budget.currency}:{month:%Y-%m}"
         share = actual / budget.amount * 100
@@ -182,7 +213,6 @@ def budgets(session: Session, settings: Settings, now: datetime) -> list[Conditi
                     details=details,
                 )
             )
-        forecast = actual / days_seen * days_in_month
         if forecast > budget.amount and share < 100:
             out.append(
                 Condition(
