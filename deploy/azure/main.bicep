@@ -144,6 +144,7 @@ module apps 'modules/apps.bicep' = {
     image: image
     environmentId: env.outputs.environmentId
     dashboardName: dashboardName
+    defaultDomain: env.outputs.defaultDomain
     readerIdentityId: identity.outputs.readerId
     readerClientId: identity.outputs.readerClientId
     secretsIdentityId: identity.outputs.secretsId

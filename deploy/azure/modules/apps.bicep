@@ -15,6 +15,8 @@ param tags object
 param image string
 param environmentId string
 param dashboardName string
+@description('The Container Apps environment\'s default domain: the dashboard is https://<dashboardName>.<defaultDomain>.')
+param defaultDomain string
 param readerIdentityId string
 param readerClientId string
 param secretsIdentityId string
@@ -32,7 +34,7 @@ param alertRecipients string
 param smtpPasswordSet bool
 param teams bool
 
-var dashboardFqdn = '${dashboardName}.${reference(environmentId, '2024-03-01').defaultDomain}'
+var dashboardFqdn = '${dashboardName}.${defaultDomain}'
 
 // Container Apps secrets read from Key Vault by the secrets identity (keyVaultUrl + identity).
 var vaultSecrets = {
