@@ -442,3 +442,54 @@ def test_azure_yaml_points_azd_at_the_templates() -> None:
     outputs = set(re.findall(r"^output (\w+)", (AZURE / "main.bicep").read_text(), re.M))
     assert {"MIGRATION_JOB", "AZURE_RESOURCE_GROUP"} <= outputs
     assert set(shlex.split(hook)) >= {"--name", "--resource-group"}
+
+
+def expressions(node: Any) -> Iterator[str]:
+    for value in walk(node):
+        if isinstance(value, str) and value.startswith("[") and value.endswith("]") and not value.startswith("[["):
+            yield value
+        if isinstance(value, dict):
+            yield from (k for k in value if isinstance(k, str) and k.startswith("[") and k.endswith("]"))
+
+
+def check_template(template: dict[str, Any], where: str) -> None:
+    """Every parameters('x') / variables('x') a hand-written ARM template uses is declared in the same
+    template (nested templates have scope "inner": they see only their own), and each expression's
+    parentheses and quotes balance."""
+    nested = [
+        r["properties"]["template"]
+        for r in template.get("resources", [])
+        if r.get("type") == "Microsoft.Resources/deployments"
+    ]
+    own = {k: v for k, v in template.items() if k != "resources"}
+    own["resources"] = [r for r in template.get("resources", []) if r.get("type") != "Microsoft.Resources/deployments"]
+    outer_deployments = [
+        {k: v for k, v in r.items() if k != "properties"} | {"parameters": r["properties"]["parameters"]}
+        for r in template.get("resources", [])
+        if r.get("type") == "Microsoft.Resources/deployments"
+    ]
+    for expression in [*expressions(own), *expressions(outer_deployments)]:
+        body = re.sub(r"'(?:[^']|'')*'", "''", expression[1:-1])  # string literals out of the way
+        assert body.count("(") == body.count(")"), f"{where}: unbalanced {expression}"
+        assert body.count("[") == body.count("]"), f"{where}: unbalanced {expression}"
+        for kind, name in re.findall(r"\b(parameters|variables)\('(\w+)'\)", expression):
+            declared = template.get(kind, {})
+            assert name in declared, f"{where}: {kind}('{name}') is not declared: {expression}"
+    for inner in nested:
+        assert inner["parameters"].keys() == next(
+            r["properties"]["parameters"].keys()
+            for r in template["resources"]
+            if r.get("type") == "Microsoft.Resources/deployments" and r["properties"]["template"] is inner
+        ), f"{where}: a nested deployment passes other parameters than its template takes"
+        check_template(inner, f"{where} > nested")
+
+
+def test_the_arm_template_refers_only_to_what_it_declares(arm: dict[str, Any]) -> None:
+    check_template(arm, "azuredeploy.json")
+    # Every resource a dependsOn names by type is one the same template declares.
+    inner = inner_arm(arm)
+    types = {r["type"] for r in inner["resources"]}
+    for resource in inner["resources"]:
+        for dependency in resource.get("dependsOn", []):
+            (kind,) = re.findall(r"resourceId\('([\w./]+)'", dependency)[-1:] or ["?"]
+            assert kind in types or "roleAssignments" in dependency, (resource["name"], dependency)
