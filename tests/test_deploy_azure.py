@@ -493,3 +493,39 @@ def test_the_arm_template_refers_only_to_what_it_declares(arm: dict[str, Any]) -
         for dependency in resource.get("dependsOn", []):
             (kind,) = re.findall(r"resourceId\('([\w./]+)'", dependency)[-1:] or ["?"]
             assert kind in types or "roleAssignments" in dependency, (resource["name"], dependency)
+
+
+def test_the_build_stage_makes_a_wheel_that_holds_the_dashboard(tmp_path: Path) -> None:
+    """The build stage's COPY lines, then its `pip wheel` command, run here without Docker: the wheel
+    must hold what the runtime image runs, since the runtime stage copies no source tree."""
+    instructions = dockerfile_instructions()
+    build = instructions[: max(i for i, (op, _) in enumerate(instructions) if op == "FROM")]
+    for op, args in build:
+        if op == "COPY":
+            *sources, _dest = args.split()
+            for source in sources:
+                path = ROOT / source
+                target = tmp_path / source
+                if path.is_dir():
+                    import shutil
+
+                    shutil.copytree(path, target, ignore=shutil.ignore_patterns("__pycache__"))
+                else:
+                    target.write_bytes(path.read_bytes())
+    (wheel_run,) = [args for op, args in build if op == "RUN" and "pip wheel" in args]
+    command = wheel_run.split("&&")[0].replace("/opt/costwatch/bin/pip", f"{sys.executable} -m pip")
+    command = command.replace("/wheels", str(tmp_path / "wheels"))
+    result = subprocess.run(
+        shlex.split(command), cwd=tmp_path, capture_output=True, text=True, timeout=300, check=False
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    import zipfile
+
+    (wheel,) = (tmp_path / "wheels").glob("costwatch-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    pages = {f"dashboard/pages/{p.name}" for p in (ROOT / "dashboard" / "pages").glob("*.py")}
+    assert {"dashboard/app.py", "collector/healthcheck.py", "collector/cli.py"} | pages <= names
+    templates = {f"collector/alerts/templates/{p.name}" for p in (ROOT / "collector/alerts/templates").glob("*.j2")}
+    assert templates <= names
+    entry_points = zipfile.ZipFile(wheel).read(next(n for n in names if n.endswith("entry_points.txt"))).decode()
+    assert "costwatch = collector.cli:main" in entry_points
