@@ -144,7 +144,14 @@ def test_bicep_and_arm_take_the_same_parameters(bicep: dict[str, Any], arm: dict
         "postgresPassword", "entraClientSecret", "cookieSecret", "smtpPassword", "teamsWebhookUrl",
     }  # fmt: skip
     for name, spec in arm["parameters"].items():
-        assert bicep_params[name]["type"] == spec["type"].removeprefix("secure").lower(), name
+        ours = bicep_params[name]
+        assert ours["type"] == spec["type"].removeprefix("secure").lower(), name
+        decorators = {d["type"]: d.get("argument") for d in ours["decorators"]}
+        assert decorators.get("description") == spec["metadata"]["description"], name
+        assert decorators.get("min_length") == spec.get("minLength"), name
+        assert decorators.get("max_length") == spec.get("maxLength"), name
+        if name != "location":  # ARM's button form defaults to the deployment's region; azd always sets it
+            assert ours["default"] == spec.get("defaultValue"), name
     # The parameters the brief asks for: subscription(s), billing scope, region, image.
     assert {"subscriptionIds", "costsScope", "location", "image"} <= set(arm["parameters"])
     # azd fills the names it knows; what it does not know it prompts for.

@@ -5,7 +5,7 @@
 targetScope = 'subscription'
 
 @minLength(1)
-@maxLength(20)
+@maxLength(18)
 @description('Name of the azd environment; prefixes every resource and names the resource group rg-<name>.')
 param environmentName string
 
@@ -40,7 +40,7 @@ param entraClientSecret string
 
 @secure()
 @minLength(32)
-@description('A long random string: Streamlit signs its sign-in cookie with it.')
+@description('A long random string of letters and digits: Streamlit signs its sign-in cookie with it.')
 param cookieSecret string
 
 @description('[dashboard.roles] as an object: e-mail, object ID, group or app role -> admin, finance or project_owner.')
