@@ -536,3 +536,38 @@ def test_the_build_stage_makes_a_wheel_that_holds_the_dashboard(tmp_path: Path) 
     assert templates <= names
     entry_points = zipfile.ZipFile(wheel).read(next(n for n in names if n.endswith("entry_points.txt"))).decode()
     assert "costwatch = collector.cli:main" in entry_points
+
+
+def test_the_streamlit_secrets_both_forms_write_are_the_sign_in_streamlit_reads(arm: dict[str, Any]) -> None:
+    """The secrets.toml the templates put in Key Vault (and mount at /app/.streamlit): valid TOML, the
+    same from Bicep and ARM, with the `[auth]` keys Streamlit's st.login needs and a provider section
+    named as `[dashboard] auth_provider`."""
+    import tomllib
+
+    samples = ["ca-cw-dashboard", "example.azurecontainerapps.io", "c" * 32, "client-id", "client~secret.1",
+               "https://login.microsoftonline.com/", "tenant-id"]  # fmt: skip
+    text = (AZURE / "main.bicep").read_text()
+    lines = re.findall(r"^      '(.*)'$", text.split("streamlitSecrets: join([", 1)[1].split("], '\\n')", 1)[0], re.M)
+    bicep_names = ["dashboardName", "env.outputs.defaultDomain", "cookieSecret", "entraClientId",
+                   "entraClientSecret", "environment().authentication.loginEndpoint", "tenant().tenantId"]  # fmt: skip
+    from_bicep = "\n".join(lines)
+    for name, value in zip(bicep_names, samples, strict=True):
+        from_bicep = from_bicep.replace("${" + name + "}", value)
+    assert "${" not in from_bicep
+    name = "[format('{0}/streamlit-secrets', variables('vaultName'))]"
+    (secret,) = [r for r in inner_arm(arm)["resources"] if r["name"] == name]
+    template = re.match(r"\[format\('((?:[^']|'')*)'", secret["properties"]["value"])
+    assert template is not None
+    from_arm = template.group(1).replace("''", "'")
+    for index, value in enumerate(samples):
+        from_arm = from_arm.replace("{" + str(index) + "}", value)
+    assert tomllib.loads(from_bicep) == tomllib.loads(from_arm)
+    secrets = tomllib.loads(from_arm)
+    provider = SAMPLES["COSTWATCH_DASHBOARD__AUTH_PROVIDER"][0]
+    assert secrets["auth"]["redirect_uri"] == "https://ca-cw-dashboard.example.azurecontainerapps.io/oauth2callback"
+    assert secrets["auth"]["cookie_secret"] == "c" * 32
+    assert secrets["auth"][provider] == {
+        "client_id": "client-id",
+        "client_secret": "client~secret.1",
+        "server_metadata_url": "https://login.microsoftonline.com/tenant-id/v2.0/.well-known/openid-configuration",
+    }
