@@ -669,6 +669,10 @@ from collector.reports.cli import report  # noqa: E402 - registered after the gr
 
 cli.add_command(report)
 
+from collector.healthcheck import healthcheck  # noqa: E402 - registered after the group it joins
+
+cli.add_command(healthcheck)
+
 
 def main() -> None:
     cli(prog_name="costwatch")
