@@ -7,7 +7,6 @@ import io
 import json
 import logging
 import os
-import subprocess
 import sys
 from datetime import date
 from pathlib import Path
@@ -651,7 +650,10 @@ def dashboard(obj: _Context, port: int, host: str) -> None:
     ]
     access = "sign-in required" if settings.dashboard.auth_enabled else "bound to localhost: no sign-in is configured"
     click.echo(f"dashboard on http://{host}:{port} ({access})")
-    sys.exit(subprocess.call(command, env=env))
+    sys.stdout.flush()
+    # Become Streamlit rather than wait for it: a SIGTERM (a container stopping, a service manager)
+    # then reaches the server itself instead of leaving it running behind a dead parent.
+    os.execve(sys.executable, command, env)
 
 
 @cli.command()

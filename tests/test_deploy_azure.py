@@ -10,6 +10,7 @@ command exists, and that command tells a running collector and dashboard from no
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -397,7 +398,7 @@ def test_the_healthcheck_tells_a_running_dashboard_from_nothing_listening(clean_
     env = {**clean_env, HEALTHCHECK_ENV: "dashboard"}  # as the dashboard's container app sets it
     upgrade(env["COSTWATCH_DATABASE_URL"])
     costwatch = str(Path(sys.executable).with_name("costwatch"))
-    # Its own session: `costwatch dashboard` starts Streamlit as a child, and both must stop at the end.
+    # Its own session, so that the cleanup can reach anything it left behind.
     server = subprocess.Popen(
         [costwatch, "dashboard", "--port", str(port)],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
@@ -412,9 +413,15 @@ def test_the_healthcheck_tells_a_running_dashboard_from_nothing_listening(clean_
         assert healthy.returncode == 0, healthy.stderr
         assert f"dashboard healthy: http://127.0.0.1:{port}/_stcore/health" in healthy.stdout
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=20)
-        _wait_until_closed(port, 20)
+        # SIGTERM to the command's own process, as a container runtime sends it: `costwatch dashboard`
+        # becomes Streamlit, so this stops the server itself.
+        server.terminate()
+        try:
+            server.wait(timeout=20)
+            _wait_until_closed(port, 20)
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(server.pid, signal.SIGKILL)
     unhealthy = run_healthcheck(env, "--port", str(port))
     assert unhealthy.returncode == 1
     assert "dashboard unhealthy" in unhealthy.stderr and "Traceback" not in unhealthy.stderr
