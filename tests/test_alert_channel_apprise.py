@@ -115,6 +115,24 @@ def test_posts_the_alert_as_escaped_markdown(receiver: Receiver, caplog: pytest.
     assert "JSON POST URL" in caplog.text and TOKEN not in caplog.text
 
 
+def test_slack_format_webhook_on_our_own_host(receiver: Receiver, caplog: pytest.LogCaptureFixture) -> None:
+    # apprise's slack:// posts only to hooks.slack.com; Mattermost's incoming webhooks take Slack's
+    # payload ({"text": ...}) on any host, so mmost:// is the Slack-format receiver we can run here.
+    caplog.set_level(logging.DEBUG)
+    answer = channel(f"mmost://127.0.0.1:{receiver.port}/{TOKEN}").send(notification())
+    assert answer == "sent by apprise to 1 URL(s)"
+    [(path, _headers, payload)] = receiver.posts
+    assert path == f"/hooks/{TOKEN}"
+    assert "CRITICAL firing: standardNCADSA100v4Family" in payload["text"]
+    assert "96 of 100 vCPUs" in payload["text"] and r"\[link\]\(http://evil\)" in payload["text"]
+    assert TOKEN not in caplog.text
+    receiver.status = 403
+    with pytest.raises(DeliveryError) as caught:
+        channel(f"mmost://127.0.0.1:{receiver.port}/{TOKEN}").send(notification())
+    assert not caught.value.retryable and "apprise URL 1 (Mattermost) refused it: 403" in str(caught.value)
+    assert TOKEN not in caplog.text
+
+
 def test_resolved_and_warning_map_to_apprise_types(receiver: Receiver) -> None:
     send = channel(receiver.url()).send
     send(notification(severity="warning"))
