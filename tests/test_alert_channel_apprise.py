@@ -16,6 +16,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 from pydantic import SecretStr
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
@@ -23,6 +24,7 @@ from sqlalchemy.orm import Session
 from collector.alerts.channels import AppriseChannel, DeliveryError, configured_channels
 from collector.alerts.channels.apprise import format_message
 from collector.alerts.engine import deliver, evaluate
+from collector.cli import cli
 from collector.db.models import OutboxMessage
 from collector.settings import AlertSettings, AppriseSettings, SettingsError, load_settings
 from tests.emulated import MID_MONTH, collect_all, emulator_at, settings_for
@@ -323,3 +325,29 @@ def test_404_through_the_outbox_is_not_retried_and_the_reason_is_kept(
         receiver.status = 200
         deliver(settings, engine, channels, now=MID_MONTH + timedelta(hours=2))
         assert len(_budget_posts(receiver)) == posted == 1  # never tried again
+
+
+def test_cli_evaluate_delivers_through_apprise_from_the_environment(
+    db_url: str, engine: Engine, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with emulator_at(MID_MONTH) as server:
+        collect_all(server, settings_for(server, db_url), engine)
+        for key in [k for k in os.environ if k.startswith("COSTWATCH_")]:
+            monkeypatch.delenv(key)
+        monkeypatch.setenv("COSTWATCH_DATABASE_URL", db_url)
+        runner = CliRunner()
+
+        monkeypatch.setenv("COSTWATCH_ALERTS__APPRISE__URLS", f"nosuchservice://{TOKEN}")
+        wrong = runner.invoke(cli, ["alerts", "evaluate"])
+        assert wrong.exit_code != 0 and "COSTWATCH_ALERTS__APPRISE__URLS" in wrong.stderr
+        assert "Traceback" not in wrong.stderr and TOKEN not in wrong.stderr + wrong.stdout
+
+        monkeypatch.setenv("COSTWATCH_ALERTS__APPRISE__URLS", receiver.url())
+        first = runner.invoke(cli, ["alerts", "evaluate"])
+        assert first.exit_code == 0, first.stderr
+        queued = int(re.search(r"(\d+) notification\(s\) queued", first.stdout).group(1))  # type: ignore[union-attr]
+        assert queued >= 1 and f"delivered {queued}, retrying 0, failed 0" in first.stdout
+        assert len(receiver.posts) == queued and any("anomaly" in json.dumps(p[2]) for p in receiver.posts)
+        again = runner.invoke(cli, ["alerts", "evaluate"])
+        assert again.exit_code == 0 and len(receiver.posts) == queued  # nothing twice
+        assert TOKEN not in first.stdout + first.stderr + again.stdout + again.stderr
