@@ -22,7 +22,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from collector.alerts.channels import AppriseChannel, DeliveryError, configured_channels
-from collector.alerts.channels.apprise import format_message
+from collector.alerts.channels.apprise import format_message, redact
 from collector.alerts.engine import deliver, evaluate
 from collector.cli import cli
 from collector.db.models import OutboxMessage
@@ -196,6 +196,14 @@ def test_one_url_down_retries_them_all(receiver: Receiver) -> None:
     with pytest.raises(DeliveryError) as caught:
         channel(receiver.url(), busy).send(notification())
     assert caught.value.retryable and "apprise URL 2 (JSON) answered 503" in str(caught.value)
+
+
+def test_every_token_of_a_slack_url_is_taken_out_of_text() -> None:
+    # slack://A/B/C: apprise reads the first token as the host; hostnames are lowercased by urlsplit
+    tokens = ["T1JJ3T3L2", "A1BRTD4JD", "TIiajkdnlazkcOXrIdevi7"]
+    channel(f"slack://{'/'.join(tokens)}")  # built, never sent: it would go to hooks.slack.com
+    text = redact(f"POST https://hooks.slack.com/services/{'/'.join(tokens)} failed for {tokens[0]}")
+    assert not [t for t in tokens if t in text] and "hooks.slack.com" in text
 
 
 # -- settings -------------------------------------------------------------------------------------

@@ -52,18 +52,22 @@ _HOSTNAME = re.compile(r"^(localhost|[0-9.]+|\[[0-9a-fA-F:]+\]|[A-Za-z0-9-]+(\.[
 def _pieces(url: str) -> set[str]:
     """The URL and each part of it that may be a token: user, password, a host that is not a host
     name (slack://TOKEN_A/...), path segments, query values; each also %-quoted and unquoted."""
-    pieces = {url, url.partition("://")[2]}
+    pieces = {url}
+    rest = url.partition("://")[2]
+    if not _HOSTNAME.match(rest.split(":")[0].rstrip("/")) or "/" in rest.rstrip("/"):
+        pieces.add(rest)  # what apprise logs after its own scheme ("JSON POST URL: http://...")
     try:
         parts = urlsplit(url)
-        host = parts.hostname or ""
+        host = parts.netloc.rpartition("@")[2]  # as written: .hostname lowercases, and tokens have case
+        host = host.partition("]")[0] + "]" if host.startswith("[") else host.partition(":")[0]
         candidates = [parts.username or "", parts.password or "", parts.path, parts.query]
         if host and not _HOSTNAME.match(host):
             candidates.append(host)
         candidates += parts.path.split("/")
         candidates += [value for _, value in parse_qsl(parts.query)]
         candidates += [pair.partition("=")[2] for pair in parts.query.split("&")]
-        if parts.password:
-            pieces.add(parts.password)  # a password counts whatever its length
+        if parts.password and len(parts.password) >= 4:
+            pieces.add(parts.password)  # a password counts even when short
     except ValueError:  # an unparseable URL: its whole text is registered, and that must do
         candidates = []
     for candidate in candidates:
