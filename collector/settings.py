@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import calendar
 import fnmatch
+import json
 import os
 import re
 from datetime import date
@@ -251,6 +252,44 @@ class TeamsSettings(_Section):
         return self.webhook_url is not None
 
 
+class AppriseSettings(_Section):
+    """Alerts through apprise (https://appriseit.com): Slack, PagerDuty, Opsgenie, JSON webhooks and
+    more, one URL a target. Off while `urls` is empty. Each URL embeds its service's token: SecretStr."""
+
+    urls: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
+    timeout_seconds: float = Field(15, gt=0)
+
+    @field_validator("urls", mode="before")
+    @classmethod
+    def _split(cls, value: Any) -> Any:
+        # from the environment: a JSON list, or URLs separated by commas or spaces (as apprise takes them)
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                try:
+                    return json.loads(text)
+                except ValueError:
+                    raise ValueError("expected a JSON list of apprise URLs, or URLs separated by commas") from None
+            return [p for p in re.split(r"[\s,]+", text) if p]
+        return value
+
+    @field_validator("urls")
+    @classmethod
+    def _parseable(cls, value: list[SecretStr]) -> list[SecretStr]:
+        # apprise is imported here, not at the top: only a configured channel pays for its plugins
+        from collector.alerts.channels.apprise import unparseable
+
+        for index, url in enumerate(value):
+            problem = unparseable(url.get_secret_value())
+            if problem:
+                raise ValueError(f"URL number {index + 1} {problem}")
+        return value
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.urls)
+
+
 class Budget(_Section):
     """A monthly budget for one project, model, subscription or cost-center tag value, in one currency."""
 
@@ -284,12 +323,13 @@ class AlertSettings(_Section):
     anomaly_min_amount: Decimal = Field(Decimal("10"), ge=0)  # ignore anomalies smaller than this
     offer_allow_list: list[str] = Field(default_factory=list)  # empty: every offer is allowed
     failed_runs: int = Field(3, ge=1)  # a scope failing this many runs in a row fires
-    routes: dict[str, list[Literal["email", "teams"]]] = Field(default_factory=dict)  # rule -> channels
+    routes: dict[str, list[Literal["email", "teams", "apprise"]]] = Field(default_factory=dict)  # rule -> channels
     overrides: list[AlertOverride] = Field(default_factory=list)
     max_attempts: int = Field(12, ge=1)
     retry_seconds: float = Field(30, gt=0)  # first retry delay; doubles up to an hour
     email: EmailSettings = Field(default_factory=lambda: EmailSettings())
     teams: TeamsSettings = Field(default_factory=lambda: TeamsSettings())
+    apprise: AppriseSettings = Field(default_factory=lambda: AppriseSettings())
 
     def override_for(self, key: str) -> AlertOverride | None:
         return next((o for o in self.overrides if fnmatch.fnmatchcase(key, o.match)), None)

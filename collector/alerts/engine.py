@@ -195,7 +195,8 @@ def _notification(payload: dict[str, Any]) -> Notification:
 
 def _enabled_channels(settings: Settings) -> list[str]:
     alerts = settings.alerts
-    return [name for name, on in (("email", alerts.email.enabled), ("teams", alerts.teams.enabled)) if on]
+    enabled = (("email", alerts.email.enabled), ("teams", alerts.teams.enabled), ("apprise", alerts.apprise.enabled))
+    return [name for name, on in enabled if on]
 
 
 @dataclass

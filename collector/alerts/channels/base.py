@@ -35,7 +35,7 @@ class DeliveryError(Exception):
 
 
 class Channel(Protocol):
-    name: str  # "email" | "teams"
+    name: str  # "email" | "teams" | "apprise"
 
     def send(self, notification: Notification) -> str:
         """Deliver, or raise DeliveryError. Returns a short description of the receiver's answer."""
