@@ -370,3 +370,19 @@ def test_upload_errors_name_the_container_and_the_fix(
     assert "Traceback" not in result.output
     result = CliRunner().invoke(group, ["report", "--month", "2026-10", "--format", "focus", "--upload", missing])
     assert result.exit_code == 2 and "--format focus-parquet" in result.output, result.output
+
+
+def test_parquet_of_a_month_without_spend_and_a_digit_too_many(
+    store: tuple[EmulatorServer, Settings, Engine], tmp_path: Path
+) -> None:
+    _server, settings, engine = store
+    made = generate(engine, settings, date(2025, 1, 1), "focus-parquet", tmp_path, today=TODAY)
+    table = pq.read_table(made.path)
+    assert table.num_rows == 0 and table.schema.names == [c.name for c in COLUMNS]
+
+    from collector.reports.focus_parquet import _typed
+
+    [billed] = [c for c in COLUMNS if c.name == "BilledCost"]
+    assert _typed(billed, "0.00000000000000000001") == Decimal("1E-20")
+    with pytest.raises(ValueError, match=r"more than 20 decimals.*--format focus"):
+        _typed(billed, "0.000000000000000000001")
