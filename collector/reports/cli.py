@@ -47,10 +47,11 @@ def _addresses(_ctx: Any, _param: Any, value: str | None) -> list[str] | None:
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["csv", "xlsx", "pdf", "focus"]),
+    type=click.Choice(["csv", "xlsx", "pdf", "focus", "focus-parquet"]),
     default="csv",
     show_default=True,
-    help="csv (finance rows), xlsx (workbook with charts), pdf (2-4 pages), focus (FOCUS 1.2 cost file).",
+    help="csv (finance rows), xlsx (workbook with charts), pdf (2-4 pages), focus (FOCUS 1.2 cost file, CSV), "
+    "focus-parquet (the same as Parquet, for a FinOps hub).",
 )
 @click.option(
     "--out",
@@ -59,8 +60,16 @@ def _addresses(_ctx: Any, _param: Any, value: str | None) -> list[str] | None:
 )
 @click.option("--email", is_flag=True, help="Mail the file to [alerts.email] recipients (or --to).")
 @click.option("--to", callback=_addresses, help="Comma list of recipients instead of [alerts.email] recipients.")
+@click.option(
+    "--upload",
+    metavar="CONTAINER_URL",
+    help="With --format focus-parquet: also put the file into this blob container (a FinOps hub's "
+    "'ingestion' container) at Costs/YYYY/MM/costwatch/, replacing the month's earlier upload.",
+)
 @click.pass_obj
-def report(obj: _SettingsSource, month: date, fmt: str, out: str | None, email: bool, to: list[str] | None) -> None:
+def report(
+    obj: _SettingsSource, month: date, fmt: str, out: str | None, email: bool, to: list[str] | None, upload: str | None
+) -> None:
     """Write the monthly AI spend report of MONTH: totals per project, cost center, model and meter, per
     currency, with quantities, the previous month, budgets and alerts; final or estimated."""
     from collector.alerts.channels.base import DeliveryError
@@ -70,6 +79,11 @@ def report(obj: _SettingsSource, month: date, fmt: str, out: str | None, email: 
 
     if to and not email:
         raise click.BadParameter("--to only makes sense with --email", param_hint="--to")
+    if upload and fmt != "focus-parquet":
+        # A FinOps hub ingests Parquet only: the CSV in its container would never be read.
+        raise click.BadParameter(
+            "a FinOps hub ingests Parquet: use --format focus-parquet --upload CONTAINER_URL", param_hint="--upload"
+        )
     settings = obj.settings
     engine = make_engine(obj.database_url)
     try:
@@ -87,6 +101,16 @@ def report(obj: _SettingsSource, month: date, fmt: str, out: str | None, email: 
         click.echo(f"  total {total.currency}: {total.cost:.2f}")
     if not r.lines:
         click.echo("  no AI spend recorded for this month", err=True)
+    if upload:
+        from collector.reports.upload import UploadError, upload_focus
+
+        try:
+            sent = upload_focus(upload, made.path, month, settings)
+        except UploadError as exc:
+            raise click.ClickException(f"the report was written but not uploaded: {exc}") from None
+        click.echo(f"{'already in the hub, unchanged' if sent.unchanged else 'uploaded'}: {sent.url}")
+        for old in sent.removed:
+            click.echo(f"  replaced {old}")
     if email:
         try:
             answer = ReportMailer(settings.alerts.email, to).send_report(r, [(fmt, made.path)])

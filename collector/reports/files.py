@@ -21,11 +21,14 @@ from collector.reports.focus import write_focus
 from collector.reports.monthly import MonthlyReport, build_report, detail_rows
 from collector.settings import Settings
 
-FORMATS = ("csv", "xlsx", "pdf", "focus")
-EXTENSIONS = {"csv": "csv", "xlsx": "xlsx", "pdf": "pdf", "focus": "csv"}
+FORMATS = ("csv", "xlsx", "pdf", "focus")  # what the schedule writes and the dashboard offers
+# Also for `costwatch report`: the FOCUS file as Parquet (what a FinOps hub ingests).
+ALL_FORMATS = (*FORMATS, "focus-parquet")
+EXTENSIONS = {"csv": "csv", "xlsx": "xlsx", "pdf": "pdf", "focus": "csv", "focus-parquet": "parquet"}
 MIME_TYPES = {
     "csv": "text/csv",
     "focus": "text/csv",
+    "focus-parquet": "application/vnd.apache.parquet",
     "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
     "pdf": "application/pdf",
 }
@@ -46,7 +49,7 @@ class Generated:
 def default_name(report: MonthlyReport, fmt: str) -> str:
     """e.g. costwatch-2026-10-final.csv, costwatch-focus-2026-10-estimated.csv: the preliminary and the
     final report of a month do not overwrite each other."""
-    kind = "costwatch-focus" if fmt == "focus" else "costwatch"
+    kind = "costwatch-focus" if fmt.startswith("focus") else "costwatch"
     return f"{kind}-{report.label}-{report.data_status}.{EXTENSIONS[fmt]}"
 
 
@@ -56,6 +59,10 @@ def render(session: Session, settings: Settings, report: MonthlyReport, fmt: str
         out.write(render_csv(report))
     elif fmt == "focus":
         write_focus(report, detail_rows(session, settings, report.month), out)
+    elif fmt == "focus-parquet":
+        from collector.reports.focus_parquet import write_focus_parquet  # pyarrow only when asked for
+
+        write_focus_parquet(report, detail_rows(session, settings, report.month), out)
     elif fmt == "xlsx":
         from collector.reports.xlsx import render_xlsx  # openpyxl only when asked for
 
@@ -65,7 +72,7 @@ def render(session: Session, settings: Settings, report: MonthlyReport, fmt: str
 
         out.write(render_pdf(report))
     else:
-        raise ValueError(f"unknown report format {fmt!r}; choose from {', '.join(FORMATS)}")
+        raise ValueError(f"unknown report format {fmt!r}; choose from {', '.join(ALL_FORMATS)}")
 
 
 class _Checksummed(io.RawIOBase):
@@ -122,8 +129,8 @@ def generate(
     """Build the month's report from the store, write it in `fmt`, and record the file."""
     from collector.runs import utcnow
 
-    if fmt not in FORMATS:
-        raise ValueError(f"unknown report format {fmt!r}; choose from {', '.join(FORMATS)}")
+    if fmt not in ALL_FORMATS:
+        raise ValueError(f"unknown report format {fmt!r}; choose from {', '.join(ALL_FORMATS)}")
     with Session(engine) as session:
         report = build_report(session, settings, month, today=today)
         path = _target(out, report, fmt)
