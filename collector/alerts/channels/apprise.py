@@ -29,7 +29,7 @@ from urllib.parse import parse_qsl, quote, unquote, urlsplit
 import requests
 import requests.adapters
 
-from collector.alerts.channels.base import DeliveryError, Notification
+from collector.alerts.channels.base import DeliveryError, Notification, RedactFilter
 from collector.alerts.render import one_line, render_card
 from collector.settings import AppriseSettings
 
@@ -92,28 +92,9 @@ def redact(text: str) -> str:
     return text
 
 
-class _RedactFilter(logging.Filter):
-    """Rewrites a record that would show a registered URL piece. A logger's filters see only records
-    logged to it by name, so each logger apprise and its HTTP stack log to gets one."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if not _secrets:
-            return True
-        try:
-            text = record.getMessage()
-        except Exception:  # a malformed record is the logging module's business, not ours
-            return True
-        clean = redact(text)
-        if clean != text:
-            record.msg, record.args = clean, None
-        if record.exc_info or record.exc_text:  # a traceback would print the URL in its exception
-            record.exc_info, record.exc_text = None, None
-        return True
-
-
-_FILTER = _RedactFilter()
-for _name in ("apprise", "urllib3", "urllib3.connection", "urllib3.connectionpool", "urllib3.util.retry", "requests"):
-    logging.getLogger(_name).addFilter(_FILTER)
+RedactFilter(redact, drop_tracebacks=True).install(
+    "apprise", "urllib3", "urllib3.connection", "urllib3.connectionpool", "urllib3.util.retry", "requests"
+)
 
 
 # -- what the HTTP peers answered -----------------------------------------------------------------

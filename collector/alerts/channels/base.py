@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
@@ -40,3 +42,30 @@ class Channel(Protocol):
     def send(self, notification: Notification) -> str:
         """Deliver, or raise DeliveryError. Returns a short description of the receiver's answer."""
         ...
+
+
+class RedactFilter(logging.Filter):
+    """Rewrites a log record that would print a channel's secret (a webhook URL, a token in an apprise
+    URL) through `redact`. A logger's filters see only records logged to it by name, not its
+    children's: install() it on each logger the channel's HTTP stack logs to."""
+
+    def __init__(self, redact: Callable[[str], str], drop_tracebacks: bool = False) -> None:
+        super().__init__()
+        self.redact, self.drop_tracebacks = redact, drop_tracebacks
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            text = record.getMessage()
+        except Exception:  # a malformed record is the logging module's business, not ours
+            return True
+        clean = self.redact(text)
+        if clean != text:
+            record.msg, record.args = clean, None
+        if self.drop_tracebacks and (record.exc_info or record.exc_text):
+            # A traceback may print the secret in its exception, which redact() never sees.
+            record.exc_info, record.exc_text = None, None
+        return True
+
+    def install(self, *loggers: str) -> None:
+        for name in loggers:
+            logging.getLogger(name).addFilter(self)

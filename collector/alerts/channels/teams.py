@@ -15,7 +15,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import requests
 
-from collector.alerts.channels.base import DeliveryError, Notification
+from collector.alerts.channels.base import DeliveryError, Notification, RedactFilter
 from collector.alerts.render import one_line, render_card
 from collector.settings import TeamsSettings
 
@@ -60,25 +60,7 @@ def redact(text: str) -> str:
     return text
 
 
-class _RedactFilter(logging.Filter):
-    """Rewrites a log record that would print a webhook URL. Installed on the loggers of urllib3 and
-    requests: a logger's filters see only records logged to it by name, not its children's."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if not _secrets:
-            return True
-        try:
-            text = record.getMessage()
-        except Exception:  # a malformed record is the logging module's business, not ours
-            return True
-        clean = redact(text)
-        if clean != text:
-            record.msg, record.args = clean, None
-        return True
-
-
-_FILTER = _RedactFilter()
-for _name in (
+RedactFilter(redact).install(
     "urllib3",
     "urllib3.connection",
     "urllib3.connectionpool",
@@ -86,8 +68,7 @@ for _name in (
     "urllib3.response",
     "urllib3.util.retry",
     "requests",
-):
-    logging.getLogger(_name).addFilter(_FILTER)
+)
 
 
 def _causes(exc: BaseException) -> list[BaseException]:
