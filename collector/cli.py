@@ -382,6 +382,12 @@ def status(obj: _Context, fmt: str) -> None:
     click.echo(_render(records, columns, fmt), nl=False)
     if unmeasured and fmt == "table":
         click.echo(f"{len(unmeasured)} serverless deployment(s): {NO_METRICS} (see `costwatch deployments`)")
+    # Exit 1 when anything needs a look, so that cron, CI and probes can act on it.
+    failing = [f for f in lines if f.stale or f.last_status == "failed"]
+    if failing:
+        named = ", ".join(sorted({f"{f.job} {'STALE' if f.stale else 'failed'}" for f in failing}))
+        click.echo(f"{len(failing)} job(s) or scope(s) need attention: {named}", err=True)
+        sys.exit(1)
 
 
 def _age(age: Any) -> str:
@@ -538,7 +544,7 @@ def alerts_ack(obj: _Context, key: str, silence: Any, who: str) -> None:
 
 
 @alerts.command("test-channel")
-@click.argument("name", type=click.Choice(["email", "teams"]))
+@click.argument("name", type=click.Choice(["email", "teams", "apprise"]))
 @pass_ctx
 def alerts_test_channel(obj: _Context, name: str) -> None:
     """Send a sample alert through one channel and show the channel's answer."""

@@ -93,6 +93,20 @@ def test_a_failed_scope_makes_collect_exit_non_zero(server: EmulatorServer, env:
     assert f"FAILED costs /subscriptions/{broken}" in err and "Reader" in err
 
 
+def test_status_exits_non_zero_while_a_job_is_stale_or_failing(server: EmulatorServer, env: dict[str, str]) -> None:
+    run("db", "upgrade")
+    code, out, err = run("status")
+    assert code == 1 and "STALE" in out  # nothing collected yet
+    assert run("collect", "--only", "costs,inventory,quota,metrics")[0] == 0
+    code, out, err = run("status", "--format", "json")
+    assert code == 0, err
+    assert {line["state"] for line in json.loads(out)} == {"fresh"}
+    server.faults.fail_subscription(server.tenant.subscriptions[1].subscription_id, status=403)
+    assert run("collect", "--only", "costs")[0] == 1
+    code, out, err = run("status")
+    assert code == 1 and "need attention: costs failed" in err
+
+
 def test_a_wrong_setting_names_the_key(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("COSTWATCH_SUBSCRIPTIONS", "prod")
     code, _, err = run("collect")
