@@ -30,7 +30,6 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import click
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -51,6 +50,7 @@ from collector.settings import Settings
 from collector.spend import spend
 from emulator import EmulatorServer
 from tests.emulated import collect_all, emulator, settings_for
+from tests.test_reports import _report_cli as report_cli
 
 ROOT = Path(__file__).resolve().parent.parent
 AZURITE = ROOT / "tools" / "azurite" / "node_modules" / "azurite" / "dist" / "src" / "blob" / "main.js"
@@ -154,21 +154,6 @@ def hub_settings(settings: Settings, azurite: Azurite, folder: Path, token: str 
     bundle = folder / "bundle.pem"
     bundle.write_bytes(settings.ca_bundle.read_bytes() + azurite.ca_path.read_bytes())
     return settings.model_copy(update={"arm_token": SecretStr(token or storage_token()), "ca_bundle": bundle})
-
-
-def report_cli(settings: Settings) -> click.Group:
-    """The `costwatch` group as collector/cli.py builds it, with `report` added and settings given."""
-    from collector.cli import _Context
-    from collector.reports.cli import report
-
-    @click.group()
-    @click.pass_context
-    def group(ctx: click.Context) -> None:
-        ctx.obj = _Context(None)
-        ctx.obj._settings = settings
-
-    group.add_command(report)
-    return group
 
 
 def totals(rows: list[dict[str, Any]]) -> dict[str, Decimal]:
