@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import logging
 import os
 import sys
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from collector.logs import configure as configure_logging
+from collector.output import format_option, plain, render
 from collector.settings import Settings, SettingsError, load_settings
+
+if TYPE_CHECKING:
+    from collector.runs import RunSummary
 
 
 class _Context:
@@ -162,8 +164,9 @@ def _store(obj: _Context) -> Any:
     show_default=True,
     help="Comma list of jobs: costs (with inventory), inventory, quota, metrics.",
 )
+@format_option
 @pass_ctx
-def collect(obj: _Context, since: date | None, until: date | None, only: str) -> None:
+def collect(obj: _Context, since: date | None, until: date | None, only: str, fmt: str) -> None:
     """Pull inventory, per-meter costs, VM-core quota and per-minute traffic into the store (idempotent)."""
     from collector.azure.arm import AzureCallError
     from collector.azure.clients import AzureClients
@@ -179,7 +182,7 @@ def collect(obj: _Context, since: date | None, until: date | None, only: str) ->
     settings = obj.settings
     engine = _store(obj)
     progress = lambda msg: click.echo(msg, err=True)  # noqa: E731 - progress goes to stderr, results to stdout
-    failures: list[str] = []
+    summaries: list[tuple[str, RunSummary]] = []
     clients = AzureClients(settings)
     try:
         for job in jobs:
@@ -191,28 +194,102 @@ def collect(obj: _Context, since: date | None, until: date | None, only: str) ->
                     summary = runner(settings, engine, clients=clients, progress=progress)
             except (ValueError, AzureCallError) as exc:
                 raise click.ClickException(f"{job}: {exc}") from None
-            window = f" {summary.window_from}..{summary.window_to}," if summary.window_from else ""
-            qpu = (
-                f", {summary.qpu_used} QPU in {summary.api_calls} cost queries ({summary.throttled} throttled)"
-                if job == "costs"
-                else ""
-            )
-            click.echo(
-                f"{job} run {summary.run_id} {summary.status}:{window} {summary.scopes} scope(s), "
-                f"{summary.rows_written} rows written, {summary.rows_removed} removed, "
-                f"{summary.rows_rejected} rejected{qpu}, {summary.seconds:.1f} s"
-            )
-            for resource_id, why in summary.by_offer:
-                click.echo(f"attributed by offer: {resource_id}: {why}")
-            for resource_id, why in summary.unattributed:
-                click.echo(f"unattributed: {resource_id}: {why}")
-            failures += summary.failures
+            summaries.append((job, summary))
+            if fmt == "table":
+                click.echo(_run_line(job, summary))
     finally:
         clients.close()
+    notes = [
+        {"job": job, "attribution": how, "resource_id": resource_id, "why": why}
+        for job, summary in summaries
+        for how, pairs in (("by offer", summary.by_offer), ("unattributed", summary.unattributed))
+        for resource_id, why in pairs
+    ]
+    if fmt == "table":
+        for note in notes:
+            click.echo(
+                f"{'attributed by offer' if note['attribution'] == 'by offer' else 'unattributed'}: "
+                f"{note['resource_id']}: {note['why']}"
+            )
+    elif fmt == "json":
+        records = [
+            {
+                **_run_record(job, summary),
+                "failures": summary.failures,
+                "attribution": [{k: v for k, v in n.items() if k != "job"} for n in notes if n["job"] == job],
+            }
+            for job, summary in summaries
+        ]
+        click.echo(render(records, RUN_COLUMNS, fmt), nl=False)
+    else:
+        click.echo(render([_run_record(j, s) for j, s in summaries], RUN_COLUMNS, fmt), nl=False)
+        if notes:
+            # CSV holds one table, so the attribution notes go to stderr; Markdown can show both.
+            table = render(notes, ["job", "attribution", "resource_id", "why"], fmt)
+            click.echo(f"\n{table}" if fmt == "markdown" else table, nl=False, err=fmt == "csv")
+    failures = [failure for _, summary in summaries for failure in summary.failures]
     for failure in failures:
         click.echo(f"FAILED {failure}", err=True)
     if failures:
         sys.exit(1)
+
+
+RUN_COLUMNS = [
+    "job",
+    "run_id",
+    "status",
+    "window_from",
+    "window_to",
+    "scopes",
+    "rows_written",
+    "rows_removed",
+    "rows_rejected",
+    "qpu_used",
+    "api_calls",
+    "throttled",
+    "seconds",
+    "failures",
+]
+
+
+def _run_record(job: str, summary: RunSummary) -> dict[str, Any]:
+    """One collection run as a row; the cost-query budget (QPU, calls, throttling) only for costs."""
+    costs = job == "costs"
+    return {
+        "job": job,
+        "run_id": summary.run_id,
+        "status": summary.status,
+        "window_from": summary.window_from,
+        "window_to": summary.window_to,
+        "scopes": summary.scopes,
+        "rows_written": summary.rows_written,
+        "rows_removed": summary.rows_removed,
+        "rows_rejected": summary.rows_rejected,
+        "qpu_used": summary.qpu_used if costs else None,
+        "api_calls": summary.api_calls if costs else None,
+        "throttled": summary.throttled if costs else None,
+        "seconds": round(summary.seconds, 1),
+        "failures": len(summary.failures),
+    }
+
+
+def _run_line(job: str, summary: RunSummary) -> str:
+    window = f" {summary.window_from}..{summary.window_to}," if summary.window_from else ""
+    qpu = (
+        f", {summary.qpu_used} QPU in {summary.api_calls} cost queries ({summary.throttled} throttled)"
+        if job == "costs"
+        else ""
+    )
+    return (
+        f"{job} run {summary.run_id} {summary.status}:{window} {summary.scopes} scope(s), "
+        f"{summary.rows_written} rows written, {summary.rows_removed} removed, "
+        f"{summary.rows_rejected} rejected{qpu}, {summary.seconds:.1f} s"
+    )
+
+
+def _paragraph(fmt: str) -> str:
+    """What separates a line of text from the table above it: Markdown needs a blank line."""
+    return "\n" if fmt == "markdown" else ""
 
 
 @cli.command()
@@ -224,7 +301,7 @@ def collect(obj: _Context, since: date | None, until: date | None, only: str) ->
     show_default=True,
     help="Comma list of: project, model, meter, subscription, resource, day.",
 )
-@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
+@format_option
 @click.option("--include-other", is_flag=True, help="Also show spend that is not AI spend.")
 @pass_ctx
 def spend(obj: _Context, date_from: date, date_to: date, by: str, fmt: str, include_other: bool) -> None:
@@ -242,46 +319,12 @@ def spend(obj: _Context, date_from: date, date_to: date, by: str, fmt: str, incl
         raise click.BadParameter(f"--from {date_from} is after --to {date_to}")
     with Session(_store(obj)) as session:
         rows = query_spend(session, date_from, date_to, dims, include_other=include_other)
-    records = [{**{d: _plain(r.keys[d]) for d in dims}, "cost": str(r.cost), "currency": r.currency} for r in rows]
-    click.echo(_render(records, [*dims, "cost", "currency"], fmt), nl=False)
-
-
-def _plain(value: Any) -> Any:
-    return value.isoformat() if isinstance(value, date) else value
-
-
-def _render(
-    records: list[dict[str, Any]], columns: list[str], fmt: str, empty: str = "(no spend in this period)"
-) -> str:
-    if fmt == "json":
-        return json.dumps(records, indent=2) + "\n"
-    if fmt == "csv":
-        out = io.StringIO()
-        writer = csv.DictWriter(out, fieldnames=columns, lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(records)
-        return out.getvalue()
-    widths = {c: max([len(c), *(len(_cell(r[c])) for r in records)]) for c in columns}
-    right = {"cost", "current", "limit", "percent", "peak_tpm", "tpm_limit", "peak_rpm", "rpm_limit", "rows"}
-    lines = ["  ".join(c.ljust(widths[c]) for c in columns)]
-    lines.append("  ".join("-" * widths[c] for c in columns))
-    for record in records:
-        lines.append(
-            "  ".join(
-                _cell(record[c]).rjust(widths[c]) if c in right else _cell(record[c]).ljust(widths[c]) for c in columns
-            )
-        )
-    if not records:
-        lines.append(empty)
-    return "\n".join(lines) + "\n"
-
-
-def _cell(value: Any) -> str:
-    return "-" if value is None else str(value)
+    records = [{**{d: plain(r.keys[d]) for d in dims}, "cost": str(r.cost), "currency": r.currency} for r in rows]
+    click.echo(render(records, [*dims, "cost", "currency"], fmt, empty="(no spend in this period)"), nl=False)
 
 
 @cli.command()
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@format_option
 @pass_ctx
 def quota(obj: _Context, fmt: str) -> None:
     """VM-core usage against its limit per subscription, region, provider and VM family (latest snapshot)."""
@@ -306,7 +349,7 @@ def quota(obj: _Context, fmt: str) -> None:
     ]
     columns = ["subscription_id", "location", "provider", "name", "current", "limit", "percent", "as_of"]
     click.echo(
-        _render(records, columns, fmt, empty="(no quota snapshot yet: run `costwatch collect --only quota`)"), nl=False
+        render(records, columns, fmt, empty="(no quota snapshot yet: run `costwatch collect --only quota`)"), nl=False
     )
 
 
@@ -321,7 +364,7 @@ def _duration(_ctx: Any, _param: Any, value: str) -> Any:
 
 @cli.command()
 @click.option("--window", default="24h", show_default=True, callback=_duration, help="How far back: 90m, 24h, 7d.")
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@format_option
 @pass_ctx
 def deployments(obj: _Context, window: Any, fmt: str) -> None:
     """Each deployment's peak tokens and requests per minute against its limits."""
@@ -349,11 +392,11 @@ def deployments(obj: _Context, window: Any, fmt: str) -> None:
         "instance_count",
         "traffic",
     ]
-    click.echo(_render(records, columns, fmt, empty="(no deployments yet: run `costwatch collect`)"), nl=False)
+    click.echo(render(records, columns, fmt, empty="(no deployments yet: run `costwatch collect`)"), nl=False)
 
 
 @cli.command()
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@format_option
 @pass_ctx
 def status(obj: _Context, fmt: str) -> None:
     """When each job and scope last succeeded, and which data is stale."""
@@ -368,7 +411,7 @@ def status(obj: _Context, fmt: str) -> None:
     records = [
         {
             "job": f.job,
-            "scope": (f.scope if fmt == "json" or len(f.scope) <= 80 else "..." + f.scope[-77:]) or "(all)",
+            "scope": (f.scope if fmt != "table" or len(f.scope) <= 80 else "..." + f.scope[-77:]) or "(all)",
             "last_success": f.last_success.isoformat(timespec="seconds") if f.last_success else "never",
             "age": _age(f.age),
             "state": "STALE" if f.stale else "fresh",
@@ -379,9 +422,11 @@ def status(obj: _Context, fmt: str) -> None:
         for f in lines
     ]
     columns = ["job", "scope", "last_success", "age", "state", "last_status", "rows", "error"]
-    click.echo(_render(records, columns, fmt), nl=False)
-    if unmeasured and fmt == "table":
-        click.echo(f"{len(unmeasured)} serverless deployment(s): {NO_METRICS} (see `costwatch deployments`)")
+    click.echo(render(records, columns, fmt, empty="(no job has run yet: run `costwatch collect`)"), nl=False)
+    if unmeasured and fmt in ("table", "markdown"):
+        click.echo(
+            f"{_paragraph(fmt)}{len(unmeasured)} serverless deployment(s): {NO_METRICS} (see `costwatch deployments`)"
+        )
     # Exit 1 when anything needs a look, so that cron, CI and probes can act on it.
     failing = [f for f in lines if f.stale or f.last_status == "failed"]
     if failing:
@@ -399,7 +444,7 @@ def _age(age: Any) -> str:
 
 @cli.command()
 @click.option("--since", callback=_date, help="First day (default: 30 days ago).")
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@format_option
 @pass_ctx
 def events(obj: _Context, since: date | None, fmt: str) -> None:
     """Inventory changes: subscriptions to offers, status changes, deployments that came or went."""
@@ -428,7 +473,7 @@ def events(obj: _Context, since: date | None, fmt: str) -> None:
         for e in rows
     ]
     columns = ["observed_at", "resource_type", "kind", "field", "old", "new", "resource_id"]
-    click.echo(_render(records, columns, fmt, empty="(no inventory changes in this period)"), nl=False)
+    click.echo(render(records, columns, fmt, empty="(no inventory changes in this period)"), nl=False)
 
 
 @cli.command()
@@ -449,8 +494,9 @@ def alerts() -> None:
 @alerts.command("evaluate")
 @click.option("--dry-run", is_flag=True, help="Show what would fire or resolve; change and send nothing.")
 @click.option("--no-deliver", is_flag=True, help="Queue notifications without sending them now.")
+@format_option
 @pass_ctx
-def alerts_evaluate(obj: _Context, dry_run: bool, no_deliver: bool) -> None:
+def alerts_evaluate(obj: _Context, dry_run: bool, no_deliver: bool, fmt: str) -> None:
     """Run every rule against the store; fire, remind and resolve alerts; send what is due."""
     from collector.alerts.channels import configured_channels
     from collector.alerts.engine import deliver, evaluate
@@ -458,18 +504,51 @@ def alerts_evaluate(obj: _Context, dry_run: bool, no_deliver: bool) -> None:
     engine = _store(obj)
     result = evaluate(obj.settings, engine, dry_run=dry_run)
     prefix = "would " if dry_run else ""
-    for label, keys in (("fire", result.firing), ("remind", result.reminded), ("resolve", result.resolved)):
-        for key in keys:
-            click.echo(f"{prefix}{label}: {key}")
-    click.echo(
+    counts = (
         f"{len(result.firing)} new, {len(result.still_firing)} still firing, {len(result.resolved)} resolved, "
         f"{result.queued} notification(s) {'would be ' if dry_run else ''}queued"
     )
+    sent = None if dry_run or no_deliver else deliver(obj.settings, engine, configured_channels(obj.settings.alerts))
+    delivered = sent and f"delivered {sent.sent}, retrying {sent.retrying}, failed {sent.failed}"
+    changes = (
+        [{"action": "fire", "key": key} for key in result.firing]
+        + [
+            {"action": "remind" if key in result.reminded else "still firing", "key": key}
+            for key in result.still_firing
+        ]
+        + [{"action": "resolve", "key": key} for key in result.resolved]
+    )
+    if fmt == "table":
+        for change in changes:
+            if change["action"] != "still firing":
+                click.echo(f"{prefix}{change['action']}: {change['key']}")
+        click.echo(counts)
+        if delivered:
+            click.echo(delivered)
+    elif fmt == "json":
+        summary = {
+            "dry_run": dry_run,
+            "changes": changes,
+            "new": len(result.firing),
+            "still_firing": len(result.still_firing),
+            "resolved": len(result.resolved),
+            "queued": result.queued,
+            "rule_errors": result.errors,
+            "delivery": sent and {"sent": sent.sent, "retrying": sent.retrying, "failed": sent.failed},
+        }
+        click.echo(json.dumps(summary, indent=2))
+    else:
+        click.echo(
+            render(
+                changes, ["action", "key"], fmt, empty="(no alert would change)" if dry_run else "(no alert changed)"
+            ),
+            nl=False,
+        )
+        # The counts are not rows: Markdown shows them below the table, CSV keeps its one table on stdout.
+        for line in filter(None, (counts, delivered)):
+            click.echo(f"{_paragraph(fmt)}{line}", err=fmt == "csv")
     for error in result.errors:
         click.echo(f"RULE FAILED {error}", err=True)
-    if not dry_run and not no_deliver:
-        sent = deliver(obj.settings, engine, configured_channels(obj.settings.alerts))
-        click.echo(f"delivered {sent.sent}, retrying {sent.retrying}, failed {sent.failed}")
     if result.errors:
         sys.exit(1)
 
@@ -487,7 +566,7 @@ def alerts_deliver(obj: _Context) -> None:
 
 @alerts.command("list")
 @click.option("--state", type=click.Choice(["firing", "resolved", "all"]), default="firing", show_default=True)
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@format_option
 @pass_ctx
 def alerts_list(obj: _Context, state: str, fmt: str) -> None:
     """Alerts with their rule, severity, subject, value and threshold."""
@@ -519,7 +598,7 @@ def alerts_list(obj: _Context, state: str, fmt: str) -> None:
         for a in rows
     ]
     columns = ["severity", "state", "rule", "subject", "value", "threshold", "first_seen", "key"]
-    click.echo(_render(records, columns, fmt, empty=f"(no {state} alerts)"), nl=False)
+    click.echo(render(records, columns, fmt, empty=f"(no {state} alerts)"), nl=False)
 
 
 @alerts.command("ack")
@@ -671,6 +750,17 @@ def demo(port: int, no_dashboard: bool, workdir: Path) -> None:
     from collector.demo import run_demo
 
     run_demo(workdir, port=port, dashboard=not no_dashboard, echo=click.echo)
+
+
+@cli.command()
+@click.argument("shell", type=click.Choice(["bash", "zsh", "fish"]))
+def completion(shell: str) -> None:
+    """Print the shell completion script: eval "$(costwatch completion bash)" in ~/.bashrc."""
+    from click.shell_completion import get_completion_class
+
+    completer = get_completion_class(shell)
+    assert completer is not None  # the Choice above names only the shells click supports
+    click.echo(completer(cli, {}, "costwatch", "_COSTWATCH_COMPLETE").source())
 
 
 from collector.reports.cli import report  # noqa: E402 - registered after the group it joins
