@@ -56,12 +56,23 @@ def freshness(session: Session, settings: Settings, now: datetime | None = None)
                 CollectionRun.kind == job, CollectionRun.status == "succeeded"
             )
         )
+        last_status = last.status if last else None
+        if job == "inventory":
+            # The cost job syncs the inventory first, one scope per subscription: `collect` (costs,
+            # quota, metrics) keeps the inventory fresh without an inventory run of its own.
+            synced = session.scalar(
+                select(func.max(ScopeRun.finished_at)).where(
+                    ScopeRun.scope.startswith("inventory "), ScopeRun.status == "succeeded"
+                )
+            )
+            success = max((t for t in (success, synced) if t is not None), key=as_utc, default=None)
+            last_status = last_status or ("succeeded" if synced else None)
         out.append(
             _line(
                 job,
                 "",
                 success,
-                last.status if last else None,
+                last_status,
                 last.error if last else None,
                 now,
                 limits[job],
