@@ -199,26 +199,14 @@ def collect(obj: _Context, since: date | None, until: date | None, only: str, fm
                 click.echo(_run_line(job, summary))
     finally:
         clients.close()
-    notes = [
-        {"job": job, "attribution": how, "resource_id": resource_id, "why": why}
-        for job, summary in summaries
-        for how, pairs in (("by offer", summary.by_offer), ("unattributed", summary.unattributed))
-        for resource_id, why in pairs
-    ]
+    notes = [{"job": job, **note} for job, summary in summaries for note in _attribution_notes(summary)]
     if fmt == "table":
         for note in notes:
-            click.echo(
-                f"{'attributed by offer' if note['attribution'] == 'by offer' else 'unattributed'}: "
-                f"{note['resource_id']}: {note['why']}"
-            )
+            click.echo(f"{note['attribution']}: {note['resource_id']}: {note['why']}")
     elif fmt == "json":
         records = [
-            {
-                **_run_record(job, summary),
-                "failures": summary.failures,
-                "attribution": [{k: v for k, v in n.items() if k != "job"} for n in notes if n["job"] == job],
-            }
-            for job, summary in summaries
+            {**_run_record(job, s), "failures": s.failures, "attribution": _attribution_notes(s)}
+            for job, s in summaries
         ]
         click.echo(render(records, RUN_COLUMNS, fmt), nl=False)
     else:
@@ -271,6 +259,15 @@ def _run_record(job: str, summary: RunSummary) -> dict[str, Any]:
         "seconds": round(summary.seconds, 1),
         "failures": len(summary.failures),
     }
+
+
+def _attribution_notes(summary: RunSummary) -> list[dict[str, str]]:
+    """The resources a cost run attributed by their offer or could not attribute, and why."""
+    return [
+        {"attribution": how, "resource_id": resource_id, "why": why}
+        for how, pairs in (("attributed by offer", summary.by_offer), ("unattributed", summary.unattributed))
+        for resource_id, why in pairs
+    ]
 
 
 def _run_line(job: str, summary: RunSummary) -> str:

@@ -55,7 +55,7 @@ def render(
         return json.dumps([{k: plain(v) for k, v in r.items()} for r in records], indent=2) + "\n"
     if fmt == "csv":
         out = io.StringIO()
-        writer = csv.DictWriter(out, fieldnames=list(columns), lineterminator="\n", extrasaction="ignore")
+        writer = csv.DictWriter(out, fieldnames=list(columns), lineterminator="\n")
         writer.writeheader()
         writer.writerows({c: plain(r[c]) for c in columns} for r in records)
         return out.getvalue()
