@@ -14,8 +14,13 @@ hold the same offer, so the resource group alone cannot tell them apart. The rul
 4. otherwise `(unattributed)`: kept, never dropped, with the candidates named so an admin can add a
    tag or a mapping.
 
-Resources under a project workspace's ID (managed compute) belong to that project. Anything else is
-not AI spend and is kept apart as `other`. "Projects" are hub projects and plain Azure ML workspaces
+Resources under a project workspace's ID (managed compute) belong to that project. A Foundry
+resource (Microsoft.CognitiveServices/accounts of kind AIServices or OpenAI) is spend kind `foundry`:
+it goes to the project a mapping or its `costwatch-project` tag names (a hub project or a Foundry
+project), else to its only Foundry project, else it stays unattributed with the reason (its projects
+share its deployments, so the bill cannot tell them apart). Its model is per meter, not per resource
+(collector.foundry_models). Anything else is not AI spend and is kept apart as `other`.
+"Projects" are hub projects and plain Azure ML workspaces
 (kind Default), which hold serverless deployments alike (collector.db.models.PROJECT_KINDS).
 """
 
@@ -27,6 +32,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from collector.foundry_models import NO_MODEL, is_model_account
 from collector.settings import AttributionSettings
 
 log = logging.getLogger(__name__)
@@ -34,6 +40,7 @@ log = logging.getLogger(__name__)
 UNATTRIBUTED = "(unattributed)"
 MANAGED_COMPUTE_MODEL = "(managed compute)"
 _SAAS_SEGMENT = "/providers/microsoft.saas/resources/"
+_FOUNDRY_SEGMENT = "/providers/microsoft.cognitiveservices/accounts/"
 _GUID_SUFFIX = re.compile(r"-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.IGNORECASE)
 
 
@@ -81,13 +88,34 @@ class OfferSubscription:
 
 
 @dataclass(frozen=True)
+class FoundryInfo:
+    """A Cognitive Services account of the inventory, with its Foundry projects."""
+
+    resource_id: str
+    name: str
+    kind: str  # AIServices | OpenAI: a Foundry resource; any other kind is not a model deployment's
+    tags: dict[str, str]
+    projects: tuple[Project, ...] = ()
+
+
+def foundry_account(resource_id: str) -> str | None:
+    """The Cognitive Services account a cost row's resource ID is, or is under; None for other resources."""
+    at = resource_id.find(_FOUNDRY_SEGMENT)
+    if at < 0:
+        return None
+    name = resource_id[at + len(_FOUNDRY_SEGMENT) :].split("/", 1)[0]
+    return resource_id[: at + len(_FOUNDRY_SEGMENT)] + name
+
+
+@dataclass(frozen=True)
 class Attribution:
     resource_id: str
-    spend_kind: str  # marketplace | managed_compute | other
+    spend_kind: str  # marketplace | foundry | managed_compute | other
     project_id: str | None
     project: str | None
     model: str | None
-    rule: str  # mapping | tag | offer-match | ambiguous | no-candidate | not-in-inventory | workspace | not-ai
+    # mapping | tag | offer-match | only-project | ambiguous | no-candidate | not-in-inventory | workspace | not-ai
+    rule: str
     detail: str = ""
 
 
@@ -109,9 +137,11 @@ def attribute(
     saas: Iterable[SaasInfo],
     offer_subscriptions: Iterable[OfferSubscription],
     settings: AttributionSettings,
+    foundry: Iterable[FoundryInfo] = (),
 ) -> list[Attribution]:
     """Attribute every given resource ID (lower-case) and every known SaaS resource."""
-    project_list = list(projects)
+    accounts = {a.resource_id: a for a in foundry}
+    project_list = [*projects, *(p for a in accounts.values() for p in a.projects)]
     by_id = {p.resource_id: p for p in project_list}
     by_name = {p.name.lower(): p for p in project_list}
     saas_by_id = {s.resource_id: s for s in saas}
@@ -121,7 +151,7 @@ def attribute(
         if sub.workspace_id in by_id:
             holds[sub.workspace_id].append(sub)
 
-    explicit = {rid: _explicit(info, settings, by_name) for rid, info in saas_by_id.items()}
+    explicit = {rid: _explicit(rid, info.tags, settings, by_name) for rid, info in saas_by_id.items()}
     claimed: dict[str, set[str]] = defaultdict(set)  # offer -> projects that rules 1-2 gave a resource of it
     for rid, found in explicit.items():
         if found is not None:
@@ -132,6 +162,8 @@ def attribute(
         info = saas_by_id.get(rid)
         if info is not None:
             out.append(_attribute_saas(info, explicit[rid], project_list, holds, claimed))
+        elif (account_id := foundry_account(rid)) is not None:
+            out.append(_attribute_foundry(rid, accounts.get(account_id), settings, by_name))
         elif _SAAS_SEGMENT in rid:
             offer = offer_from_name(rid.rsplit("/", 1)[-1])
             out.append(
@@ -150,11 +182,13 @@ def attribute(
     return out
 
 
-def _explicit(info: SaasInfo, settings: AttributionSettings, by_name: dict[str, Project]) -> tuple[Project, str] | None:
+def _explicit(
+    resource_id: str, resource_tags: dict[str, str], settings: AttributionSettings, by_name: dict[str, Project]
+) -> tuple[Project, str] | None:
     """Rules 1-2: the project named by the settings mapping or by the resource's tag."""
-    tags = {k.lower(): v for k, v in info.tags.items()}
+    tags = {k.lower(): v for k, v in resource_tags.items()}
     for rule, name in (
-        ("mapping", settings.resources.get(info.resource_id)),
+        ("mapping", settings.resources.get(resource_id)),
         ("tag", tags.get(settings.tag_key.lower())),
     ):
         if not name:
@@ -164,7 +198,7 @@ def _explicit(info: SaasInfo, settings: AttributionSettings, by_name: dict[str, 
             log.warning(
                 "attribution: %s of %s names project %r, which is not in the inventory; ignored",
                 rule,
-                info.resource_id,
+                resource_id,
                 name,
             )
             continue
@@ -225,6 +259,38 @@ def _attribute_saas(
         return Attribution(info.resource_id, "marketplace", None, UNATTRIBUTED, model, "ambiguous", detail)
     detail = f"no project in resource group {info.resource_group} holds offer {info.offer}; {fix}"
     return Attribution(info.resource_id, "marketplace", None, UNATTRIBUTED, model, "no-candidate", detail)
+
+
+def _attribute_foundry(
+    resource_id: str, account: FoundryInfo | None, settings: AttributionSettings, by_name: dict[str, Project]
+) -> Attribution:
+    """A Cognitive Services account's costs: a Foundry resource's go to its project (see the module)."""
+    if account is None:
+        detail = (
+            "Cognitive Services account not in the inventory (deleted, or its subscription not listed); "
+            "counted as Foundry spend until it is seen"
+        )
+        return Attribution(resource_id, "foundry", None, UNATTRIBUTED, NO_MODEL, "not-in-inventory", detail)
+    if not is_model_account(account.kind):
+        return Attribution(resource_id, "other", None, None, None, "not-ai", f"Cognitive Services kind {account.kind}")
+    explicit = _explicit(account.resource_id, account.tags, settings, by_name)
+    if explicit is not None:
+        project, rule = explicit
+        return Attribution(resource_id, "foundry", project.resource_id, project.name, NO_MODEL, rule)
+    fix = "tag the Foundry resource with the project's name or map it in [attribution.resources]"
+    if len(account.projects) == 1:
+        project = account.projects[0]
+        detail = f"only project of Foundry resource {account.name}"
+        return Attribution(resource_id, "foundry", project.resource_id, project.name, NO_MODEL, "only-project", detail)
+    if account.projects:
+        names = ", ".join(sorted(p.name for p in account.projects))
+        detail = (
+            f"{len(account.projects)} projects share Foundry resource {account.name} and its deployments: "
+            f"{names}; {fix}"
+        )
+        return Attribution(resource_id, "foundry", None, UNATTRIBUTED, NO_MODEL, "ambiguous", detail)
+    detail = f"{account.kind} resource {account.name} has no project and no tag; {fix}"
+    return Attribution(resource_id, "foundry", None, UNATTRIBUTED, NO_MODEL, "no-candidate", detail)
 
 
 def _attribute_other(resource_id: str, projects: dict[str, Project]) -> Attribution:

@@ -4,26 +4,33 @@ that its rollups can be brought up to date in the same transaction (cost_chunks.
 
 A resource's attribution depends only on the inventory and the settings (collector.attribution), which
 do not change during a run: a resource attributed with its chunk gets what the refresh would give it.
+A Foundry resource's rows take their model from their meter (`meter_models`), kept current alike.
 """
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from sqlalchemy import Engine, delete, distinct, select
+from sqlalchemy import Engine, delete, distinct, select, tuple_
 from sqlalchemy.orm import Session
 
 from collector import attribution
 from collector.db.models import (
     CostRow,
+    Deployment,
+    FoundryAccount,
+    FoundryProject,
     MarketplaceSubscription,
+    MeterModel,
     ResourceAttribution,
     SaasResource,
     Workspace,
     is_project,
 )
 from collector.db.upsert import upsert
+from collector.foundry_models import is_model_account, model_of_meter
 from collector.runs import utcnow
 from collector.settings import AttributionSettings
 
@@ -40,9 +47,28 @@ class Attributions:
     saas: list[attribution.SaasInfo]
     offers: list[attribution.OfferSubscription]
     settings: AttributionSettings
+    foundry: list[attribution.FoundryInfo] = field(default_factory=list)
+    # Foundry resource ID -> the models its deployments serve or served (removed ones too: their
+    # past costs still name them)
+    deployed: dict[str, list[str]] = field(default_factory=dict)
 
     @classmethod
     def read(cls, session: Session, settings: AttributionSettings) -> Attributions:
+        projects: dict[str, list[attribution.Project]] = defaultdict(list)
+        accounts = list(session.scalars(select(FoundryAccount)))
+        groups = {a.resource_id: (a.subscription_id, a.resource_group) for a in accounts}
+        for p in session.scalars(select(FoundryProject).where(FoundryProject.removed_at.is_(None))):
+            sub, group = groups.get(p.account_id, ("", ""))
+            projects[p.account_id].append(attribution.Project(p.resource_id, p.name, sub, group))
+        deployed: dict[str, list[str]] = defaultdict(list)
+        for account_id, model in session.execute(
+            select(Deployment.workspace_id, Deployment.model_id).where(Deployment.kind == "foundry").distinct()
+        ):
+            deployed[account_id].append(model)
+        foundry = [
+            attribution.FoundryInfo(a.resource_id, a.name, a.kind, a.tags or {}, tuple(projects[a.resource_id]))
+            for a in accounts
+        ]
         return cls(
             [
                 attribution.Project(w.resource_id, w.name, w.subscription_id, w.resource_group)
@@ -67,15 +93,45 @@ class Attributions:
                 for m in session.scalars(select(MarketplaceSubscription))
             ],
             settings,
+            foundry,
+            dict(deployed),
         )
 
     def attribute(self, resource_ids: Iterable[str]) -> list[attribution.Attribution]:
         """The given resources' attributions, and every SaaS resource's of the inventory."""
-        return attribution.attribute(resource_ids, self.projects, self.saas, self.offers, self.settings)
+        return attribution.attribute(resource_ids, self.projects, self.saas, self.offers, self.settings, self.foundry)
 
-    def add_new(self, session: Session, resource_ids: Iterable[str]) -> None:
-        """Attribute, in the session's transaction, those of `resource_ids` not attributed yet."""
-        wanted = sorted(set(resource_ids))
+    def meter_models(self, meters: Iterable[tuple[str, str]]) -> list[dict[str, str]]:
+        """The model of each (resource ID, meter) of a Foundry resource; other resources' meters left out."""
+        kinds = {a.resource_id: a.kind for a in self.foundry}
+        out = []
+        for resource_id, meter in sorted(set(meters)):
+            account_id = attribution.foundry_account(resource_id)
+            if account_id is not None and is_model_account(kinds.get(account_id, "AIServices")):
+                model = model_of_meter(meter, self.deployed.get(account_id, ()))
+                out.append({"resource_id": resource_id, "meter": meter, "model": model})
+        return out
+
+    def add_new(self, session: Session, meters: Iterable[tuple[str, str]]) -> None:
+        """Attribute, in the session's transaction, the resources and Foundry meters of `meters`
+        ((resource ID, meter) pairs of a chunk's rows) not attributed yet."""
+        pairs = set(meters)
+        foundry = self.meter_models(pairs)
+        if foundry:
+            keys = [(m["resource_id"], m["meter"]) for m in foundry]
+            known_meters = set(
+                session.execute(
+                    select(MeterModel.resource_id, MeterModel.meter).where(
+                        tuple_(MeterModel.resource_id, MeterModel.meter).in_(keys)
+                    )
+                ).tuples()
+            )
+            new_meters = [m for m in foundry if (m["resource_id"], m["meter"]) not in known_meters]
+            if new_meters:
+                upsert(
+                    session, MeterModel, [{**m, "updated_at": utcnow()} for m in new_meters], ("resource_id", "meter")
+                )
+        wanted = sorted({resource_id for resource_id, _meter in pairs})
         known: set[str] = set()
         for start in range(0, len(wanted), _LOOKUP):
             batch = wanted[start : start + _LOOKUP]
@@ -101,9 +157,18 @@ def refresh(engine: Engine, settings: AttributionSettings) -> tuple[Attributions
         }
         now = _store(session, results)
         session.execute(delete(ResourceAttribution).where(ResourceAttribution.updated_at != now))
+        foundry_meters = session.execute(
+            select(CostRow.resource_id, CostRow.meter)
+            .where(CostRow.resource_id.contains("/providers/microsoft.cognitiveservices/accounts/"))
+            .distinct()
+        ).tuples()
+        meter_models = attributions.meter_models(foundry_meters)
+        models_before = {(m.resource_id, m.meter): m.model for m in session.scalars(select(MeterModel))}
+        upsert(session, MeterModel, [{**m, "updated_at": now} for m in meter_models], ("resource_id", "meter"))
+        session.execute(delete(MeterModel).where(MeterModel.updated_at != now))
     changed = any(
         a.resource_id in before and before[a.resource_id] != (a.project, a.model, a.spend_kind) for a in results
-    )
+    ) or any(models_before.get((m["resource_id"], m["meter"]), m["model"]) != m["model"] for m in meter_models)
     return attributions, changed
 
 

@@ -379,6 +379,9 @@ def deployments(obj: _Context, window: Any, fmt: str) -> None:
         "model",
         "kind",
         "status",
+        "resource",
+        "sku",
+        "capacity",
         "peak_tpm",
         "tpm_limit",
         "peak_rpm",
@@ -673,7 +676,7 @@ def emulator(host: str, port: int, seed: int, quiet: bool, ca_dir: Path, truth_b
     from emulator import TenantSpec, generate_tenant
     from emulator.server import EmulatorServer, serve_forever
 
-    spec = TenantSpec(seed=seed, quiet=quiet)
+    spec = TenantSpec(seed=seed, quiet=quiet, foundry=True)
     if truth_by:
         tenant = generate_tenant(spec)
         rows = tenant.truth([d.strip() for d in truth_by.split(",")], tenant.history_start, tenant.history_end)

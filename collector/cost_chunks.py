@@ -161,7 +161,7 @@ def write_chunk(
             # An empty answer where rows are stored is more likely a glitch than a refund of everything.
             log.warning("%s: Azure returned no rows where the store has some; kept them", what)
         if rows:
-            attributions.add_new(session, {row["resource_id"] for row in rows})
+            attributions.add_new(session, {(row["resource_id"], row["meter"]) for row in rows})
             rollup.refresh_subscription_days(session, chunk.subscription_id, chunk.first, chunk.last)
         if record is not None:
             record(session, len(rows), removed)

@@ -28,7 +28,7 @@ def run_demo(workdir: Path, *, port: int, dashboard: bool, echo: Callable[[str],
     workdir.mkdir(parents=True, exist_ok=True)
     database = (workdir / "demo.db").resolve()
     url = f"sqlite:///{database}"
-    spec = TenantSpec(seed=42)
+    spec = TenantSpec(seed=42, foundry=True)
     with EmulatorServer(generate_tenant(spec)) as server:
         echo(f"emulator: {server.url} (CA {server.ca_path})")
         env = {

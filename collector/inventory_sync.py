@@ -1,5 +1,6 @@
 """Keep the inventory current and its history: every appearance, disappearance and status change of a
-SaaS resource, marketplace subscription or deployment becomes an `inventory_events` row.
+SaaS resource, marketplace subscription, Foundry resource or deployment (and a Foundry deployment's
+new capacity, type or model version) becomes an `inventory_events` row.
 
 Rows are never deleted: a resource that is gone gets `removed_at` (its past costs still need it), and
 gets it back cleared if it reappears. A subscription's first sync is the baseline and records no
@@ -22,6 +23,8 @@ from collector.db.models import (
     PROJECT_KINDS,
     Base,
     Deployment,
+    FoundryAccount,
+    FoundryProject,
     InventoryEvent,
     MarketplaceSubscription,
     SaasResource,
@@ -29,9 +32,10 @@ from collector.db.models import (
     Workspace,
 )
 from collector.db.upsert import upsert
+from collector.foundry_models import is_model_account
 from collector.runs import Progress, Run, RunSummary, execute, quiet, utcnow
 from collector.settings import Settings
-from collector.sources import inventory
+from collector.sources import foundry, inventory
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +44,17 @@ TRACKED: dict[type[Base], tuple[str, ...]] = {
     Workspace: (),
     SaasResource: ("status",),
     MarketplaceSubscription: ("status",),
-    Deployment: ("provisioning_state", "endpoint_state", "instance_count"),
+    FoundryAccount: ("provisioning_state",),
+    FoundryProject: (),
+    Deployment: ("provisioning_state", "endpoint_state", "instance_count", "capacity", "sku_name", "model_version"),
+}
+# The Foundry columns of a deployment, as a serverless or managed one has them.
+_NOT_FOUNDRY = {
+    "model_version": "",
+    "sku_name": "",
+    "capacity": None,
+    "tokens_per_minute": None,
+    "requests_per_minute": None,
 }
 
 
@@ -76,25 +90,34 @@ def discover_subscriptions(run: Run, settings: Settings) -> list[str]:
 
 
 def sync_subscription(run: Run, subscription_id: str) -> int:
-    """Fetch one subscription's AI Studio inventory, then store it and its changes in one transaction."""
+    """Fetch one subscription's AI inventory, then store it and its changes in one transaction."""
     clients = run.clients
     fetched: dict[type[Base], list[dict[str, Any]]] = {
         Workspace: list(inventory.workspaces(clients, subscription_id)),
         SaasResource: list(inventory.saas_resources(clients, subscription_id)),
+        FoundryAccount: list(foundry.accounts(clients, subscription_id)),
+        FoundryProject: [],
         MarketplaceSubscription: [],
         Deployment: [],
     }
     projects = [w["resource_id"] for w in fetched[Workspace] if w["kind"].lower() in PROJECT_KINDS]
+    accounts = [a["resource_id"] for a in fetched[FoundryAccount] if is_model_account(a["kind"])]
     with ThreadPoolExecutor(_PROJECTS_AT_ONCE, thread_name_prefix="costwatch-inventory") as pool:
         for offers, deployments in pool.map(partial(_project_inventory, clients), projects):  # in order
             fetched[MarketplaceSubscription] += offers
+            fetched[Deployment] += [{**_NOT_FOUNDRY, **d} for d in deployments]
+        for account_projects, deployments in pool.map(partial(_account_inventory, clients), accounts):
+            fetched[FoundryProject] += account_projects
             fetched[Deployment] += deployments
     prefix = f"/subscriptions/{subscription_id}/"
     now = utcnow()
     with Session(run.engine) as session, session.begin():
-        baseline = session.scalar(select(Workspace.resource_id).where(Workspace.resource_id.startswith(prefix)))
+        baseline = any(
+            session.scalar(select(table.resource_id).where(table.resource_id.startswith(prefix)).limit(1))
+            for table in (Workspace, FoundryAccount)
+        )
         for model, rows in fetched.items():
-            _record_changes(session, run.id, model, rows, prefix, now, first_sync=baseline is None)
+            _record_changes(session, run.id, model, rows, prefix, now, first_sync=not baseline)
             _stamp_upsert(session, model, [{**r, "removed_at": None} for r in rows], ("resource_id",))
     return sum(len(rows) for rows in fetched.values())
 
@@ -112,6 +135,11 @@ def _project_inventory(clients: AzureClients, workspace_id: str) -> tuple[list[d
         *inventory.online_deployments(clients, workspace_id),
     ]
     return list(inventory.marketplace_subscriptions(clients, workspace_id)), deployments
+
+
+def _account_inventory(clients: AzureClients, account_id: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """A Foundry resource's projects (an Azure OpenAI resource has none) and its deployments."""
+    return list(foundry.projects(clients, account_id)), list(foundry.deployments(clients, account_id))
 
 
 def _record_changes(

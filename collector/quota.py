@@ -1,6 +1,9 @@
-"""VM-core quota: Machine Learning and Compute usages per subscription and region, as snapshots.
+"""Quota as snapshots: VM cores (Machine Learning and Compute usages) and Foundry model capacity
+(Cognitive Services usages: "OpenAI.GlobalStandard.gpt-4o", in thousands of TPM, or PTUs, against the
+region's limit per model and deployment type) per subscription and region.
 
-Regions are those where the tenant has workspaces (in any subscription), plus `[quota] extra_regions`.
+VM-core regions are those where the tenant has workspaces (in any subscription), Foundry regions
+those where it has Foundry resources; both plus `[quota] extra_regions`.
 Each run stores one time-stamped snapshot per (subscription, region, provider, VM family);
 `limit = -1` means unlimited.
 
@@ -15,7 +18,7 @@ is the family's figure: taking a workspace's share as it would understate the qu
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -27,8 +30,9 @@ from sqlalchemy.orm import Session
 
 from collector.azure.arm import list_all, url
 from collector.azure.clients import AzureClients
-from collector.db.models import QuotaSnapshot, Workspace
+from collector.db.models import FoundryAccount, QuotaSnapshot, Workspace
 from collector.db.upsert import upsert
+from collector.foundry_models import MODEL_KINDS
 from collector.inventory_sync import discover_subscriptions
 from collector.runs import Progress, Run, RunSummary, as_utc, execute, quiet, utcnow
 from collector.settings import Settings
@@ -37,13 +41,23 @@ log = logging.getLogger(__name__)
 
 ML_PROVIDER = "Microsoft.MachineLearningServices"
 COMPUTE_PROVIDER = "Microsoft.Compute"
-API_VERSIONS = {ML_PROVIDER: "2025-09-01", COMPUTE_PROVIDER: "2025-04-01"}
+FOUNDRY_PROVIDER = "Microsoft.CognitiveServices"
+API_VERSIONS = {ML_PROVIDER: "2025-09-01", COMPUTE_PROVIDER: "2025-04-01", FOUNDRY_PROVIDER: "2025-06-01"}
 QUOTA_KEY = ("subscription_id", "location", "provider", "name", "taken_at")
 
 
 def region(name: str) -> str:
     """'East US 2' -> 'eastus2', the form the usages API takes."""
     return name.replace(" ", "").lower()
+
+
+def measure(provider: str, name: str) -> str:
+    """What a usage line counts: VM cores, or for Foundry thousands of TPM, PTUs or accounts."""
+    if provider != FOUNDRY_PROVIDER:
+        return "cores"
+    if name == "AccountCount":
+        return "accounts"
+    return "PTUs" if "provisioned" in name.lower() else "thousands of TPM"
 
 
 def parse_usage(item: dict[str, Any], provider: str) -> dict[str, Any] | None:
@@ -72,9 +86,12 @@ def is_breakdown(item: dict[str, Any]) -> bool:
     return "/workspace" in kind or "/workspaces/" in item_id
 
 
-def usages(clients: AzureClients, subscription_id: str, location: str) -> Iterator[dict[str, Any]]:
-    """The subscription-level usages of both providers in one region."""
-    for provider, api_version in API_VERSIONS.items():
+def usages(
+    clients: AzureClients, subscription_id: str, location: str, providers: Iterable[str]
+) -> Iterator[dict[str, Any]]:
+    """The subscription-level usages of the providers in one region."""
+    for provider in providers:
+        api_version = API_VERSIONS[provider]
         path = f"/subscriptions/{subscription_id}/providers/{provider}/locations/{location}/usages"
         what = f"list {provider} usages in {subscription_id}/{location}"
         items = list_all(clients.resources, url(clients.settings.arm_endpoint, path, api_version), what)
@@ -112,19 +129,32 @@ def subscription_usages(items: Iterable[dict[str, Any]], provider: str, what: st
     return list(seen.values())
 
 
-def watched_regions(engine: Engine, settings: Settings) -> list[str]:
-    """Every region where the tenant has workspaces, in every subscription: a team may deploy managed
-    compute into any of them, so each subscription's quota there matters."""
+def watched_regions(engine: Engine, settings: Settings) -> dict[str, list[str]]:
+    """Per provider, the regions whose usages matter: for VM cores every region where the tenant has
+    workspaces, in every subscription (a team may deploy managed compute into any of them); for
+    Foundry capacity every region where it has Foundry resources."""
     with Session(engine) as session:
-        found = session.scalars(select(Workspace.location).distinct().where(Workspace.removed_at.is_(None))).all()
-    return sorted({region(r) for r in [*found, *settings.quota.extra_regions] if r})
+        workspaces = session.scalars(select(Workspace.location).distinct().where(Workspace.removed_at.is_(None))).all()
+        accounts = session.scalars(
+            select(FoundryAccount.location)
+            .distinct()
+            .where(FoundryAccount.removed_at.is_(None), func.lower(FoundryAccount.kind).in_(MODEL_KINDS))
+        ).all()
+
+    def regions(found: Sequence[str]) -> list[str]:
+        return sorted({region(r) for r in [*found, *settings.quota.extra_regions] if r})
+
+    vm = regions(workspaces)
+    return {ML_PROVIDER: vm, COMPUTE_PROVIDER: vm, FOUNDRY_PROVIDER: regions(accounts) if accounts else []}
 
 
-def _snapshot(run: Run, regions: list[str], subscription_id: str, taken_at: datetime) -> int:
+def _snapshot(run: Run, regions: dict[str, list[str]], subscription_id: str, taken_at: datetime) -> int:
     rows = [
         {**usage, "subscription_id": subscription_id, "location": location, "taken_at": taken_at, "run_id": run.id}
-        for location in regions
-        for usage in usages(run.clients, subscription_id, location)
+        for location in sorted({r for found in regions.values() for r in found})
+        for usage in usages(
+            run.clients, subscription_id, location, [p for p in API_VERSIONS if location in regions.get(p, ())]
+        )
     ]
     with Session(run.engine) as session, session.begin():
         upsert(session, QuotaSnapshot, rows, QUOTA_KEY)

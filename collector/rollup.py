@@ -20,7 +20,15 @@ from sqlalchemy import Engine, Integer, delete, func, insert, literal, or_, sele
 from sqlalchemy.orm import Session
 
 from collector.attribution import UNATTRIBUTED
-from collector.db.models import CostRow, DailySpend, DailyTotal, MonthlySpend, ResourceAttribution
+from collector.db.models import (
+    CostRow,
+    DailySpend,
+    DailyTotal,
+    MonthlySpend,
+    ResourceAttribution,
+    attributed_model,
+    with_attribution,
+)
 from collector.db.session import transaction
 from collector.db.types import money_add, money_sum
 from collector.db.upsert import conflict_insert
@@ -107,7 +115,7 @@ def _attributed() -> dict[str, Any]:
     """The attribution of a cost row's resource, as the rollups key it ('' kind: not yet attributed)."""
     return {
         "project": func.coalesce(ResourceAttribution.project, UNATTRIBUTED),
-        "model": func.coalesce(ResourceAttribution.model, ""),
+        "model": attributed_model(),
         "spend_kind": func.coalesce(ResourceAttribution.spend_kind, ""),
     }
 
@@ -133,11 +141,8 @@ def _rebuild_days(session: Session, first: date, last: date, subscription_id: st
         "currency": CostRow.currency,
         **_attributed(),
     }
-    days = (
-        _summed(keys, CostRow.cost, CostRow.is_estimated, func.count())
-        .select_from(CostRow)
-        .outerjoin(ResourceAttribution, ResourceAttribution.resource_id == CostRow.resource_id)
-        .where(CostRow.usage_date.between(first, last), *of_cost_rows)
+    days = with_attribution(_summed(keys, CostRow.cost, CostRow.is_estimated, func.count()).select_from(CostRow)).where(
+        CostRow.usage_date.between(first, last), *of_cost_rows
     )
     session.execute(delete(DailySpend).where(DailySpend.usage_date.between(first, last), *of_daily))
     session.execute(insert(DailySpend).from_select([*keys, *_TOTALS], days))
@@ -163,13 +168,11 @@ def _month_of_rows(month: date, first: date, last: date, subscription_id: str | 
         "currency": CostRow.currency,
         **_attributed(),
     }
-    summed = (
+    summed = with_attribution(
         _summed(keys, CostRow.cost, CostRow.is_estimated, func.count())
         .add_columns(func.min(CostRow.usage_date), func.max(CostRow.usage_date), literal(month))
         .select_from(CostRow)
-        .outerjoin(ResourceAttribution, ResourceAttribution.resource_id == CostRow.resource_id)
-        .where(CostRow.usage_date.between(first, last), *_only(CostRow.subscription_id, subscription_id))
-    )
+    ).where(CostRow.usage_date.between(first, last), *_only(CostRow.subscription_id, subscription_id))
     return [*keys, *_TOTALS, "first_day", "last_day", "month"], summed  # month: a constant, not grouped by
 
 

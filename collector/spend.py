@@ -19,17 +19,26 @@ from sqlalchemy import ColumnElement, Integer, Select, exists, func, or_, select
 from sqlalchemy.orm import Session
 
 from collector.attribution import UNATTRIBUTED
-from collector.db.models import CostRow, DailySpend, DailyTotal, MonthlySpend, ResourceAttribution
+from collector.db.models import (
+    CostRow,
+    DailySpend,
+    DailyTotal,
+    MeterModel,
+    MonthlySpend,
+    ResourceAttribution,
+    attributed_model,
+    with_attribution,
+)
 from collector.db.types import money_sum
 from collector.settings import add_months, month_end
 
-AI_SPEND = ("marketplace", "managed_compute")
+AI_SPEND = ("marketplace", "foundry", "managed_compute")
 
 
 def _dimensions() -> dict[str, ColumnElement[Any]]:
     return {
         "project": func.coalesce(ResourceAttribution.project, UNATTRIBUTED).label("project"),
-        "model": func.coalesce(ResourceAttribution.model, "").label("model"),
+        "model": attributed_model().label("model"),
         "meter": CostRow.meter.label("meter"),
         "subscription": CostRow.subscription_id.label("subscription"),
         "resource": CostRow.resource_id.label("resource"),
@@ -77,9 +86,7 @@ def _from_rows(
 ) -> list[SpendRow]:
     """The figures from the cost rows themselves (by resource, for days outside whole months)."""
     dims = _dimensions()
-    query = _grouped(dims, by, CostRow).outerjoin(
-        ResourceAttribution, ResourceAttribution.resource_id == CostRow.resource_id
-    )
+    query = with_attribution(_grouped(dims, by, CostRow))
     query = query.where(CostRow.usage_date.between(date_from, date_to))
     if not include_other:
         # A resource not yet attributed (a run stopped before attribution) counts as unattributed AI
@@ -118,7 +125,10 @@ def _resources_of(session: Session, where: dict[str, list[str]], date_from: date
     if asks_unattributed and session.scalar(pending):  # '' in the rollup: spend not yet attributed
         return None
     dims = _dimensions()
-    resources = select(ResourceAttribution.resource_id)
+    # A Foundry resource's model is its meters': its meter models are looked at too.
+    resources = select(ResourceAttribution.resource_id).outerjoin(
+        MeterModel, MeterModel.resource_id == ResourceAttribution.resource_id
+    )
     for name, values in wanted.items():
         resources = resources.where(func.lower(dims[name]).in_(values))
     return resources

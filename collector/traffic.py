@@ -31,7 +31,14 @@ from collector.attribution import model_name
 from collector.azure.arm import AzureCallError, azure_errors, error_from, parse_json, url
 from collector.azure.clients import AzureClients
 from collector.azure.monitor import BATCH_SIZE, endpoint_for, query_batch
-from collector.db.models import Deployment, TrafficHour, TrafficMinute, Workspace
+from collector.db.models import (
+    Deployment,
+    FoundryAccount,
+    ResourceAttribution,
+    TrafficHour,
+    TrafficMinute,
+    Workspace,
+)
 from collector.db.upsert import upsert
 from collector.runs import Progress, Run, RunSummary, as_utc, execute, quiet, utcnow
 from collector.settings import LimitSettings, MetricSettings, Settings
@@ -41,6 +48,9 @@ log = logging.getLogger(__name__)
 METRICS_API = "2024-02-01"
 SERVERLESS_NAMESPACE = "Microsoft.MachineLearningServices/workspaces/serverlessEndpoints"
 NO_METRICS = "no traffic metrics from Azure Monitor"
+# Foundry deployments' limits are known (their rateLimits); their per-minute traffic is not collected
+# yet (the account's metrics split by ModelDeploymentName): their peaks show as unknown, never as 0.
+FOUNDRY_TRAFFIC = "limits from the deployment's rateLimits; traffic not collected yet"
 FIELDS = ("input_tokens", "output_tokens", "total_tokens", "requests")
 MAX_SPAN = timedelta(hours=24)  # one metrics call covers at most a day of minutes
 Minutes = dict[datetime, dict[str, int]]  # minute -> {field: total}
@@ -425,6 +435,9 @@ class DeploymentRow:
     instance_type: str
     instance_count: int | None
     traffic: str = ""  # NO_METRICS when Azure Monitor has none for it: its peaks are then unknown, not 0
+    sku: str = ""  # Foundry: the deployment type (GlobalStandard, ProvisionedManaged, ...) and its capacity
+    capacity: int | None = None
+    resource: str = ""  # Foundry: the Foundry resource the deployment is on
 
 
 def deployment_headroom(session: Session, settings: Settings, window: timedelta, now: datetime) -> list[DeploymentRow]:
@@ -465,26 +478,34 @@ def deployment_headroom(session: Session, settings: Settings, window: timedelta,
         .group_by(TrafficHour.deployment_id)
         .subquery()
     )
+    # A Foundry deployment's project is its resource's (collector.attribution), else the resource's name.
+    project = func.coalesce(Workspace.name, ResourceAttribution.project, FoundryAccount.name, "")
     query = (
         select(
             Deployment,
-            Workspace.name.label("project"),
+            project.label("project"),
+            FoundryAccount.name.label("resource"),
             peak.c.peak_tpm,
             peak.c.peak_rpm,
             near.c.near_tpm,
             near.c.near_rpm,
         )
         .join(Workspace, Workspace.resource_id == Deployment.workspace_id, isouter=True)
+        .join(FoundryAccount, FoundryAccount.resource_id == Deployment.workspace_id, isouter=True)
+        .join(ResourceAttribution, ResourceAttribution.resource_id == Deployment.workspace_id, isouter=True)
         .join(peak, peak.c.deployment_id == Deployment.resource_id, isouter=True)
         .join(near, near.c.deployment_id == Deployment.resource_id, isouter=True)
         .where(Deployment.removed_at.is_(None))
-        .order_by(Workspace.name, Deployment.name)
+        .order_by(project, Deployment.name)
     )
     out = []
-    for d, project, peak_tpm, peak_rpm, near_tpm, near_rpm in session.execute(query):
+    for d, project, resource, peak_tpm, peak_rpm, near_tpm, near_rpm in session.execute(query):
         model = model_name(d.model_id)
         serverless = d.kind == "serverless"
-        tpm_limit, rpm_limit = settings.limits.for_model(model) if serverless else (None, None)
+        if serverless:
+            tpm_limit, rpm_limit = settings.limits.for_model(model)
+        else:  # a Foundry deployment's own, from its capacity (None for managed compute and PTUs' tokens)
+            tpm_limit, rpm_limit = d.tokens_per_minute, d.requests_per_minute
         # Without metrics from Azure Monitor its peaks are unknown (None), not a measured 0.
         unknown = serverless and d.metrics_unavailable_since is not None and peak_tpm is None
         measured = serverless and not unknown
@@ -503,7 +524,10 @@ def deployment_headroom(session: Session, settings: Settings, window: timedelta,
                 minutes_near_rpm=int(near_rpm or 0) if measured else None,
                 instance_type=d.instance_type,
                 instance_count=d.instance_count,
-                traffic=NO_METRICS if unknown else "",
+                traffic=NO_METRICS if unknown else (FOUNDRY_TRAFFIC if d.kind == "foundry" else ""),
+                sku=d.sku_name,
+                capacity=d.capacity,
+                resource=resource or "",
             )
         )
     return out

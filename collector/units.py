@@ -27,14 +27,21 @@ _MILLION = re.compile(r"(\b1\s*m\b|\bmillion\b|\b1,?000,?000\b)")
 _THOUSAND = re.compile(r"(\b1\s*k\b|\bthousand\b|\b1,?000\b)")
 
 
+_WORDS = re.compile(r"[a-z0-9]+")
+
+
 def token_type(meter: str) -> str:
-    """input | output | total for token meters, else ''."""
-    name = meter.lower()
-    if not name.endswith("tokens"):
+    """cached input | input | output | total for token meters, else ''. Marketplace meters spell the
+    kind out ("paygo-inference-input-tokens"); Foundry meters abbreviate it ("gpt-4o-mini-0718-Inp-glbl
+    Tokens", "gpt 4o 1120 cached Inp glbl")."""
+    words = _WORDS.findall(meter.lower())
+    if not words or not ({"tokens", "token"} & set(words) or {"inp", "outp"} & set(words)):
         return ""
-    if "input" in name:
+    if "cached" in words or "cache" in words:
+        return "cached input"
+    if {"input", "inp"} & set(words):
         return "input"
-    if "output" in name:
+    if {"output", "outp", "out"} & set(words):
         return "output"
     return "total"
 

@@ -325,8 +325,9 @@ def _in(places: set[tuple[str, str]] | None, subscription: str, region: str) -> 
 
 @st.cache_data(ttl=60, max_entries=16)
 def quota_frame(scope: Scope) -> pd.DataFrame:
-    """The latest VM-core usage per family; a project owner sees their projects' subscriptions and regions."""
-    from collector.quota import latest_quota
+    """The latest usage per quota line (VM cores, Foundry capacity); a project owner sees their
+    projects' subscriptions and regions."""
+    from collector.quota import latest_quota, measure
 
     with _session() as session:
         rows = latest_quota(session)
@@ -344,6 +345,7 @@ def quota_frame(scope: Scope) -> pd.DataFrame:
                 "as of": q.as_of,
                 "name": q.name,
                 "provider_id": q.provider,
+                "unit_label": measure(q.provider, q.name),
             }
             for q in rows
             if _in(places, q.subscription_id, q.location)
@@ -359,6 +361,7 @@ def quota_frame(scope: Scope) -> pd.DataFrame:
             "as of",
             "name",
             "provider_id",
+            "unit_label",
         ],
     )
 

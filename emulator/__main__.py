@@ -21,6 +21,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--extra-projects", type=int, default=0, help="extra projects per subscription")
     parser.add_argument("--metrics-lag", type=int, default=0, help="minutes metrics trail the wall clock")
     parser.add_argument("--quiet", action="store_true", help="a tenant on which no alert rule fires")
+    parser.add_argument("--no-foundry", action="store_true", help="a tenant without Foundry resources")
     parser.add_argument("--ca-dir", default=".", help="where to write emulator-ca.pem")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
@@ -32,6 +33,7 @@ def main(argv: list[str] | None = None) -> None:
         extra_projects_per_subscription=args.extra_projects,
         metrics_lag_minutes=args.metrics_lag,
         quiet=args.quiet,
+        foundry=not args.no_foundry,
     )
 
     def ready(server: EmulatorServer) -> None:

@@ -20,13 +20,13 @@ from datetime import UTC, date, datetime
 from http import HTTPStatus
 from typing import Any
 
-from . import arm
+from . import arm, foundry
 from .costs import CostRecord
 from .faults import BODY_FAULTS, Faults, spoiled_body
 from .inventory import WORKSPACE_TYPE, SaasResource, ServerlessEndpoint, Workspace
 from .metrics import NAMESPACE, MetricsError, batch_entry, metrics_body, parse_metrics_request
 from .query import QueryError, QueryPlan, execute, fingerprint, parse_query, shuffled
-from .quota import COMPUTE_PROVIDER, ML_PROVIDER, Usage
+from .quota import COMPUTE_PROVIDER, FOUNDRY_PROVIDER, ML_PROVIDER, Usage
 from .stats import Stats
 from .tenant import Tenant
 from .throttle import QpuMeter, Verdict, retry_after_header
@@ -104,6 +104,9 @@ _WIDE_FAILURES = {
 _ML_LOC = _SUB + r"/providers/Microsoft\.MachineLearningServices/locations/(?P<loc>[^/]+)"
 _COMPUTE_LOC = _SUB + r"/providers/Microsoft\.Compute/locations/(?P<loc>[^/]+)"
 _ONLINE = _WS + r"/onlineEndpoints/(?P<ep>[^/]+)"
+_CS = r"/providers/Microsoft\.CognitiveServices/accounts"
+_ACCOUNT = _RG + _CS + r"/(?P<account>[^/]+)"
+_CS_LOC = _SUB + r"/providers/Microsoft\.CognitiveServices/locations/(?P<loc>[^/]+)"
 _METRICS = r"/providers/Microsoft\.Insights/metrics"
 
 Handler = Callable[[Request, dict[str, str]], Response]
@@ -156,6 +159,14 @@ class EmulatorApi:
             ("GET", _ML_LOC + r"/usages", "ml_usages", self._ml_usages),
             ("GET", _ML_LOC + r"/quotas", "ml_quotas", self._ml_quotas),
             ("GET", _COMPUTE_LOC + r"/usages", "compute_usages", self._compute_usages),
+            ("GET", _CS_LOC + r"/usages", "foundry_usages", self._foundry_usages),
+            ("GET", _SUB + _CS, "foundry_accounts", self._list_accounts),
+            ("GET", _RG + _CS, "foundry_accounts", self._list_accounts),
+            ("GET", _ACCOUNT, "foundry_account", self._get_account),
+            ("GET", _ACCOUNT + r"/projects", "foundry_projects", self._list_account_children),
+            ("GET", _ACCOUNT + r"/projects/(?P<name>[^/]+)", "foundry_project", self._get_account_child),
+            ("GET", _ACCOUNT + r"/deployments", "foundry_deployments", self._list_account_children),
+            ("GET", _ACCOUNT + r"/deployments/(?P<name>[^/]+)", "foundry_deployment", self._get_account_child),
             ("GET", _SUB + _SAAS, "saas_resources", self._list_saas),
             ("GET", _RG + _SAAS, "saas_resources", self._list_saas),
             ("GET", _RG + _SAAS + r"/(?P<name>[^/]+)", "saas_resource", self._get_saas),
@@ -182,9 +193,15 @@ class EmulatorApi:
             self._groups[w.subscription_id].setdefault(w.resource_group.lower(), w.location)
         for st in t.storage_accounts:
             self._groups[st.subscription_id].setdefault(st.resource_group.lower(), st.location)
+        for a in t.foundry_accounts:
+            self._groups[a.subscription_id].setdefault(a.resource_group.lower(), a.location)
+        self._accounts = {a.id.lower(): a for a in t.foundry_accounts}
         self._group_names = {(w.subscription_id, w.resource_group.lower()): w.resource_group for w in t.workspaces}
         self._group_names |= {
             (s.subscription_id, s.resource_group.lower()): s.resource_group for s in t.storage_accounts
+        }
+        self._group_names |= {
+            (a.subscription_id, a.resource_group.lower()): a.resource_group for a in t.foundry_accounts
         }
         self._live_lock = threading.Lock()
         self._live = self._index_live()
@@ -447,6 +464,11 @@ class EmulatorApi:
             if s.subscription_id == found
         ]
         items += [arm.storage_generic_json(st) for st in self.tenant.storage_accounts if st.subscription_id == found]
+        items += [
+            arm.generic_resource_json(a.id, a.name, foundry.ACCOUNT_TYPE, a.location, dict(a.tags), a.kind)
+            for a in self.tenant.foundry_accounts
+            if a.subscription_id == found
+        ]
         if wanted is not None:
             items = [i for i in items if i["type"].lower() == wanted]
         return self._paged(request, request.path, items)
@@ -553,6 +575,74 @@ class EmulatorApi:
             "ResourceNotFound",
             f"The deployment '{params['name']}' of online endpoint '{params['ep']}' was not found.",
         )
+
+    # --- Foundry resources ----------------------------------------------------------------
+
+    def _list_accounts(self, request: Request, params: dict[str, str]) -> Response:
+        found = self._subscription_or_404(params["sub"])
+        if isinstance(found, Response):
+            return found
+        rg = params.get("rg")
+        missing = self._group_or_404(found, rg)
+        if missing is not None:
+            return missing
+        items = [
+            foundry.account_json(a)
+            for a in self.tenant.foundry_accounts
+            if a.subscription_id == found and (rg is None or a.resource_group.lower() == rg.lower())
+        ]
+        return self._paged(request, request.path, items)
+
+    def _account_or_404(self, params: dict[str, str]) -> Response | foundry.FoundryAccount:
+        found = self._subscription_or_404(params["sub"])
+        if isinstance(found, Response):
+            return found
+        missing = self._group_or_404(found, params["rg"])
+        if missing is not None:
+            return missing
+        wanted = (
+            f"/subscriptions/{found}/resourcegroups/{params['rg']}/providers/{foundry.ACCOUNT_TYPE}/{params['account']}"
+        )
+        account = self._accounts.get(wanted.lower())
+        if account is None:
+            return error_response(
+                404,
+                "ResourceNotFound",
+                f"The Resource '{foundry.ACCOUNT_TYPE}/{params['account']}' under resource group "
+                f"'{params['rg']}' was not found.",
+            )
+        return account
+
+    def _get_account(self, request: Request, params: dict[str, str]) -> Response:
+        account = self._account_or_404(params)
+        return account if isinstance(account, Response) else json_response(200, foundry.account_json(account))
+
+    def _account_children(self, request: Request, account: foundry.FoundryAccount) -> tuple[str, list[JSON]]:
+        kind = request.path.rstrip("/").split("/")[9].lower()  # projects | deployments
+        if kind == "projects":
+            return kind, [foundry.project_json(account, p) for p in account.projects]
+        return kind, [foundry.deployment_json(account, d) for d in account.deployments]
+
+    def _list_account_children(self, request: Request, params: dict[str, str]) -> Response:
+        account = self._account_or_404(params)
+        if isinstance(account, Response):
+            return account
+        return self._paged(request, request.path, self._account_children(request, account)[1])
+
+    def _get_account_child(self, request: Request, params: dict[str, str]) -> Response:
+        account = self._account_or_404(params)
+        if isinstance(account, Response):
+            return account
+        kind, items = self._account_children(request, account)
+        for item in items:
+            if item["id"].rsplit("/", 1)[-1].lower() == params["name"].lower():
+                return json_response(200, item)
+        return error_response(
+            404, "ResourceNotFound", f"The {kind[:-1]} '{params['name']}' of '{account.name}' was not found."
+        )
+
+    def _foundry_usages(self, request: Request, params: dict[str, str]) -> Response:
+        return self._usages(request, params, FOUNDRY_PROVIDER, arm.compute_usage_json)
 
     # --- quota ----------------------------------------------------------------------------
 

@@ -302,7 +302,8 @@ def ml_quota_json(u: Usage) -> JSON:
 
 
 def compute_usage_json(u: Usage) -> JSON:
-    """An entry of GET .../Microsoft.Compute/locations/{loc}/usages (no id or type there)."""
+    """An entry of GET .../Microsoft.Compute/locations/{loc}/usages (no id or type there); the
+    Microsoft.CognitiveServices usages have the same shape (cognitiveservices ListUsages.json)."""
     return {
         "unit": u.unit,
         "currentValue": u.current,

@@ -20,13 +20,13 @@ import dataclasses
 import random
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Context, Decimal
 from typing import Any, Literal
 
-SpendKind = Literal["marketplace", "managed_compute", "other"]
+SpendKind = Literal["marketplace", "foundry", "managed_compute", "other"]
 
 UNATTRIBUTED = "(unattributed)"
 # Managed compute is billed per VM hour of an online endpoint; the cost rows do not say
@@ -125,6 +125,8 @@ class CostSource:
     project: str | None
     model: str | None
     refund: RefundSpec | None = None
+    # A Foundry resource bills many models: the model of each of its meters (the truth's model).
+    meter_models: Mapping[str, str] = dataclasses.field(default_factory=dict, hash=False)
 
 
 def month_start(day: date) -> date:
@@ -409,7 +411,7 @@ def _dimension(dim: str, record: CostRecord, source: CostSource) -> str | None:
     if dim == "project":
         return source.project
     if dim == "model":
-        return source.model
+        return source.meter_models.get(record.meter, source.model) if source.meter_models else source.model
     if dim == "meter":
         return record.meter
     if dim == "subscription":

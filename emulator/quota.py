@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .catalog import VM_FAMILIES, VM_SIZES
@@ -20,6 +20,7 @@ from .inventory import OnlineDeployment
 ML_PROVIDER = "Microsoft.MachineLearningServices"
 COMPUTE_PROVIDER = "Microsoft.Compute"
 PROVIDERS: tuple[str, ...] = (ML_PROVIDER, COMPUTE_PROVIDER)
+FOUNDRY_PROVIDER = "Microsoft.CognitiveServices"  # its usages come from emulator/foundry.py
 UNLIMITED = -1
 
 # The regional totals, as the two APIs name them.
@@ -111,6 +112,8 @@ class QuotaBook:
 
     lines: Mapping[tuple[str, str, str], tuple[QuotaLine, ...]]
     total_limits: Mapping[tuple[str, str, str], int]
+    # Microsoft.CognitiveServices usages per (subscription, region), as served (emulator/foundry.py).
+    foundry: Mapping[tuple[str, str], tuple[Usage, ...]] = field(default_factory=dict)
 
     @classmethod
     def empty(cls) -> QuotaBook:
@@ -125,6 +128,8 @@ class QuotaBook:
     ) -> list[Usage]:
         """The usages list of one scope; empty for a region or subscription the tenant lacks."""
         sub, region = subscription_id.lower(), location.lower()
+        if provider == FOUNDRY_PROVIDER:
+            return list(self.foundry.get((sub, region), ()))
         lines = self.lines.get((sub, region, provider))
         if lines is None:
             return []
@@ -171,7 +176,8 @@ class QuotaBook:
         return [replace(family, current=cores, workspace=workspace) for workspace, cores in sorted(shares.items())]
 
     def all_usages(self, deployments: Sequence[OnlineDeployment]) -> list[Usage]:
-        return [u for sub, region, provider in self.lines for u in self.usages(sub, region, provider, deployments)]
+        vm = [u for sub, region, provider in self.lines for u in self.usages(sub, region, provider, deployments)]
+        return vm + [u for lines in self.foundry.values() for u in lines]
 
 
 def build_quota_book(
@@ -182,6 +188,7 @@ def build_quota_book(
     deployments: Sequence[OnlineDeployment],
     *,
     quiet: bool = False,
+    foundry: Mapping[tuple[str, str], tuple[Usage, ...]] | None = None,
 ) -> QuotaBook:
     """Draw the base lines; `overrides` (per subscription and region) place the scenarios.
 
@@ -213,4 +220,4 @@ def build_quota_book(
                 floor = -(-used * (6 if quiet else 5) // 2 // 50) * 50
                 lines[(sub, region, provider)] = tuple(scope)
                 totals[(sub, region, provider)] = max(rng.choice(_TOTAL_LIMITS), floor)
-    return QuotaBook(lines, totals)
+    return QuotaBook(lines, totals, foundry or {})

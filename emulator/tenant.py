@@ -27,7 +27,7 @@ from decimal import Decimal
 from functools import cache
 from typing import Any
 
-from . import catalog, timeline, traffic
+from . import catalog, foundry, timeline, traffic
 from .catalog import CATALOG, CatalogModel
 from .costs import (
     MANAGED_COMPUTE_MODEL,
@@ -104,6 +104,9 @@ class TenantSpec:
     # The same structure with nothing to alert on: quota and traffic below 50% of their
     # limits, no cost spikes, no Suspended subscription at the start (see the README).
     quiet: bool = False
+    # Foundry resources beside the hubs (emulator/foundry.py): the demo's and `costwatch emulator`'s
+    # tenant has them; without, the tenant is the Marketplace and managed-compute one alone.
+    foundry: bool = False
     # Cost records the ledger keeps generated (it regenerates the oldest months past this); a benchmark
     # raises it to hold a whole large tenant.
     ledger_cache_records: int = 1_000_000
@@ -130,6 +133,7 @@ class Tenant:
     online_endpoints: list[OnlineEndpoint]
     storage_accounts: list[StorageAccount]
     ledger: CostLedger = field(repr=False)
+    foundry_accounts: list[foundry.FoundryAccount] = field(default_factory=list)
     online_deployments: list[OnlineDeployment] = field(default_factory=list)
     quota_book: QuotaBook = field(default_factory=QuotaBook.empty, repr=False)
     changes: list[dict[str, Any]] = field(default_factory=list)  # every change step() made, in order
@@ -1017,6 +1021,10 @@ def generate_tenant(spec: TenantSpec) -> Tenant:
         _add_storage_only_subscription(b, index)
     saas = _attribute(b.saas, b.msubs, b.workspaces)
     sources = _cost_sources(b, saas)
+    accounts = foundry.accounts(b.subscriptions[0].subscription_id, b.subscriptions[-1].subscription_id)
+    accounts = accounts if spec.foundry else []
+    currencies = {s.subscription_id: s.currency for s in b.subscriptions}
+    sources += [foundry.cost_source(a, currencies[a.subscription_id], b.history_start, spec.seed) for a in accounts]
     spiked = next((s for s in saas if b.saas_meta[s.id][0].anomaly), None)
     anomaly = None if spiked is None else Anomaly(spiked.id.lower(), b.history_end)
     ledger = CostLedger(
@@ -1045,6 +1053,10 @@ def generate_tenant(spec: TenantSpec) -> Tenant:
         b.quota_lines,
         b.deployments,
         quiet=spec.quiet,
+        foundry={
+            (sub, region): tuple(foundry.usages(accounts, sub, region, spec.quiet))
+            for sub, region in {(a.subscription_id.lower(), a.location.lower()) for a in accounts}
+        },
     )
     return Tenant(
         spec=spec,
@@ -1060,6 +1072,7 @@ def generate_tenant(spec: TenantSpec) -> Tenant:
         online_endpoints=b.online,
         storage_accounts=b.storage,
         ledger=ledger,
+        foundry_accounts=accounts,
         online_deployments=b.deployments,
         quota_book=quota,
         anomaly=anomaly_truth,

@@ -155,7 +155,7 @@ def test_the_emulator_prints_its_ground_truth() -> None:
     result = CliRunner().invoke(cli, ["emulator", "--print-truth", "currency"])
     assert result.exit_code == 0
     printed = {r["currency"]: Decimal(r["cost"]) for r in json.loads(result.stdout)}
-    tenant = generate_tenant(TenantSpec(seed=42))
+    tenant = generate_tenant(TenantSpec(seed=42, foundry=True))
     assert printed == {
         r["currency"]: r["cost"] for r in tenant.truth(["currency"], tenant.history_start, tenant.history_end)
     }

@@ -102,7 +102,7 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
 
     url = f"sqlite:///{tmp_path_factory.mktemp('dashboard') / 'costwatch.db'}"
     upgrade(url)
-    with emulator() as server:
+    with emulator(foundry=True) as server:  # every deployment family: Marketplace, Foundry, managed compute
         lookback = 24 + utcnow().hour + 2  # yesterday whole; the day before never is
         settings = settings_for(server, url, metrics={"first_lookback_hours": lookback})
         engine = make_engine(url)
@@ -298,7 +298,9 @@ def test_unattributed_spend_is_shown_with_why(on_store: Store) -> None:
     truth = on_store.truth([], month, on_store.as_of, project=UNATTRIBUTED)
     assert sum(frame["cost"], Decimal(0)) == sum(truth.values())
     assert set(frame["rule"]) == {"ambiguous"}
-    assert all("proj-hr, proj-legal" in why for why in frame["why"])
+    # Two projects on one offer in one resource group, and two Foundry projects sharing one resource.
+    assert all("proj-hr, proj-legal" in why or "research-a, research-b" in why for why in frame["why"])
+    assert any("Foundry resource aif-contoso-research" in why for why in frame["why"])
 
 
 def test_csv_downloads_hold_the_tables_exactly(on_store: Store, downloads: dict[str, bytes]) -> None:
@@ -318,6 +320,27 @@ def test_csv_downloads_hold_the_tables_exactly(on_store: Store, downloads: dict[
 
 
 # --- deployments ------------------------------------------------------------------------------
+
+
+def test_foundry_deployments_show_their_own_limits(on_store: Store) -> None:
+    at = run_page("deployments")
+    (frame,) = table_with(at, "deployment type")
+    # Standard: capacity C -> C x 1,000 TPM and C x 6 RPM; provisioned: requests only.
+    served = {
+        (a.expected_project, d.name): (d.sku, d.capacity, None if d.provisioned else d.capacity * 1000, d.capacity * 6)
+        for a in on_store.tenant.foundry_accounts
+        for d in a.deployments
+    }
+    shown = {
+        (r["project"], r["deployment"]): (
+            r["deployment type"],
+            r["capacity"],
+            None if pd.isna(r["TPM limit"]) else r["TPM limit"],
+            r["RPM limit"],
+        )
+        for r in frame.to_dict("records")
+    }
+    assert shown == served
 
 
 def test_cost_per_million_tokens_is_spend_over_measured_tokens(on_store: Store) -> None:
@@ -750,6 +773,15 @@ def test_the_running_dashboard_in_headless_chromium(on_store: Store, tmp_path: P
         assert money(total, currency) in text
         assert "Firing alerts" in text and "127.0.0.1" in text
         browser.screenshot(artifacts / f"dashboard-overview-{theme}.png")
+        # Both families on the Deployments and Quota pages.
+        text = browser.open(f"http://127.0.0.1:{port}/deployments", until="Foundry (billed by Microsoft")
+        assert "Serverless (pay as you go)" in text and "Managed compute" in text  # tables draw on a canvas
+        browser.screenshot(artifacts / f"dashboard-deployments-{theme}.png")
+        text = browser.open(f"http://127.0.0.1:{port}/quota", until="Families watched")
+        lines = on_store.tenant.quota_truth()
+        assert {"Microsoft.CognitiveServices", "Microsoft.MachineLearningServices"} <= {u["provider"] for u in lines}
+        assert f"Families watched\n\n{len(lines)}" in text  # VM cores and Foundry capacity alike
+        browser.screenshot(artifacts / f"dashboard-quota-{theme}.png")
     finally:
         if browser is not None:
             browser.close()

@@ -28,7 +28,7 @@ from collector.db.models import (
     ScopeRun,
     Workspace,
 )
-from collector.quota import latest_quota
+from collector.quota import FOUNDRY_PROVIDER, QuotaRow, latest_quota, measure
 from collector.runs import as_utc
 from collector.settings import AlertSettings, Budget, Settings
 from collector.spend import spend
@@ -65,7 +65,8 @@ def _money(amount: Decimal, currency: str) -> str:
 
 
 def quota(session: Session, settings: Settings, now: datetime) -> list[Condition]:
-    """VM-core usage at or above the warn / critical share of its limit; unlimited (-1) never fires."""
+    """VM-core usage or Foundry capacity at or above the warn / critical share of its limit; unlimited
+    (-1) never fires."""
     rules = settings.alerts
     out = []
     for q in latest_quota(session):
@@ -85,7 +86,7 @@ def quota(session: Session, settings: Settings, now: datetime) -> list[Condition
                 rule="quota",
                 severity=severity,
                 subject=f"{name} in {q.location} (subscription {q.subscription_id})",
-                message=f"{q.current} of {q.limit} {q.unit or 'cores'} used ({_pct(share * 100)}) as of "
+                message=f"{q.current} of {q.limit} {_counted(q)} used ({_pct(share * 100)}) as of "
                 f"{q.as_of:%Y-%m-%d %H:%M} UTC",
                 value=_pct(share * 100),
                 threshold=_pct(threshold * 100),
@@ -94,6 +95,11 @@ def quota(session: Session, settings: Settings, now: datetime) -> list[Condition
             )
         )
     return out
+
+
+def _counted(q: QuotaRow) -> str:
+    """What a quota line counts, in a message: Foundry's unit is "Count" whatever it counts."""
+    return measure(q.provider, q.name) if q.provider == FOUNDRY_PROVIDER else q.unit or "cores"
 
 
 def rate_limits(session: Session, settings: Settings, now: datetime) -> list[Condition]:

@@ -177,15 +177,47 @@ class MarketplaceSubscription(_Inventory, Base):
     provisioning_state: Mapped[str] = mapped_column(String(32), default="")
 
 
+class FoundryAccount(_Inventory, Base):
+    """A Cognitive Services account. Those of kind AIServices or OpenAI are Foundry resources: Microsoft
+    bills their models' tokens on them, and their deployments serve them; other kinds are kept so
+    attribution knows their costs are not a model's."""
+
+    __tablename__ = "foundry_accounts"
+
+    resource_id: Mapped[str] = mapped_column(ResourceIdStr, primary_key=True)
+    subscription_id: Mapped[str] = mapped_column(String(36), index=True)
+    resource_group: Mapped[str] = mapped_column(String(128))
+    name: Mapped[str] = mapped_column(String(256))
+    kind: Mapped[str] = mapped_column(String(64))  # AIServices | OpenAI | Face | SpeechServices | ...
+    location: Mapped[str] = mapped_column(String(64), default="")
+    sku_name: Mapped[str] = mapped_column(String(32), default="")
+    provisioning_state: Mapped[str] = mapped_column(String(32), default="")
+    tags: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class FoundryProject(_Inventory, Base):
+    """A Foundry project (accounts/{account}/projects): the projects share their account's deployments."""
+
+    __tablename__ = "foundry_projects"
+
+    resource_id: Mapped[str] = mapped_column(ResourceIdStr, primary_key=True)
+    account_id: Mapped[str] = mapped_column(ResourceIdStr, index=True)
+    name: Mapped[str] = mapped_column(String(256))
+    display_name: Mapped[str] = mapped_column(String(256), default="")
+    is_default: Mapped[bool] = mapped_column(Boolean, default=False)
+    tags: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
 class Deployment(_Inventory, Base):
-    """A model deployment: a serverless endpoint, or a managed online endpoint's deployment."""
+    """A model deployment: a serverless endpoint, a managed online endpoint's deployment, or a Foundry
+    resource's deployment (kind foundry; `workspace_id` then holds the Foundry resource's ID)."""
 
     __tablename__ = "deployments"
 
     resource_id: Mapped[str] = mapped_column(ResourceIdStr, primary_key=True)
     workspace_id: Mapped[str] = mapped_column(ResourceIdStr, index=True)
     name: Mapped[str] = mapped_column(String(256))
-    kind: Mapped[str] = mapped_column(String(16))  # serverless | managed
+    kind: Mapped[str] = mapped_column(String(16))  # serverless | managed | foundry
     model_id: Mapped[str] = mapped_column(String(512), default="")
     marketplace_subscription_id: Mapped[str] = mapped_column(ResourceIdStr, default="")
     provisioning_state: Mapped[str] = mapped_column(String(32), default="")
@@ -198,6 +230,14 @@ class Deployment(_Inventory, Base):
     metrics_unavailable_since: Mapped[datetime | None] = mapped_column(UtcDateTime)
     metrics_unavailable_reason: Mapped[str | None] = mapped_column(Text)
     metrics_checked_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # Foundry only: the model's version, the deployment type (sku.name: GlobalStandard,
+    # ProvisionedManaged, ...) and its capacity (thousands of TPM, or PTUs), and the limits Azure
+    # states in properties.rateLimits, per minute (None: none stated, as for provisioned deployments).
+    model_version: Mapped[str] = mapped_column(String(64), default="", server_default="")
+    sku_name: Mapped[str] = mapped_column(String(64), default="", server_default="")
+    capacity: Mapped[int | None] = mapped_column(Integer)
+    tokens_per_minute: Mapped[int | None] = mapped_column(BigInteger)
+    requests_per_minute: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class InventoryEvent(Base):
@@ -344,13 +384,39 @@ class ResourceAttribution(Base):
     __tablename__ = "resource_attribution"
 
     resource_id: Mapped[str] = mapped_column(ResourceIdStr, primary_key=True)
-    spend_kind: Mapped[str] = mapped_column(String(16))  # marketplace | managed_compute | other
+    spend_kind: Mapped[str] = mapped_column(String(16))  # marketplace | foundry | managed_compute | other
     project_id: Mapped[str | None] = mapped_column(ResourceIdStr)
     project: Mapped[str | None] = mapped_column(String(256))
     model: Mapped[str | None] = mapped_column(String(256))
     rule: Mapped[str] = mapped_column(String(32))
     detail: Mapped[str] = mapped_column(Text, default="")
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class MeterModel(Base):
+    """The model a Foundry resource's meter bills ("gpt-4o-mini-0718-Inp-glbl Tokens" -> gpt-4o-mini):
+    one resource carries many models' costs, so its rows take their model from the meter, not from
+    the resource's attribution. Kept current with resource_attribution."""
+
+    __tablename__ = "meter_models"
+
+    resource_id: Mapped[str] = mapped_column(ResourceIdStr, primary_key=True)
+    meter: Mapped[str] = mapped_column(String(256), primary_key=True)
+    model: Mapped[str] = mapped_column(String(256))
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+def attributed_model() -> ColumnElement[str]:
+    """A cost row's model: its meter's (Foundry resources), else its resource's; '' when unknown.
+    Use with `with_attribution`, which joins both tables."""
+    return func.coalesce(MeterModel.model, ResourceAttribution.model, "")
+
+
+def with_attribution(query: Any) -> Any:
+    """`query` over cost_rows, outer-joined to each row's resource attribution and meter model."""
+    return query.outerjoin(ResourceAttribution, ResourceAttribution.resource_id == CostRow.resource_id).outerjoin(
+        MeterModel, (MeterModel.resource_id == CostRow.resource_id) & (MeterModel.meter == CostRow.meter)
+    )
 
 
 class Alert(Base):

@@ -85,6 +85,8 @@ _AZURE_TO_CATEGORY = {"usage": "Usage", "purchase": "Purchase", "tax": "Tax", "c
 _SERVICE = {
     # spend kind -> (ServiceName, ServiceSubcategory)
     "marketplace": ("Azure AI Foundry Models", "Generative AI"),
+    # Billed by Microsoft on the Foundry resource (Cost Management's serviceName "Foundry Models")
+    "foundry": ("Foundry Models", "Generative AI"),
     "managed_compute": ("Azure Machine Learning", "Machine Learning"),
     "": ("Azure AI Foundry Models", "Generative AI"),  # a resource not attributed yet: counted as AI spend
 }

@@ -25,11 +25,14 @@ from collector.budgets import budget_totals, project_key, tag_value
 from collector.db.models import (
     Alert,
     CostRow,
+    FoundryAccount,
     ResourceAttribution,
     SaasResource,
     Subscription,
     Workspace,
+    attributed_model,
     is_project,
+    with_attribution,
 )
 from collector.db.types import money_sum
 from collector.settings import Settings, add_months, is_final, month_end
@@ -292,12 +295,12 @@ def _project_tags(session: Session) -> dict[tuple[str, str], dict[str, Any]]:
 def _quantities(session: Session, date_from: date, date_to: date) -> dict[tuple[str, ...], tuple[Decimal | None, str]]:
     """(subscription, project, model, meter, currency) -> (summed quantity, a meter category)."""
     project = func.coalesce(ResourceAttribution.project, UNATTRIBUTED)
-    model = func.coalesce(ResourceAttribution.model, "")
+    model = attributed_model()
     columns = [CostRow.subscription_id, project, model, CostRow.meter, CostRow.currency]
     query = (
-        select(*columns, money_sum(CostRow.quantity), func.max(CostRow.meter_category))
-        .select_from(CostRow)
-        .outerjoin(ResourceAttribution, ResourceAttribution.resource_id == CostRow.resource_id)
+        with_attribution(
+            select(*columns, money_sum(CostRow.quantity), func.max(CostRow.meter_category)).select_from(CostRow)
+        )
         .where(CostRow.usage_date.between(date_from, date_to), _ai_spend())
         .group_by(*columns)
     )
@@ -466,6 +469,7 @@ _TYPE_CASING = {
     t.lower(): t
     for t in (
         "Microsoft.SaaS/resources",
+        "Microsoft.CognitiveServices/accounts",
         "Microsoft.MachineLearningServices/workspaces",
         "Microsoft.MachineLearningServices/workspaces/onlineEndpoints",
         "Microsoft.MachineLearningServices/workspaces/onlineEndpoints/deployments",
@@ -498,13 +502,14 @@ def detail_rows(session: Session, settings: Settings, month: date) -> Iterator[D
     month = month.replace(day=1)
     saas = {s.resource_id.lower(): s for s in session.scalars(select(SaasResource))}
     workspaces = {w.resource_id.lower(): w for w in session.scalars(select(Workspace))}
+    foundry = {a.resource_id.lower(): a for a in session.scalars(select(FoundryAccount))}
     names = dict(session.execute(select(Subscription.subscription_id, Subscription.display_name)).tuples().all())
     tags_of_project = _project_tags(session)
     tag_key = settings.alerts.cost_center_tag
     unit_of = unit_lookup(settings.costs.units)
     day = month
     while day <= month_end(month):
-        yield from _detail_rows_of(session, day, saas, workspaces, names, tags_of_project, tag_key, unit_of)
+        yield from _detail_rows_of(session, day, saas, foundry, workspaces, names, tags_of_project, tag_key, unit_of)
         day += timedelta(days=1)
 
 
@@ -512,28 +517,31 @@ def _detail_rows_of(
     session: Session,
     day: date,
     saas: dict[str, SaasResource],
+    foundry: dict[str, FoundryAccount],
     workspaces: dict[str, Workspace],
     names: dict[str, str],
     tags_of_project: dict[tuple[str, str], dict[str, Any]],
     tag_key: str,
     unit_of: Callable[[str, str], str],
 ) -> list[DetailRow]:
-    query = (
-        select(CostRow, ResourceAttribution)
-        .outerjoin(ResourceAttribution, ResourceAttribution.resource_id == CostRow.resource_id)
-        .where(CostRow.usage_date == day, _ai_spend())
+    query = with_attribution(select(CostRow, ResourceAttribution, attributed_model()).select_from(CostRow)).where(
+        CostRow.usage_date == day, _ai_spend()
     )
     out = []
-    for cost_row, attribution in session.execute(query).tuples():
+    for cost_row, attribution, model in session.execute(query).tuples():
         rid = cost_row.resource_id
         group, rtype, name = _resource_parts(rid)
         project = attribution.project if attribution and attribution.project else UNATTRIBUTED
         workspace = workspaces.get((attribution.project_id or "").lower()) if attribution else None
         saas_resource = saas.get(rid.lower())
         kind = attribution.spend_kind if attribution else ""
+        # SaaS resources are global; managed compute runs in its project workspace's region.
+        region = workspace.location if workspace is not None and kind == "managed_compute" else ""
         if saas_resource is not None:
             name, tags, publisher = saas_resource.name, dict(saas_resource.tags or {}), saas_resource.publisher
             rtype = "Microsoft.SaaS/resources"
+        elif (account := foundry.get(rid.lower())) is not None:
+            name, tags, publisher, region = account.name, dict(account.tags or {}), "Microsoft", account.location
         else:
             tags = None
             publisher = "Microsoft" if kind == "managed_compute" else ""
@@ -550,8 +558,7 @@ def _detail_rows_of(
                 resource_name=name,
                 resource_type=rtype,
                 resource_group=group,
-                # Managed compute runs in its project workspace's region; SaaS resources are global.
-                region=workspace.location if workspace is not None and kind == "managed_compute" else "",
+                region=region,
                 meter=cost_row.meter,
                 meter_id=cost_row.meter_id,
                 meter_category=cost_row.meter_category,
@@ -564,7 +571,7 @@ def _detail_rows_of(
                 estimated=cost_row.is_estimated,
                 spend_kind=kind,
                 project=project,
-                model=(attribution.model or "") if attribution else "",
+                model=model,
                 cost_center=cost_center,
                 publisher=publisher,
                 tags=tags,

@@ -1,5 +1,6 @@
-"""Each deployment's peak tokens and requests per minute against its limits (and over time), what a
-million tokens costs per serverless deployment, and serverless against managed compute per model."""
+"""Each deployment's peak tokens and requests per minute against its limits (and over time), Foundry
+deployments with their own limits, what a million tokens costs per serverless deployment, and
+serverless against managed compute per model."""
 
 from __future__ import annotations
 
@@ -109,6 +110,7 @@ def _headroom(frame: pd.DataFrame, hours: int, viewer: Viewer, as_of: date | Non
             },
         )
         _over_time(serverless, hours, viewer)
+    _foundry(frame[frame["kind"] == "foundry"])
     managed = frame[frame["kind"] == "managed"]
     if not managed.empty:
         st.subheader("Managed compute")
@@ -119,6 +121,39 @@ def _headroom(frame: pd.DataFrame, hours: int, viewer: Viewer, as_of: date | Non
             money=(),
             column_config={"cost per hour": _unit("cost per hour")},
         )
+
+
+def _foundry(foundry: pd.DataFrame) -> None:
+    """Foundry deployments: their type and capacity, and the limits they state themselves."""
+    if foundry.empty:
+        return
+    st.subheader("Foundry (billed by Microsoft on the Foundry resource)")
+    st.caption(
+        "Limits are each deployment's own, from its capacity (thousands of TPM, or PTUs) and the rateLimits "
+        "Azure states; a provisioned deployment states requests only. Their regional quota is on the Quota page."
+    )
+    names = {"sku": "deployment type", "tpm_limit": "TPM limit", "rpm_limit": "RPM limit"}
+    shown = foundry.rename(columns=names)[
+        [
+            "project",
+            "resource",
+            "deployment",
+            "model",
+            "status",
+            "deployment type",
+            "capacity",
+            "TPM limit",
+            "RPM limit",
+            "traffic",
+        ]
+    ]
+    table(
+        shown,
+        key="foundry",
+        file_name="foundry-deployments",
+        money=(),
+        column_config=_counts("capacity", "TPM limit", "RPM limit"),
+    )
 
 
 def _over_time(serverless: pd.DataFrame, hours: int, viewer: Viewer) -> None:

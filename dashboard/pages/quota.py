@@ -57,7 +57,7 @@ def render() -> None:
     }
     st.subheader("Near the limit")
     if near.empty:
-        st.success("No VM family is at or over the warning level.")
+        st.success("No quota (VM cores or Foundry capacity) is at or over the warning level.")
     else:
         table(near[shown], key="quota_near", file_name="quota-near-limit", money=(), column_config=config)
     with st.expander(f"Every family ({len(frame)})"):
@@ -80,23 +80,23 @@ def _history(frame: pd.DataFrame, scope: tuple[str, ...] | None) -> None:
     )
     if history.empty:
         return
-    data = history.melt(id_vars="taken_at", value_vars=["current", "limit"], var_name="series", value_name="cores")
+    data = history.melt(id_vars="taken_at", value_vars=["current", "limit"], var_name="series", value_name="used")
     chart = (
         alt.Chart(data)
         .mark_line(interpolate="step-after", point=True)
         .encode(
             x=alt.X("taken_at:T", title=None),
-            y=alt.Y("cores:Q", title="cores"),
+            y=alt.Y("used:Q", title=str(row["unit_label"])),
             strokeDash=alt.StrokeDash("series:N", title=None),
-            tooltip=["taken_at:T", "series:N", "cores:Q"],
+            tooltip=["taken_at:T", "series:N", "used:Q"],
         )
         .properties(height=240)
     )
     st.altair_chart(chart, width="stretch")
     snapshots = len(history)
     st.caption(
-        f"Cores used and the limit, every snapshot of the last {HISTORY_DAYS} days ({snapshots} so far; "
-        "`costwatch schedule` takes one every 15 minutes)."
+        f"Used and the limit ({row['unit_label']}), every snapshot of the last {HISTORY_DAYS} days "
+        f"({snapshots} so far; `costwatch schedule` takes one every 15 minutes)."
     )
 
 

@@ -1,0 +1,98 @@
+"""What a Foundry resource's meter says: the model it bills, the token kind and the deployment type.
+
+Microsoft bills every model of a Foundry resource on that one resource, and its meters name the
+model in their own spelling: "gpt-4o-mini-0718-Inp-glbl Tokens", "gpt 4o 0513 Input global Tokens",
+"gpt 4o 1120 cached Inp glbl", "gpt-35-turbo-4k-Input-regional", "R1 Outp glbl Tokens" (DeepSeek-R1),
+"gpt-4-8K-Batch-Inp-glbl Tokens" (serviceName "Foundry Models"; examples from public cost exports
+and retail price sheets, tests/test_foundry_models.py). So a meter's model is the deployed model of
+that resource whose name, squashed to letters and digits, begins the squashed meter (the longest
+such name wins: gpt-4o-mini over gpt-4o), also matched without its vendor ("DeepSeek-R1" as "R1").
+A meter naming no deployed model (the model's deployment was removed, or a non-token meter) keeps
+the words before its version code, so it is never filed under another model.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+# The kinds of Microsoft.CognitiveServices/accounts that deploy models: Foundry (AIServices) and Azure
+# OpenAI. Speech, Vision, Language... accounts are billed too, but are not model deployments.
+MODEL_KINDS = ("aiservices", "openai")
+NO_MODEL = "(no model)"  # a Foundry resource's meter that bills no model (e.g. an agent or search meter)
+
+_WORD = re.compile(r"[a-z0-9]+")
+_VERSION = re.compile(r"^\d{4}$")  # the model version as MMDD: 0718 for 2024-07-18
+_KIND_WORDS = {
+    "inp",
+    "input",
+    "outp",
+    "output",
+    "out",
+    "cached",
+    "cache",
+    "batch",
+    "glbl",
+    "global",
+    "dzone",
+    "datazone",
+    "regional",
+    "regnl",
+    "rgnl",
+    "tokens",
+    "token",
+    "ptu",
+    "provisioned",
+    "aud",
+    "txt",
+}
+_DEPLOYMENT_TYPES = (
+    ({"ptu", "provisioned"}, "provisioned"),
+    ({"dzone", "datazone"}, "data zone"),
+    ({"glbl", "global"}, "global"),
+    ({"regional", "regnl", "rgnl"}, "regional"),
+)
+
+
+def is_model_account(kind: str) -> bool:
+    return kind.lower() in MODEL_KINDS
+
+
+def _squash(text: str) -> str:
+    return "".join(_WORD.findall(text.lower()))
+
+
+def _aliases(model: str) -> list[str]:
+    """The squashed names a meter may give the model: whole, and without its vendor's prefix."""
+    names = [_squash(model)]
+    if "-" in model:
+        names.append(_squash(model.split("-", 1)[1]))
+    return [n for n in names if n]
+
+
+def model_of_meter(meter: str, models: Iterable[str]) -> str:
+    """The deployed model (one of `models`) the meter bills, else the meter's own model words, else NO_MODEL."""
+    squashed = _squash(meter)
+    best = ""
+    best_length = 0
+    for model in models:
+        for alias in _aliases(model):
+            if squashed.startswith(alias) and len(alias) > best_length:
+                best, best_length = model, len(alias)
+    if best:
+        return best
+    words = _WORD.findall(meter.lower())
+    kept: list[str] = []
+    for word in words:
+        if _VERSION.match(word) or word in _KIND_WORDS:
+            break
+        kept.append(word)
+    if not kept or len(kept) == len(words):
+        return NO_MODEL  # no token or version word: not a model's meter
+    return "-".join(kept)
+
+
+def deployment_type(meter: str) -> str:
+    """global | data zone | regional | provisioned from the meter's words, '' when it does not say."""
+    words = set(_WORD.findall(meter.lower()))
+    return next((label for markers, label in _DEPLOYMENT_TYPES if words & markers), "")
