@@ -1,4 +1,7 @@
-"""Rate-limit headroom: each serverless deployment's tokens and requests per minute (Azure Monitor).
+"""Rate-limit headroom: each serverless and Foundry deployment's tokens and requests per minute (Azure
+Monitor), against its limits: a serverless deployment's from `[limits]`, a Foundry deployment's own
+(from its capacity and rateLimits; a provisioned one has a request limit only). Foundry deployments
+are read through their Foundry resource's metrics split by ModelDeploymentName.
 
 Minutes are kept for `[metrics] retention_days` and rolled up hourly (sums, peak TPM/RPM, minutes near
 and at the limit) as they arrive, so peaks stay available after the minutes expire. Each run re-pulls
@@ -47,10 +50,12 @@ log = logging.getLogger(__name__)
 
 METRICS_API = "2024-02-01"
 SERVERLESS_NAMESPACE = "Microsoft.MachineLearningServices/workspaces/serverlessEndpoints"
+# A Foundry resource's metrics, one series per deployment (Learn: "Monitor Azure OpenAI", metrics of
+# Microsoft.CognitiveServices/accounts split by the ModelDeploymentName dimension).
+FOUNDRY_NAMESPACE = "Microsoft.CognitiveServices/accounts"
+FOUNDRY_DIMENSION = "ModelDeploymentName"
+FOUNDRY_SPLIT = f"{FOUNDRY_DIMENSION} eq '*'"
 NO_METRICS = "no traffic metrics from Azure Monitor"
-# Foundry deployments' limits are known (their rateLimits); their per-minute traffic is not collected
-# yet (the account's metrics split by ModelDeploymentName): their peaks show as unknown, never as 0.
-FOUNDRY_TRAFFIC = "limits from the deployment's rateLimits; traffic not collected yet"
 FIELDS = ("input_tokens", "output_tokens", "total_tokens", "requests")
 MAX_SPAN = timedelta(hours=24)  # one metrics call covers at most a day of minutes
 Minutes = dict[datetime, dict[str, int]]  # minute -> {field: total}
@@ -104,9 +109,46 @@ def parse_batch(
     """{resource ID: minutes} from a metrics:getBatch answer. A result is matched to its resource by its
     metrics' IDs ("<resource>/providers/Microsoft.Insights/metrics/<name>"), else by its position; an
     empty timeseries is a resource without traffic, not an error."""
+    split, answered = _parse_results(results, resource_ids, names, what, "")
+    return {owner: split.get((owner, ""), {}) for owner in answered}
+
+
+def parse_split(
+    results: Sequence[MetricsQueryResult],
+    deployments: dict[str, dict[str, str]],
+    names: MetricSettings,
+    what: str,
+) -> dict[str, Minutes]:
+    """{deployment ID: minutes} from a getBatch answer of Foundry resources split by ModelDeploymentName:
+    `deployments` maps each resource asked to {deployment name (lower-case): deployment ID}. Azure sends a
+    series only for deployments with traffic: one without is idle; a resource the answer leaves out
+    leaves its deployments out (an error of theirs). A series naming a deployment the inventory lacks is
+    logged and left out."""
+    split, answered = _parse_results(results, list(deployments), names, what, FOUNDRY_DIMENSION)
+    out: dict[str, Minutes] = {}
+    for owner in answered:
+        for name, deployment_id in deployments[owner].items():
+            out[deployment_id] = split.get((owner, name), {})
+    for owner, name in sorted(set(split) - {(o, n) for o in answered for n in deployments[o]}):
+        log.warning(
+            "%s: ignored the traffic of deployment %r of %s (expected one of its deployments in the inventory: %s)",
+            what,
+            name,
+            owner,
+            ", ".join(sorted(deployments[owner])),
+        )
+    return out
+
+
+def _parse_results(
+    results: Sequence[MetricsQueryResult], resource_ids: Sequence[str], names: MetricSettings, what: str, dimension: str
+) -> tuple[dict[tuple[str, str], Minutes], list[str]]:
+    """The minutes per (resource, value of `dimension`, lower-case; '' when not split), and the
+    resources answered."""
     by_name = {getattr(names, f).lower(): f for f in FIELDS}
     wanted = {r.lower(): r for r in resource_ids}
-    out: dict[str, Minutes] = {}
+    out: dict[tuple[str, str], Minutes] = {}
+    answered: list[str] = []
     for index, result in enumerate(results):
         ids = {str(m.id or "").lower().split("/providers/microsoft.insights/metrics/")[0] for m in result.metrics}
         owner = next((wanted[i] for i in ids if i in wanted), None)
@@ -115,62 +157,94 @@ def parse_batch(
         if owner is None:
             log.warning("%s: ignored a result for %s (expected one of the %d resources asked)", what, ids, len(wanted))
             continue
-        minutes: Minutes = defaultdict(lambda: dict.fromkeys(FIELDS, 0))
+        answered.append(owner)
         for metric in result.metrics:
             field = by_name.get(str(metric.name or "").lower())
             if field is None:
                 log.warning("%s: ignored metric %r (expected one of %s)", what, metric.name, sorted(by_name))
                 continue
             for series in metric.timeseries:
+                value = ""
+                if dimension:
+                    found = {k.lower(): v for k, v in (series.metadata_values or {}).items()}.get(dimension.lower())
+                    if not found:
+                        log.warning("%s: skipped a series of %s without %s", what, owner, dimension)
+                        continue
+                    value = str(found).lower()
+                minutes = out.setdefault((owner, value), defaultdict(lambda: dict.fromkeys(FIELDS, 0)))
                 for point in series.data:
                     if point.timestamp is None:
                         log.warning("%s: skipped a point of %s without a timeStamp", what, owner)
                         continue
                     minutes[floor_minute(point.timestamp)][field] += int(point.total or 0)
-        out[owner] = dict(minutes)
-    return out
+    return {key: dict(minutes) for key, minutes in out.items()}, answered
 
 
 def fetch_batches(
-    run: Run, settings: Settings, windows: dict[str, tuple[ServerlessDeployment, datetime, datetime]]
+    run: Run, settings: Settings, windows: dict[str, tuple[MeteredDeployment, datetime, datetime]]
 ) -> dict[str, Minutes | AzureCallError]:
     """The minutes of every deployment in `windows` (id -> (deployment, start, end)) through
-    metrics:getBatch: one call per 50 deployments of a subscription and region (and per day of
-    window), each spanning its members' windows; a failed call is the error of each of its members."""
-    groups: dict[tuple[str, str], list[tuple[ServerlessDeployment, datetime, datetime]]] = defaultdict(list)
+    metrics:getBatch: one call per 50 resources of a subscription and region (and per day of window),
+    each spanning its members' windows; a failed call is the error of each of its members. A serverless
+    deployment is a resource of its own; Foundry deployments are asked through their Foundry resource,
+    split by ModelDeploymentName (one call covers 50 resources' deployments)."""
+    groups: dict[tuple[bool, str, str], list[tuple[MeteredDeployment, datetime, datetime]]] = defaultdict(list)
     for deployment, start, end in windows.values():
-        groups[(deployment.subscription_id, deployment.region)].append((deployment, start, end))
-    metric_names = [getattr(settings.metrics, f) for f in FIELDS]
-    namespace = settings.metrics.namespace or SERVERLESS_NAMESPACE
+        groups[(bool(deployment.account_id), deployment.subscription_id, deployment.region)].append(
+            (deployment, start, end)
+        )
     out: dict[str, Minutes | AzureCallError] = {}
-    for (_subscription, region), members in sorted(groups.items()):
-        endpoint = endpoint_for(settings.arm_endpoint, settings.metrics.batch_endpoint, region)
-        client = run.clients.metrics(endpoint)
-        for first in range(0, len(members), BATCH_SIZE):
-            batch = members[first : first + BATCH_SIZE]
-            ids = [d.resource_id for d, _, _ in batch]
-            minutes: dict[str, Minutes] = {i: {} for i in ids}
-            unanswered: dict[str, str] = {}
-            cursor, end = min(s for _, s, _ in batch), max(e for _, _, e in batch)
-            try:
-                while cursor < end:
-                    stop = min(cursor + MAX_SPAN, end)
-                    what = f"metrics:getBatch in {region} {_iso(cursor)}/{_iso(stop)}"
-                    results = query_batch(client, ids, namespace, metric_names, cursor, stop)
-                    answered = parse_batch(results, ids, settings.metrics, what)
-                    for resource_id in ids:
-                        if resource_id in answered:
-                            minutes[resource_id].update(answered[resource_id])
-                        else:
-                            unanswered.setdefault(resource_id, f"{what}: expected a result for {resource_id}, got none")
-                    cursor = stop
-            except AzureCallError as exc:
-                out.update(dict.fromkeys(ids, exc))
-                continue
-            out.update(minutes)
-            # A deployment the answer left out fails its scope (retried next run), never stored as idle.
-            out.update({i: AzureCallError(why) for i, why in unanswered.items()})
+    for (foundry, _subscription, region), members in sorted(groups.items()):
+        client = run.clients.metrics(endpoint_for(settings.arm_endpoint, settings.metrics.batch_endpoint, region))
+        by_resource: dict[str, list[tuple[MeteredDeployment, datetime, datetime]]] = defaultdict(list)
+        for member in members:
+            by_resource[member[0].account_id or member[0].resource_id].append(member)
+        resources = sorted(by_resource)
+        for first in range(0, len(resources), BATCH_SIZE):
+            asked = resources[first : first + BATCH_SIZE]
+            out.update(_fetch_batch(client, settings, region, foundry, {r: by_resource[r] for r in asked}))
     return out
+
+
+def _fetch_batch(
+    client: Any,
+    settings: Settings,
+    region: str,
+    foundry: bool,
+    members: dict[str, list[tuple[MeteredDeployment, datetime, datetime]]],
+) -> dict[str, Minutes | AzureCallError]:
+    """One batch of at most 50 resources, a day of window per call."""
+    ids = list(members)
+    deployments = [d for held in members.values() for d, _, _ in held]
+    names = [getattr(settings.metrics, f) for f in FIELDS]
+    namespace = FOUNDRY_NAMESPACE if foundry else settings.metrics.namespace or SERVERLESS_NAMESPACE
+    split = {r: {d.name.lower(): d.resource_id for d, _, _ in held} for r, held in members.items()}
+    minutes: dict[str, Minutes] = {d.resource_id: {} for d in deployments}
+    unanswered: dict[str, str] = {}
+    cursor = min(s for held in members.values() for _, s, _ in held)
+    end = max(e for held in members.values() for _, _, e in held)
+    try:
+        while cursor < end:
+            stop = min(cursor + MAX_SPAN, end)
+            what = f"metrics:getBatch in {region} {_iso(cursor)}/{_iso(stop)}"
+            if foundry:
+                results = query_batch(client, ids, namespace, names, cursor, stop, filter=FOUNDRY_SPLIT)
+                answered = parse_split(results, split, settings.metrics, what)
+            else:
+                answered = parse_batch(
+                    query_batch(client, ids, namespace, names, cursor, stop), ids, settings.metrics, what
+                )
+            for d in deployments:
+                if d.resource_id in answered:
+                    minutes[d.resource_id].update(answered[d.resource_id])
+                else:
+                    asked = d.account_id or d.resource_id
+                    unanswered.setdefault(d.resource_id, f"{what}: expected a result for {asked}, got none")
+            cursor = stop
+    except AzureCallError as exc:
+        return dict.fromkeys(minutes, exc)
+    # A deployment the answer left out fails its scope (retried next run), never stored as idle.
+    return {**minutes, **{i: AzureCallError(why) for i, why in unanswered.items()}}
 
 
 def fetch_minutes(
@@ -235,7 +309,7 @@ def _window(
 def _collect_deployment(
     run: Run,
     settings: Settings,
-    deployment: ServerlessDeployment,
+    deployment: MeteredDeployment,
     window: tuple[datetime, datetime] | None,
     batched: Minutes | AzureCallError | None,
     now: datetime,
@@ -265,7 +339,7 @@ def _collect_deployment(
             _update(session, deployment_id, since=None, reason=None, checked=None)
         upsert(session, TrafficMinute, rows, ("deployment_id", "minute"))
         if ordered:
-            roll_up(session, deployment_id, floor_hour(ordered[0]), ordered[-1], deployment.model, settings.limits)
+            roll_up(session, deployment, floor_hour(ordered[0]), ordered[-1], settings.limits.near_fraction)
     run.summary.rows_written += len(rows)
     return len(rows)
 
@@ -299,11 +373,19 @@ def _update(session: Session, deployment_id: str, **values: Any) -> None:
 
 
 def roll_up(
-    session: Session, deployment_id: str, first_hour: datetime, last_minute: datetime, model: str, limits: LimitSettings
+    session: Session,
+    deployment: MeteredDeployment,
+    first_hour: datetime,
+    last_minute: datetime,
+    near_fraction: float,
 ) -> None:
-    """Recompute the hourly rollups of [first_hour, last_minute] from the minutes."""
-    tpm_limit, rpm_limit = limits.for_model(model)
-    near_tpm, near_rpm = tpm_limit * limits.near_fraction, rpm_limit * limits.near_fraction
+    """Recompute the hourly rollups of [first_hour, last_minute] from the minutes, against the
+    deployment's limits (a limit it does not state, as a provisioned deployment's tokens, is never near)."""
+    deployment_id = deployment.resource_id
+    never = float("inf")
+    tpm_limit = never if deployment.tpm_limit is None else deployment.tpm_limit
+    rpm_limit = never if deployment.rpm_limit is None else deployment.rpm_limit
+    near_tpm, near_rpm = tpm_limit * near_fraction, rpm_limit * near_fraction
     hours: dict[datetime, dict[str, int]] = {}
     minutes = session.execute(
         select(TrafficMinute).where(
@@ -343,30 +425,60 @@ def roll_up(
 
 
 @dataclass(frozen=True)
-class ServerlessDeployment:
+class MeteredDeployment:
+    """A deployment whose traffic the metrics job collects, with the limits its hours are rolled up against."""
+
     resource_id: str
     model: str
     subscription_id: str
-    region: str  # its workspace's, as metrics:getBatch groups resources by region
+    region: str  # its workspace's or Foundry resource's, as metrics:getBatch groups resources by region
+    tpm_limit: int | None
+    rpm_limit: int | None
+    # Foundry: the resource whose metrics hold it, and its name there (the ModelDeploymentName dimension)
+    account_id: str = ""
+    name: str = ""
 
 
-def serverless_deployments(engine: Engine) -> list[ServerlessDeployment]:
+def metered_deployments(engine: Engine, limits: LimitSettings) -> list[MeteredDeployment]:
+    """The current serverless deployments (limits from `[limits]`) and Foundry ones (their own)."""
     with Session(engine) as session:
-        rows = session.execute(
+        serverless = session.execute(
             select(Deployment.resource_id, Deployment.model_id, Workspace.subscription_id, Workspace.location)
             .join(Workspace, Workspace.resource_id == Deployment.workspace_id, isouter=True)
             .where(Deployment.kind == "serverless", Deployment.removed_at.is_(None))
             .order_by(Deployment.resource_id)
         ).all()
-    return [
-        ServerlessDeployment(
+        foundry = session.execute(
+            select(Deployment, FoundryAccount.subscription_id, FoundryAccount.location)
+            .join(FoundryAccount, FoundryAccount.resource_id == Deployment.workspace_id)
+            .where(Deployment.kind == "foundry", Deployment.removed_at.is_(None))
+            .order_by(Deployment.resource_id)
+        ).all()
+    out = [
+        MeteredDeployment(
             r.resource_id,
-            model_name(r.model_id),
+            model,
             r.subscription_id or r.resource_id.split("/")[2],
             (r.location or "").replace(" ", "").lower(),
+            *limits.for_model(model),
         )
-        for r in rows
+        for r in serverless
+        for model in [model_name(r.model_id)]
     ]
+    out += [
+        MeteredDeployment(
+            d.resource_id,
+            d.model_id,
+            subscription_id,
+            location.replace(" ", "").lower(),
+            d.tokens_per_minute,
+            d.requests_per_minute,
+            d.workspace_id,
+            d.name,
+        )
+        for d, subscription_id, location in foundry
+    ]
+    return out
 
 
 def without_metrics(session: Session) -> list[str]:
@@ -396,13 +508,18 @@ def run_metrics(
     progress: Progress = quiet,
     now: datetime | None = None,
 ) -> RunSummary:
-    """The metrics job: per-minute traffic of every serverless deployment the inventory knows."""
+    """The metrics job: per-minute traffic of every serverless and Foundry deployment the inventory knows."""
     moment = now or utcnow()
 
     def body(run: Run) -> None:
-        deployments = serverless_deployments(engine)
+        deployments = metered_deployments(engine, settings.limits)
+        if not settings.metrics.batch and any(d.account_id for d in deployments):
+            # A Foundry deployment's traffic is a series of its resource's metrics, split by deployment:
+            # read through metrics:getBatch only.
+            run.progress("Foundry deployments' traffic needs [metrics] batch = true: left out of this run")
+            deployments = [d for d in deployments if not d.account_id]
         if not deployments:
-            run.progress("no serverless deployments in the inventory yet: run `costwatch collect` first")
+            run.progress("no serverless or Foundry deployments in the inventory yet: run `costwatch collect` first")
         with Session(engine) as session:
             windows = {d.resource_id: _window(session, settings, d.resource_id, moment) for d in deployments}
         batched: dict[str, Minutes | AzureCallError] = {}
@@ -508,7 +625,7 @@ def deployment_headroom(session: Session, settings: Settings, window: timedelta,
             tpm_limit, rpm_limit = d.tokens_per_minute, d.requests_per_minute
         # Without metrics from Azure Monitor its peaks are unknown (None), not a measured 0.
         unknown = serverless and d.metrics_unavailable_since is not None and peak_tpm is None
-        measured = serverless and not unknown
+        measured = (serverless and not unknown) or d.kind == "foundry"
         out.append(
             DeploymentRow(
                 project=project or "",
@@ -524,7 +641,7 @@ def deployment_headroom(session: Session, settings: Settings, window: timedelta,
                 minutes_near_rpm=int(near_rpm or 0) if measured else None,
                 instance_type=d.instance_type,
                 instance_count=d.instance_count,
-                traffic=NO_METRICS if unknown else (FOUNDRY_TRAFFIC if d.kind == "foundry" else ""),
+                traffic=NO_METRICS if unknown else "",
                 sku=d.sku_name,
                 capacity=d.capacity,
                 resource=resource or "",

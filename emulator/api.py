@@ -30,6 +30,7 @@ from .quota import COMPUTE_PROVIDER, FOUNDRY_PROVIDER, ML_PROVIDER, Usage
 from .stats import Stats
 from .tenant import Tenant
 from .throttle import QpuMeter, Verdict, retry_after_header
+from .traffic import Series
 from .wire import dumps
 
 JSON = dict[str, Any]
@@ -349,6 +350,15 @@ class EmulatorApi:
             return error_response(404, "ResourceGroupNotFound", f"Resource group '{rg}' could not be found.")
         return None
 
+    def _scope_or_404(self, params: dict[str, str]) -> Response | tuple[str, str | None]:
+        """The subscription (lower-cased) and the resource group, if any, a list route is asked for."""
+        found = self._subscription_or_404(params["sub"])
+        if isinstance(found, Response):
+            return found
+        rg = params.get("rg")
+        missing = self._group_or_404(found, rg)
+        return missing if missing is not None else (found, rg)
+
     def _workspace_or_404(self, params: dict[str, str]) -> Response | Workspace:
         found = self._subscription_or_404(params["sub"])
         if isinstance(found, Response):
@@ -474,13 +484,10 @@ class EmulatorApi:
         return self._paged(request, request.path, items)
 
     def _list_workspaces(self, request: Request, params: dict[str, str]) -> Response:
-        found = self._subscription_or_404(params["sub"])
-        if isinstance(found, Response):
-            return found
-        rg = params.get("rg")
-        missing = self._group_or_404(found, rg)
-        if missing is not None:
-            return missing
+        scope = self._scope_or_404(params)
+        if isinstance(scope, Response):
+            return scope
+        found, rg = scope
         items = [
             arm.workspace_json(w, self.tenant.tenant_id)
             for w in self._workspaces[found]
@@ -517,13 +524,10 @@ class EmulatorApi:
         )
 
     def _list_saas(self, request: Request, params: dict[str, str]) -> Response:
-        found = self._subscription_or_404(params["sub"])
-        if isinstance(found, Response):
-            return found
-        rg = params.get("rg")
-        missing = self._group_or_404(found, rg)
-        if missing is not None:
-            return missing
+        scope = self._scope_or_404(params)
+        if isinstance(scope, Response):
+            return scope
+        found, rg = scope
         version = request.query["api-version"]
         items = [
             arm.saas_resource_json(s, version)
@@ -579,13 +583,10 @@ class EmulatorApi:
     # --- Foundry resources ----------------------------------------------------------------
 
     def _list_accounts(self, request: Request, params: dict[str, str]) -> Response:
-        found = self._subscription_or_404(params["sub"])
-        if isinstance(found, Response):
-            return found
-        rg = params.get("rg")
-        missing = self._group_or_404(found, rg)
-        if missing is not None:
-            return missing
+        scope = self._scope_or_404(params)
+        if isinstance(scope, Response):
+            return scope
+        found, rg = scope
         items = [
             foundry.account_json(a)
             for a in self.tenant.foundry_accounts
@@ -719,9 +720,13 @@ class EmulatorApi:
             return json_response(400, {"code": "BadRequest", "message": 'Expected a body {"resourceids": [...]}.'})
         if not 1 <= len(ids) <= 50:
             return json_response(400, {"code": "BadRequest", "message": "Between 1 and 50 resource IDs per batch."})
-        if (request.query.get("metricnamespace") or "").lower() != NAMESPACE.lower():
+        namespace = (request.query.get("metricnamespace") or "").lower()
+        if namespace == foundry.METRICS_NAMESPACE.lower():
+            return self._foundry_metrics_batch(request, found, ids)
+        if namespace != NAMESPACE.lower():
+            expected = f"{NAMESPACE} or {foundry.METRICS_NAMESPACE}"
             return json_response(
-                400, {"code": "BadRequest", "message": f"Unknown metricnamespace; expected {NAMESPACE}."}
+                400, {"code": "BadRequest", "message": f"Unknown metricnamespace; expected {expected}."}
             )
         if self.faults.no_serverless_metrics:
             return self._no_metrics(request)
@@ -750,6 +755,57 @@ class EmulatorApi:
             {"Content-Type": "application/json; charset=utf-8"},
         )
 
+    def _foundry_metrics_batch(self, request: Request, subscription_id: str, ids: list[str]) -> Response:
+        """metrics:getBatch of Foundry resources: each metric whole, or split by ModelDeploymentName
+        (filter "ModelDeploymentName eq '*'"), one series per deployment with traffic."""
+        raw_filter = (request.query.get("filter") or "").strip()
+        split = re.fullmatch(rf"{foundry.DIMENSION}\s+eq\s+'\*'", raw_filter, re.IGNORECASE) is not None
+        if raw_filter and not split:
+            message = f"Unsupported filter '{raw_filter}'; the emulator knows \"{foundry.DIMENSION} eq '*'\"."
+            return json_response(400, {"code": "BadRequest", "message": message})
+        try:
+            wanted = parse_metrics_request(request.query, datetime.fromtimestamp(self.tenant.clock(), UTC))
+        except MetricsError as exc:
+            return json_response(400, {"code": "BadRequest", "message": str(exc)})
+        entries, regions = [], set()
+        for resource_id in ids:
+            account = self._accounts.get(resource_id.lower())
+            if account is None or account.subscription_id != subscription_id:
+                message = f"Resource {resource_id} was not found in the subscription."
+                return json_response(400, {"code": "BadRequest", "message": message})
+            regions.add(account.location.lower())
+            parts = [
+                (d.name, self.tenant.foundry_series(account, d, wanted.first_minute, wanted.end_minute))
+                for d in account.deployments
+            ]
+            available = min(wanted.end_minute, self.tenant.last_metrics_minute() + 1)
+            count = max(available - wanted.first_minute, 0)
+
+            def summed(field: str, parts: list[tuple[str, Series]] = parts, count: int = count) -> list[int]:
+                return [sum(getattr(p, field)[k] for _, p in parts) for k in range(count)]
+
+            whole = Series(wanted.first_minute, summed("input_tokens"), summed("output_tokens"), summed("requests"))
+            entries.append(
+                batch_entry(
+                    account.id,
+                    account.location,
+                    wanted,
+                    whole,
+                    namespace=foundry.METRICS_NAMESPACE,
+                    split=parts if split else None,
+                    dimension=foundry.DIMENSION,
+                )
+            )
+        if len(regions) > 1:
+            return json_response(
+                400, {"code": "BadRequest", "message": "All resources of a batch must be in one region."}
+            )
+        return Response(
+            200,
+            json.dumps({"values": entries}, separators=(",", ":")).encode(),
+            {"Content-Type": "application/json; charset=utf-8"},
+        )
+
     def _no_metrics(self, request: Request) -> Response:
         # Azure Monitor's answer for a metric a resource type does not have, its code and message at the
         # top level (as quoted in Azure/azure-sdk-for-net#29584, for another resource type).
@@ -763,13 +819,10 @@ class EmulatorApi:
     # --- cost query ---------------------------------------------------------------------
 
     def _cost_query(self, request: Request, params: dict[str, str]) -> Response:
-        found = self._subscription_or_404(params["sub"])
-        if isinstance(found, Response):
-            return found
-        rg = params.get("rg")
-        missing = self._group_or_404(found, rg)
-        if missing is not None:
-            return missing
+        asked = self._scope_or_404(params)
+        if isinstance(asked, Response):
+            return asked
+        found, rg = asked
         scope = f"/subscriptions/{found}" + (f"/resourceGroups/{rg}" if rg else "")
         failure = self.faults.subscription_failure(found, request.path)
         if failure is not None:

@@ -8,6 +8,11 @@ provisioned one states requests only. Quota names are "<OpenAI|AIServices>.<sku>
 model catalog's usageName: OpenAI for OpenAI-format models, AIServices for the others), and
 "<OpenAI>.<sku>" for provisioned throughput, which is not per model.
 
+Traffic (Azure Monitor metrics of the account, split by ModelDeploymentName) is the same pure
+function as the serverless endpoints' (traffic.py), against each deployment's own limits: the
+default tenant's DeepSeek-R1 deployment bursts to 90-100% of its tokens per minute every hour (a
+rate-limit alert), a quiet tenant's deployments stay under a quarter of their limits.
+
 Costs are billed on the account, one meter per model, token kind and deployment type, spelled as
 Azure spells them ("gpt-4o-mini-0718-Inp-glbl Tokens", "R1 Outp glbl Tokens"). Their truth names
 the model of each meter and the project the account belongs to: its only Foundry project, the
@@ -20,11 +25,11 @@ import random
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from . import catalog
+from . import catalog, traffic
 from .costs import UNATTRIBUTED, CostSource, MeterSpec
 from .inventory import ATTRIBUTION_TAG
 from .quota import FOUNDRY_PROVIDER as PROVIDER
@@ -83,6 +88,11 @@ class FoundryDeployment:
         if not self.provisioned:
             limits.append({"key": "token", "renewalPeriod": 60, "count": self.capacity * 1000})
         return limits
+
+
+METRICS_NAMESPACE = "Microsoft.CognitiveServices/accounts"
+DIMENSION = "ModelDeploymentName"
+_PTU_TPM = 2_500  # tokens per minute a PTU serves, about (gpt-4o's input): a provisioned deployment's cap
 
 
 @dataclass(frozen=True)
@@ -155,6 +165,33 @@ def accounts(prod: str, eu: str) -> list[FoundryAccount]:
             ),
         ),
     ]
+
+
+# --- traffic ---------------------------------------------------------------------------------
+
+
+def traffic_profile(
+    seed: int, account: FoundryAccount, d: FoundryDeployment, start: datetime, quiet: bool
+) -> traffic.Profile:
+    """The traffic parameters of a deployment: its limits, and a peak at a share of them."""
+    rng = random.Random(f"{seed}|foundry-traffic|{account.id.lower()}/{d.name.lower()}")
+    tpm_limit = d.capacity * (_PTU_TPM if d.provisioned else 1000)
+    rpm_limit = d.capacity * 6
+    hot = d.model == "DeepSeek-R1" and not quiet
+    tokens_per_request = rng.randint(600, 1400)
+    share = traffic.QUIET_PEAK_SHARE if quiet else rng.uniform(0.2, traffic.PEAK_SHARE)
+    peak_tpm = 0.55 * tpm_limit if hot else share * tpm_limit
+    return traffic.Profile(
+        key=rng.getrandbits(64),
+        shape="tokens_hot" if hot else "normal",
+        start_minute=traffic.epoch_minute(start),
+        peak_minute=traffic.peak_minute(account.location),
+        peak_rpm=min(peak_tpm / tokens_per_request, rpm_limit * share),
+        tokens_per_request=tokens_per_request,
+        output_share=rng.uniform(0.18, 0.3),
+        tpm_limit=tpm_limit,
+        rpm_limit=rpm_limit,
+    )
 
 
 # --- wire format ------------------------------------------------------------------------------

@@ -187,11 +187,20 @@ def _points(
     return points
 
 
-def batch_entry(resource_id: str, location: str, request: MetricsRequest, series: Series) -> dict[str, Any]:
+def batch_entry(
+    resource_id: str,
+    location: str,
+    request: MetricsRequest,
+    series: Series,
+    *,
+    namespace: str = NAMESPACE,
+    split: Sequence[tuple[str, Series]] | None = None,
+    dimension: str = "",
+) -> dict[str, Any]:
     """One resource's entry of a metrics:getBatch answer, shaped as in Azure/azure-rest-api-specs
     specification/monitor/data-plane/Microsoft.Insights/stable/2024-02-01/examples/MetricBatchExample.json
     @ 6eefb0a5: starttime, endtime, interval, value, namespace, resourceregion, resourceid."""
-    body = metrics_body(resource_id, location, request, series)
+    body = metrics_body(resource_id, location, request, series, namespace=namespace, split=split, dimension=dimension)
     start, end = body["timespan"].split("/")
     return {
         "starttime": start,
@@ -204,8 +213,19 @@ def batch_entry(resource_id: str, location: str, request: MetricsRequest, series
     }
 
 
-def metrics_body(resource_id: str, location: str, request: MetricsRequest, series: Series) -> dict[str, Any]:
-    """The answer, from the minutes `series` holds (from the first bucket to what is available)."""
+def metrics_body(
+    resource_id: str,
+    location: str,
+    request: MetricsRequest,
+    series: Series,
+    *,
+    namespace: str = NAMESPACE,
+    split: Sequence[tuple[str, Series]] | None = None,
+    dimension: str = "",
+) -> dict[str, Any]:
+    """The answer, from the minutes `series` holds (from the first bucket to what is available). With
+    `split` ((dimension value, its minutes), asked by a filter "<dimension> eq '*'"), one time series per
+    value that has traffic, each naming its value in `metadatavalues`, as Azure splits a metric."""
     grain = request.grain
     buckets = math.ceil(len(series.requests) / grain)
     stamps = [_stamp(series.first_minute + k * grain) for k in range(buckets)]
@@ -224,6 +244,15 @@ def metrics_body(resource_id: str, location: str, request: MetricsRequest, serie
                         "metadatavalues": [],
                         "data": _points(_values(series, metric), grain, stamps, request.aggregations),
                     }
+                ]
+                if split is None
+                else [
+                    {
+                        "metadatavalues": [{"name": {"value": dimension, "localizedValue": dimension}, "value": value}],
+                        "data": _points(_values(part, metric), grain, stamps, request.aggregations),
+                    }
+                    for value, part in split
+                    if any(part.requests)
                 ],
                 "errorCode": "Success",
             }
@@ -233,6 +262,6 @@ def metrics_body(resource_id: str, location: str, request: MetricsRequest, serie
         "timespan": f"{request.start.strftime('%Y-%m-%dT%H:%M:%SZ')}/{request.end.strftime('%Y-%m-%dT%H:%M:%SZ')}",
         "interval": request.interval,
         "value": value,
-        "namespace": NAMESPACE,
+        "namespace": namespace,
         "resourceregion": location,
     }

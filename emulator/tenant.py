@@ -200,14 +200,15 @@ class Tenant:
 
     @property
     def meter_units(self) -> dict[str, str]:
-        """The Marketplace plans' price sheet: each SaaS meter's unit, as costwatch's `[costs] units`
-        takes it (an operator reads it from the plan's listing: cost data does not carry it)."""
+        """The price sheets: each SaaS and Foundry token meter's unit, as costwatch's `[costs] units`
+        takes it (an operator reads it from the plan's listing or Azure's retail prices: cost data does
+        not carry it)."""
         names = {"1K": "1K tokens", "1M": "1M tokens", "1 Hour": "hours"}
         return {
             meter.name: names[meter.unit]
             for source in self.ledger.all_sources
             for meter in source.meters
-            if meter.category == "SaaS"
+            if meter.category in ("SaaS", "Foundry Models")
         }
 
     def cost_records(self, subscription_id: str, date_from: date, date_to: date) -> Iterator[CostRecord]:
@@ -308,7 +309,8 @@ class Tenant:
         ]
 
     def peak_truth(self, start: datetime, end: datetime) -> dict[str, dict[str, int]]:
-        """Per current serverless endpoint (lower-cased ID): the busiest minute's tokens and requests."""
+        """Per current serverless endpoint and Foundry deployment (lower-cased ID): the busiest minute's
+        tokens and requests."""
         peaks = {}
         for endpoint in self.serverless_endpoints:
             s = self._series_between(endpoint, start, end)
@@ -316,7 +318,24 @@ class Tenant:
                 "peak_tpm": max(s.total_tokens(), default=0),
                 "peak_rpm": max(s.requests, default=0),
             }
+        first, last = epoch_minute(start), epoch_minute(end - timedelta(microseconds=1)) + 1
+        for account in self.foundry_accounts:
+            for d in account.deployments:
+                s = self.foundry_series(account, d, first, last)
+                peaks[f"{account.id}/deployments/{d.name}".lower()] = {
+                    "peak_tpm": max(s.total_tokens(), default=0),
+                    "peak_rpm": max(s.requests, default=0),
+                }
         return peaks
+
+    def foundry_series(
+        self, account: foundry.FoundryAccount, d: foundry.FoundryDeployment, first_minute: int, end_minute: int
+    ) -> Series:
+        """A Foundry deployment's per-minute traffic, cut at what metrics have reached."""
+        end = max(min(end_minute, self.last_metrics_minute() + 1), first_minute)
+        start = datetime.combine(self.history_start, time(), UTC)
+        profile = foundry.traffic_profile(self.spec.seed, account, d, start, self.spec.quiet)
+        return traffic.series(profile, first_minute, end)
 
     # --- inventory changes ------------------------------------------------------------
 

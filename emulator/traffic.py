@@ -105,6 +105,11 @@ def _daily_cycle(peak_minute: int) -> tuple[float, ...]:
     )
 
 
+def peak_minute(region: str) -> int:
+    """The minute of the UTC day with the most traffic in a region."""
+    return _PEAK_MINUTE_UTC.get(region.lower(), _DEFAULT_PEAK_MINUTE)
+
+
 def _model_of(endpoint: ServerlessEndpoint) -> CatalogModel | None:
     # Model IDs look like azureml://registries/<registry>/models/<name>[/versions/<n>].
     parts = endpoint.model_id.split("/models/", 1)
@@ -136,7 +141,7 @@ def profile(seed: int, endpoint: ServerlessEndpoint, *, quiet: bool = False) -> 
         key=key,
         shape=endpoint.traffic,
         start_minute=epoch_minute(endpoint.created_at),
-        peak_minute=_PEAK_MINUTE_UTC.get(endpoint.location.lower(), _DEFAULT_PEAK_MINUTE),
+        peak_minute=peak_minute(endpoint.location),
         peak_rpm=peak_tpm / tokens_per_request,
         tokens_per_request=tokens_per_request,
         output_share=output_share,

@@ -4,16 +4,19 @@ hubs), collected by the official SDKs into SQLite and PostgreSQL."""
 from __future__ import annotations
 
 from datetime import timedelta
+from decimal import Decimal
 
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from collector.alerts.rules import quota as quota_rule
+from collector.alerts.rules import rate_limits
 from collector.db.models import Deployment, FoundryAccount, FoundryProject, InventoryEvent, ResourceAttribution
 from collector.quota import FOUNDRY_PROVIDER, latest_quota, run_quota
-from collector.reports.monthly import build_report
+from collector.reports.focus import focus_record
+from collector.reports.monthly import build_report, detail_rows
 from collector.runs import utcnow
-from collector.traffic import FOUNDRY_TRAFFIC, deployment_headroom
+from collector.traffic import deployment_headroom, floor_minute, run_metrics
 from tests.emulated import collect_all, emulator, settings_for, stored, truth
 
 BY = ["project", "model", "meter"]
@@ -82,7 +85,6 @@ def test_foundry_inventory_quota_and_deployment_limits(db_url: str, engine: Engi
         gpt4o = rows["gpt-4o"]
         assert (gpt4o.project, gpt4o.kind, gpt4o.sku, gpt4o.capacity) == ("assistant", "foundry", "GlobalStandard", 450)
         assert (gpt4o.tpm_limit, gpt4o.rpm_limit) == (450_000, 2_700)
-        assert gpt4o.peak_tpm is None and gpt4o.traffic == FOUNDRY_TRAFFIC  # unknown, not a measured 0
         ptu = rows["gpt-4o-ptu"]
         assert (ptu.sku, ptu.tpm_limit, ptu.rpm_limit) == ("GlobalProvisionedManaged", None, 90)
         assert rows["chat-mini"].project == "proj-chatbot"
@@ -111,3 +113,59 @@ def test_monthly_report_lists_foundry_spend_per_project_and_model(db_url: str, e
             report = build_report(session, settings, month.replace(day=1))
         lines = {(line.project, line.model) for line in report.lines}
         assert ("assistant", "gpt-4o") in lines and ("proj-chatbot", "gpt-4o-mini") in lines
+        # Each Foundry meter's token kind, and its cost per million tokens at its list price.
+        cached = next(line for line in report.lines if line.meter == "gpt-4o-1120-cached-Inp-glbl Tokens")
+        assert (cached.token_type, cached.unit, cached.cost_per_million_tokens) == (
+            "cached input",
+            "1M tokens",
+            Decimal("1.25"),
+        )
+        with Session(engine) as session:
+            focus = [
+                focus_record(report, row)
+                for row in detail_rows(session, settings, report.month)
+                if row.spend_kind == "foundry"
+            ]
+        assert focus and {r["ServiceName"] for r in focus} == {"Foundry Models"}
+        assert {r["x_TokenType"] for r in focus} == {"input", "output", "cached input"}
+        assert {r["RegionId"] for r in focus} == {"eastus2", "swedencentral"}
+        output = next(line for line in report.lines if line.meter == "R1 Outp glbl Tokens")
+        assert (output.model, output.token_type, output.cost_per_million_tokens) == (
+            "DeepSeek-R1",
+            "output",
+            Decimal("5.4"),
+        )
+
+
+def test_foundry_traffic_split_by_deployment_against_its_own_limits(db_url: str, engine: Engine) -> None:
+    with emulator(foundry=True) as server:
+        settings = settings_for(server, db_url, metrics={"first_lookback_hours": 3})
+        assert collect_all(server, settings, engine).status == "succeeded"
+        now = utcnow()
+        calls = server.stats.count("metrics_batch")
+        assert run_metrics(settings, engine, now=now).status == "succeeded"
+        # One getBatch per subscription and region of serverless endpoints, and one per subscription and
+        # region of Foundry resources (their deployments split by ModelDeploymentName, not a call each).
+        serverless = {(e.id.split("/")[2].lower(), e.location) for e in server.tenant.serverless_endpoints}
+        accounts = {(a.subscription_id, a.location) for a in server.tenant.foundry_accounts if a.deployments}
+        assert server.stats.count("metrics_batch") - calls == len(serverless) + len(accounts)
+        assert run_metrics(settings, engine, now=now).status == "succeeded"  # a rerun changes nothing
+        window = timedelta(hours=2)
+        with Session(engine) as session:
+            rows = [r for r in deployment_headroom(session, settings, window, now) if r.kind == "foundry"]
+            ids = {
+                (d.workspace_id, d.name): d.resource_id
+                for d in session.scalars(select(Deployment).where(Deployment.kind == "foundry"))
+            }
+            alerts = [c for c in rate_limits(session, settings, now) if "DeepSeek-R1" in c.subject]
+        end = floor_minute(now)
+        truth = server.tenant.peak_truth(end - window, end)
+        accounts_by_name = {a.name: a.id.lower() for a in server.tenant.foundry_accounts}
+        assert len(rows) == 8
+        for row in rows:
+            expected = truth[ids[(accounts_by_name[row.resource], row.deployment)]]
+            assert (row.peak_tpm, row.peak_rpm) == (expected["peak_tpm"], expected["peak_rpm"]), row.deployment
+        deepseek = next(r for r in rows if r.deployment == "DeepSeek-R1")
+        assert deepseek.peak_tpm is not None and deepseek.peak_tpm >= 0.9 * 50_000  # its burst near its own limit
+        # 90-100% of its limit: a warning, critical at the limit itself
+        assert [c.rule for c in alerts] == ["rate_limit"] and alerts[0].severity in ("warning", "critical")

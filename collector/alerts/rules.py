@@ -102,16 +102,21 @@ def _counted(q: QuotaRow) -> str:
     return measure(q.provider, q.name) if q.provider == FOUNDRY_PROVIDER else q.unit or "cores"
 
 
+def _of(peak: int | None, limit: int | None) -> str:
+    return f"{peak or 0:,} of {limit:,}" if limit else f"{peak or 0:,} (no limit stated)"
+
+
 def rate_limits(session: Session, settings: Settings, now: datetime) -> list[Condition]:
-    """A serverless deployment whose peak TPM or RPM in the window came near its limit, or reached it."""
+    """A serverless or Foundry deployment whose peak TPM or RPM in the window came near its limit, or
+    reached it (a limit the deployment does not state, as a provisioned one's tokens, is left out)."""
     rules = settings.alerts
     window = timedelta(hours=rules.rate_window_hours)
     out = []
     for d in deployment_headroom(session, settings, window, now):
-        if d.kind != "serverless" or d.tpm_limit is None or d.rpm_limit is None:
+        if d.kind not in ("serverless", "foundry") or (d.tpm_limit is None and d.rpm_limit is None):
             continue
-        tpm_share = Decimal(d.peak_tpm or 0) / d.tpm_limit
-        rpm_share = Decimal(d.peak_rpm or 0) / d.rpm_limit
+        tpm_share = Decimal(d.peak_tpm or 0) / d.tpm_limit if d.tpm_limit else Decimal(0)
+        rpm_share = Decimal(d.peak_rpm or 0) / d.rpm_limit if d.rpm_limit else Decimal(0)
         share = max(tpm_share, rpm_share)
         key = f"rate_limit:{d.project}:{d.deployment}"
         warn, critical = rules.thresholds(key, rules.rate_warn, 1.0)
@@ -120,7 +125,7 @@ def rate_limits(session: Session, settings: Settings, now: datetime) -> list[Con
         which = "tokens" if tpm_share >= rpm_share else "requests"
         at_limit = share >= Decimal(str(critical))
         message = (
-            f"peak {d.peak_tpm:,} tokens/min of {d.tpm_limit:,} and {d.peak_rpm:,} requests/min of {d.rpm_limit:,} "
+            f"peak {_of(d.peak_tpm, d.tpm_limit)} tokens/min and {_of(d.peak_rpm, d.rpm_limit)} requests/min "
             f"in the last {rules.rate_window_hours} h"
             + ("; at the limit: requests are likely being throttled (HTTP 429)" if at_limit else "")
         )

@@ -36,6 +36,7 @@ def query_batch(
     metric_names: Sequence[str],
     start: datetime,
     end: datetime,
+    filter: str | None = None,
 ) -> list[MetricsQueryResult]:
     """The per-minute totals of one batch; AzureCallError (with Azure's status and code) on failure."""
     if not 1 <= len(resource_ids) <= BATCH_SIZE:
@@ -49,6 +50,7 @@ def query_batch(
             timespan=(start, end),
             granularity=timedelta(minutes=1),
             aggregations=["Total"],
+            filter=filter,
         )
     if not isinstance(results, list):
         raise AzureCallError(f"{what}: expected a list of results, got {type(results).__name__}")

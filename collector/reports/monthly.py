@@ -455,7 +455,7 @@ class DetailRow:
     cost: Decimal
     quantity: Decimal | None
     estimated: bool
-    spend_kind: str  # marketplace | managed_compute | '' (not attributed yet)
+    spend_kind: str  # marketplace | foundry | managed_compute | '' (not attributed yet)
     project: str
     model: str
     cost_center: str

@@ -62,11 +62,10 @@ def render() -> None:
 
 
 def _headroom(frame: pd.DataFrame, hours: int, viewer: Viewer, as_of: date | None) -> None:
-    serverless = frame[frame["kind"] == "serverless"].copy()
+    serverless = frame[frame["kind"] == "serverless"]
     if not serverless.empty:
         # A deployment without metrics from Azure Monitor has no peaks (None): its share stays empty.
-        serverless["TPM used %"] = pd.to_numeric(serverless["peak_tpm"]) / serverless["tpm_limit"] * 100
-        serverless["RPM used %"] = pd.to_numeric(serverless["peak_rpm"]) / serverless["rpm_limit"] * 100
+        serverless = _with_shares(serverless)
         st.subheader("Serverless (pay as you go)")
         st.caption(
             f"Busiest minute in the last {hours} h against the deployment's limits; minutes near a limit are "
@@ -110,7 +109,7 @@ def _headroom(frame: pd.DataFrame, hours: int, viewer: Viewer, as_of: date | Non
             },
         )
         _over_time(serverless, hours, viewer)
-    _foundry(frame[frame["kind"] == "foundry"])
+    _foundry(frame[frame["kind"] == "foundry"], hours)
     managed = frame[frame["kind"] == "managed"]
     if not managed.empty:
         st.subheader("Managed compute")
@@ -123,16 +122,32 @@ def _headroom(frame: pd.DataFrame, hours: int, viewer: Viewer, as_of: date | Non
         )
 
 
-def _foundry(foundry: pd.DataFrame) -> None:
-    """Foundry deployments: their type and capacity, and the limits they state themselves."""
+def _with_shares(frame: pd.DataFrame) -> pd.DataFrame:
+    """The peaks as shares of the limits; empty where a peak (no metrics) or a limit (not stated) is missing."""
+    frame = frame.copy()
+    for share, peak, limit in (("TPM used %", "peak_tpm", "tpm_limit"), ("RPM used %", "peak_rpm", "rpm_limit")):
+        frame[share] = pd.to_numeric(frame[peak]) / pd.to_numeric(frame[limit]) * 100
+    return frame
+
+
+def _foundry(foundry: pd.DataFrame, hours: int) -> None:
+    """Foundry deployments: their type and capacity, and their busiest minute against their own limits."""
     if foundry.empty:
         return
     st.subheader("Foundry (billed by Microsoft on the Foundry resource)")
     st.caption(
-        "Limits are each deployment's own, from its capacity (thousands of TPM, or PTUs) and the rateLimits "
-        "Azure states; a provisioned deployment states requests only. Their regional quota is on the Quota page."
+        f"Busiest minute in the last {hours} h against each deployment's own limits, from its capacity "
+        "(thousands of TPM, or PTUs) and the rateLimits Azure states; a provisioned deployment states requests "
+        "only. Their regional quota is on the Quota page."
     )
-    names = {"sku": "deployment type", "tpm_limit": "TPM limit", "rpm_limit": "RPM limit"}
+    foundry = _with_shares(foundry)
+    names = {
+        "sku": "deployment type",
+        "peak_tpm": "peak TPM",
+        "tpm_limit": "TPM limit",
+        "peak_rpm": "peak RPM",
+        "rpm_limit": "RPM limit",
+    }
     shown = foundry.rename(columns=names)[
         [
             "project",
@@ -142,17 +157,24 @@ def _foundry(foundry: pd.DataFrame) -> None:
             "status",
             "deployment type",
             "capacity",
+            "peak TPM",
             "TPM limit",
+            "TPM used %",
+            "peak RPM",
             "RPM limit",
-            "traffic",
+            "RPM used %",
         ]
     ]
     table(
         shown,
         key="foundry",
-        file_name="foundry-deployments",
+        file_name=f"foundry-deployments-{hours}h",
         money=(),
-        column_config=_counts("capacity", "TPM limit", "RPM limit"),
+        column_config={
+            "TPM used %": _percent(),
+            "RPM used %": _percent(),
+            **_counts("capacity", "peak TPM", "TPM limit", "peak RPM", "RPM limit"),
+        },
     )
 
 
