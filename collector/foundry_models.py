@@ -1,4 +1,4 @@
-"""What a Foundry resource's meter says: the model it bills, the token kind and the deployment type.
+"""The model a Foundry resource's meter bills (its token kind: collector.units.token_type).
 
 Microsoft bills every model of a Foundry resource on that one resource, and its meters name the
 model in their own spelling: "gpt-4o-mini-0718-Inp-glbl Tokens", "gpt 4o 0513 Input global Tokens",
@@ -46,12 +46,6 @@ _KIND_WORDS = {
     "aud",
     "txt",
 }
-_DEPLOYMENT_TYPES = (
-    ({"ptu", "provisioned"}, "provisioned"),
-    ({"dzone", "datazone"}, "data zone"),
-    ({"glbl", "global"}, "global"),
-    ({"regional", "regnl", "rgnl"}, "regional"),
-)
 
 
 def is_model_account(kind: str) -> bool:
@@ -90,9 +84,3 @@ def model_of_meter(meter: str, models: Iterable[str]) -> str:
     if not kept or len(kept) == len(words):
         return NO_MODEL  # no token or version word: not a model's meter
     return "-".join(kept)
-
-
-def deployment_type(meter: str) -> str:
-    """global | data zone | regional | provisioned from the meter's words, '' when it does not say."""
-    words = set(_WORD.findall(meter.lower()))
-    return next((label for markers, label in _DEPLOYMENT_TYPES if words & markers), "")

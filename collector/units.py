@@ -35,8 +35,8 @@ def token_type(meter: str) -> str:
     kind out ("paygo-inference-input-tokens"); Foundry meters abbreviate it ("gpt-4o-mini-0718-Inp-glbl
     Tokens", "gpt 4o 1120 cached Inp glbl")."""
     words = _WORDS.findall(meter.lower())
-    if not words or not ({"tokens", "token"} & set(words) or {"inp", "outp"} & set(words)):
-        return ""
+    if not {"tokens", "token", "inp", "outp", "input", "output"} & set(words):
+        return ""  # "gpt-35-turbo-4k-Input-regional" is a token meter without the word
     if "cached" in words or "cache" in words:
         return "cached input"
     if {"input", "inp"} & set(words):

@@ -18,7 +18,7 @@ from decimal import Decimal
 from typing import Any
 
 from collector.azure.clients import AzureClients
-from collector.sources.inventory import Row, _dict, _fetch, _id, _props, _tags, _text, resource_group
+from collector.sources.items import Row, as_dict, fetch, properties_of, resource_group, resource_id_of, tags_of, text
 
 log = logging.getLogger(__name__)
 
@@ -27,34 +27,34 @@ PROVIDER = "Microsoft.CognitiveServices"
 
 
 def parse_account(item: dict[str, Any], subscription_id: str) -> Row | None:
-    resource_id, props = _id(item), _props(item)
+    resource_id, props = resource_id_of(item), properties_of(item)
     if resource_id is None:
         return None
     return {
         "resource_id": resource_id,
         "subscription_id": subscription_id,
         "resource_group": resource_group(resource_id),
-        "name": _text(item.get("name")),
-        "kind": _text(item.get("kind")),
-        "location": _text(item.get("location")),
-        "sku_name": _text(_dict(item.get("sku")).get("name")),
-        "provisioning_state": _text(props.get("provisioningState")),
-        "tags": _tags(item),
+        "name": text(item.get("name")),
+        "kind": text(item.get("kind")),
+        "location": text(item.get("location")),
+        "sku_name": text(as_dict(item.get("sku")).get("name")),
+        "provisioning_state": text(props.get("provisioningState")),
+        "tags": tags_of(item),
     }
 
 
 def parse_project(item: dict[str, Any], account_id: str) -> Row | None:
-    resource_id, props = _id(item), _props(item)
+    resource_id, props = resource_id_of(item), properties_of(item)
     if resource_id is None:
         return None
     return {
         "resource_id": resource_id,
         "account_id": account_id,
         # Azure names a project "<account>/<project>" in some answers and "<project>" in others.
-        "name": _text(item.get("name")).rsplit("/", 1)[-1],
-        "display_name": _text(props.get("displayName")),
+        "name": text(item.get("name")).rsplit("/", 1)[-1],
+        "display_name": text(props.get("displayName")),
         "is_default": props.get("isDefault") is True,
-        "tags": _tags(item),
+        "tags": tags_of(item),
     }
 
 
@@ -65,7 +65,7 @@ def _count(value: Any) -> int | None:
 def per_minute(rate_limits: Any, key: str) -> int | None:
     """The `key` ('request' or 'token') limit of a deployment's rateLimits, per minute; None when not stated."""
     for limit in rate_limits if isinstance(rate_limits, list) else []:
-        limit = _dict(limit)
+        limit = as_dict(limit)
         count, period = _count(limit.get("count")), limit.get("renewalPeriod")
         if str(limit.get("key", "")).lower() != key or count is None:
             continue
@@ -77,23 +77,23 @@ def per_minute(rate_limits: Any, key: str) -> int | None:
 
 
 def parse_deployment(item: dict[str, Any], account_id: str) -> Row | None:
-    resource_id, props = _id(item), _props(item)
+    resource_id, props = resource_id_of(item), properties_of(item)
     if resource_id is None:
         return None
-    model, sku = _dict(props.get("model")), _dict(item.get("sku"))
+    model, sku = as_dict(props.get("model")), as_dict(item.get("sku"))
     return {
         "resource_id": resource_id,
         "workspace_id": account_id,
-        "name": _text(item.get("name")),
+        "name": text(item.get("name")),
         "kind": "foundry",
-        "model_id": _text(model.get("name")),
+        "model_id": text(model.get("name")),
         "marketplace_subscription_id": "",
-        "provisioning_state": _text(props.get("provisioningState")),
+        "provisioning_state": text(props.get("provisioningState")),
         "endpoint_state": "",
         "instance_type": "",
         "instance_count": None,
-        "model_version": _text(model.get("version")),
-        "sku_name": _text(sku.get("name")),
+        "model_version": text(model.get("version")),
+        "sku_name": text(sku.get("name")),
         "capacity": _count(sku.get("capacity")),
         "tokens_per_minute": per_minute(props.get("rateLimits"), "token"),
         "requests_per_minute": per_minute(props.get("rateLimits"), "request"),
@@ -105,15 +105,15 @@ def accounts(clients: AzureClients, subscription_id: str) -> Iterator[Row]:
     are Foundry resources (collector.foundry_models.MODEL_KINDS) and which are not AI model spend."""
     path = f"/subscriptions/{subscription_id}/providers/{PROVIDER}/accounts"
     what = f"list Cognitive Services accounts in {subscription_id}"
-    return _fetch(clients, path, FOUNDRY_API, what, parse_account, subscription_id)
+    return fetch(clients, path, FOUNDRY_API, what, parse_account, subscription_id)
 
 
 def projects(clients: AzureClients, account_id: str) -> Iterator[Row]:
-    return _fetch(
+    return fetch(
         clients, f"{account_id}/projects", FOUNDRY_API, f"list projects of {account_id}", parse_project, account_id
     )
 
 
 def deployments(clients: AzureClients, account_id: str) -> Iterator[Row]:
     what = f"list deployments of {account_id}"
-    return _fetch(clients, f"{account_id}/deployments", FOUNDRY_API, what, parse_deployment, account_id)
+    return fetch(clients, f"{account_id}/deployments", FOUNDRY_API, what, parse_deployment, account_id)

@@ -6,16 +6,24 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
 from collector.azure.arm import AzureCallError, list_all, url
 from collector.azure.clients import AzureClients
+from collector.sources.items import (
+    Row,
+    as_dict,
+    fetch,
+    properties_of,
+    resource_group,
+    resource_id_of,
+    tags_of,
+    text,
+)
 
 log = logging.getLogger(__name__)
-
-Row = dict[str, Any]
 
 ML_API = "2025-12-01"
 SAAS_API = "2026-04-01"
@@ -26,13 +34,7 @@ SAAS_IDS_API = "2018-03-01-beta"
 # Where a SaaS resource's offer ID came from, as `collect` and the attribution's detail say it.
 OFFER_FROM_OFFER_ID = f"offerId ({SAAS_IDS_API})"
 OFFER_FROM_NAME = "resource name <offer>-<GUID>"
-_RG = re.compile(r"/resourcegroups/([^/]+)/", re.IGNORECASE)
 _GUID_SUFFIX = re.compile(r"-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.IGNORECASE)
-
-
-def resource_group(resource_id: str) -> str:
-    match = _RG.search(resource_id)
-    return match.group(1).lower() if match else ""
 
 
 def offer_of(saas_name: str, properties: dict[str, Any]) -> tuple[str, str]:
@@ -45,48 +47,8 @@ def offer_of(saas_name: str, properties: dict[str, Any]) -> tuple[str, str]:
     return "", ""
 
 
-def _text(value: Any) -> str:
-    return "" if value is None else str(value)
-
-
-def _tags(item: dict[str, Any]) -> dict[str, str]:
-    tags = item.get("tags")
-    return {str(k): _text(v) for k, v in tags.items()} if isinstance(tags, dict) else {}
-
-
-def _dict(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
-def _props(item: dict[str, Any]) -> dict[str, Any]:
-    return _dict(item.get("properties"))
-
-
-def _id(item: dict[str, Any]) -> str | None:
-    resource_id = item.get("id")
-    if not isinstance(resource_id, str) or not resource_id.lower().startswith("/subscriptions/"):
-        return None
-    return resource_id.lower()
-
-
-def _fetch(
-    clients: AzureClients,
-    path: str,
-    api_version: str,
-    what: str,
-    parse: Callable[[dict[str, Any], str], Row | None],
-    parent: str,
-) -> Iterator[Row]:
-    for item in list_all(clients.resources, url(clients.settings.arm_endpoint, path, api_version), what):
-        row = parse(item, parent)
-        if row is None:
-            log.warning("%s: skipped an item without a resource ID (expected '/subscriptions/...'): %r", what, item)
-        else:
-            yield row
-
-
 def parse_workspace(item: dict[str, Any], subscription_id: str) -> Row | None:
-    resource_id, props = _id(item), _props(item)
+    resource_id, props = resource_id_of(item), properties_of(item)
     if resource_id is None:
         return None
     hub = props.get("hubResourceId")
@@ -94,12 +56,12 @@ def parse_workspace(item: dict[str, Any], subscription_id: str) -> Row | None:
         "resource_id": resource_id,
         "subscription_id": subscription_id,
         "resource_group": resource_group(resource_id),
-        "name": _text(item.get("name")),
-        "kind": _text(item.get("kind")) or "Default",
+        "name": text(item.get("name")),
+        "kind": text(item.get("kind")) or "Default",
         "hub_resource_id": hub.lower() if isinstance(hub, str) and hub else None,
-        "location": _text(item.get("location")),
-        "friendly_name": _text(props.get("friendlyName")),
-        "tags": _tags(item),
+        "location": text(item.get("location")),
+        "friendly_name": text(props.get("friendlyName")),
+        "tags": tags_of(item),
     }
 
 
@@ -107,7 +69,7 @@ def parse_saas_resource(item: dict[str, Any], subscription_id: str) -> Row | Non
     """A SaaS resource of either API version. `offer`, `plan` and `publisher` are IDs (2018-03-01-beta's
     offerId, skuId, publisherId, or the offer from the resource's name); `offer_name` is the display
     name 2026-04-01 gives, shown but never matched on."""
-    resource_id, props, name = _id(item), _props(item), _text(item.get("name"))
+    resource_id, props, name = resource_id_of(item), properties_of(item), text(item.get("name"))
     if resource_id is None:
         return None
     offer, source = offer_of(name, props)
@@ -118,46 +80,46 @@ def parse_saas_resource(item: dict[str, Any], subscription_id: str) -> Row | Non
         "name": name,
         "offer": offer,
         "offer_source": source,
-        "offer_name": _text(props.get("offerName")),
-        "plan": _text(props.get("skuId")),
-        "publisher": _text(props.get("publisherId")),
-        "status": _text(props.get("status")),
-        "tags": _tags(item),
+        "offer_name": text(props.get("offerName")),
+        "plan": text(props.get("skuId")),
+        "publisher": text(props.get("publisherId")),
+        "status": text(props.get("status")),
+        "tags": tags_of(item),
     }
 
 
 def parse_marketplace_subscription(item: dict[str, Any], workspace_id: str) -> Row | None:
-    resource_id, props = _id(item), _props(item)
+    resource_id, props = resource_id_of(item), properties_of(item)
     if resource_id is None:
         return None
-    plan = _dict(props.get("marketplacePlan"))
+    plan = as_dict(props.get("marketplacePlan"))
     return {
         "resource_id": resource_id,
         "workspace_id": workspace_id,
-        "name": _text(item.get("name")),
-        "model_id": _text(props.get("modelId")),
-        "publisher_id": _text(plan.get("publisherId")),
-        "offer_id": _text(plan.get("offerId")),
-        "plan_id": _text(plan.get("planId")),
-        "status": _text(props.get("marketplaceSubscriptionStatus")),
-        "provisioning_state": _text(props.get("provisioningState")),
+        "name": text(item.get("name")),
+        "model_id": text(props.get("modelId")),
+        "publisher_id": text(plan.get("publisherId")),
+        "offer_id": text(plan.get("offerId")),
+        "plan_id": text(plan.get("planId")),
+        "status": text(props.get("marketplaceSubscriptionStatus")),
+        "provisioning_state": text(props.get("provisioningState")),
     }
 
 
 def parse_serverless_endpoint(item: dict[str, Any], workspace_id: str) -> Row | None:
-    resource_id, props = _id(item), _props(item)
+    resource_id, props = resource_id_of(item), properties_of(item)
     if resource_id is None:
         return None
-    model = _dict(props.get("modelSettings"))
+    model = as_dict(props.get("modelSettings"))
     return {
         "resource_id": resource_id,
         "workspace_id": workspace_id,
-        "name": _text(item.get("name")),
+        "name": text(item.get("name")),
         "kind": "serverless",
-        "model_id": _text(model.get("modelId")),
-        "marketplace_subscription_id": _text(props.get("marketplaceSubscriptionId")).lower(),
-        "provisioning_state": _text(props.get("provisioningState")),
-        "endpoint_state": _text(props.get("endpointState")),
+        "model_id": text(model.get("modelId")),
+        "marketplace_subscription_id": text(props.get("marketplaceSubscriptionId")).lower(),
+        "provisioning_state": text(props.get("provisioningState")),
+        "endpoint_state": text(props.get("endpointState")),
         "instance_type": "",
         "instance_count": None,
     }
@@ -165,7 +127,7 @@ def parse_serverless_endpoint(item: dict[str, Any], workspace_id: str) -> Row | 
 
 def workspaces(clients: AzureClients, subscription_id: str) -> Iterator[Row]:
     path = f"/subscriptions/{subscription_id}/providers/Microsoft.MachineLearningServices/workspaces"
-    return _fetch(clients, path, ML_API, f"list workspaces in {subscription_id}", parse_workspace, subscription_id)
+    return fetch(clients, path, ML_API, f"list workspaces in {subscription_id}", parse_workspace, subscription_id)
 
 
 def saas_resources(clients: AzureClients, subscription_id: str) -> list[Row]:
@@ -177,13 +139,13 @@ def saas_resources(clients: AzureClients, subscription_id: str) -> list[Row]:
     """
     path = f"/subscriptions/{subscription_id}/providers/Microsoft.SaaS/resources"
     what = f"list SaaS resources in {subscription_id}"
-    rows = list(_fetch(clients, path, SAAS_API, what, parse_saas_resource, subscription_id))
+    rows = list(fetch(clients, path, SAAS_API, what, parse_saas_resource, subscription_id))
     if not rows:
         return rows
     try:
         ids = {
             row["resource_id"]: row
-            for row in _fetch(
+            for row in fetch(
                 clients, path, SAAS_IDS_API, f"{what} ({SAAS_IDS_API})", parse_saas_resource, subscription_id
             )
         }
@@ -208,32 +170,32 @@ def saas_resources(clients: AzureClients, subscription_id: str) -> list[Row]:
 def marketplace_subscriptions(clients: AzureClients, workspace_id: str) -> Iterator[Row]:
     what = f"list marketplace subscriptions of {workspace_id}"
     path = f"{workspace_id}/marketplaceSubscriptions"
-    return _fetch(clients, path, ML_API, what, parse_marketplace_subscription, workspace_id)
+    return fetch(clients, path, ML_API, what, parse_marketplace_subscription, workspace_id)
 
 
 def serverless_endpoints(clients: AzureClients, workspace_id: str) -> Iterator[Row]:
     what = f"list serverless endpoints of {workspace_id}"
-    return _fetch(clients, f"{workspace_id}/serverlessEndpoints", ML_API, what, parse_serverless_endpoint, workspace_id)
+    return fetch(clients, f"{workspace_id}/serverlessEndpoints", ML_API, what, parse_serverless_endpoint, workspace_id)
 
 
 def parse_online_deployment(item: dict[str, Any], workspace_id: str) -> Row | None:
     """A managed online endpoint's deployment: the VM size and instance count it runs on."""
-    resource_id, props = _id(item), _props(item)
+    resource_id, props = resource_id_of(item), properties_of(item)
     if resource_id is None:
         return None
-    capacity = _dict(item.get("sku")).get("capacity")
+    capacity = as_dict(item.get("sku")).get("capacity")
     parts = resource_id.split("/")
     return {
         "resource_id": resource_id,
         "workspace_id": workspace_id,
         # endpoint/deployment: a deployment's own name repeats across endpoints ("blue", "default")
-        "name": f"{parts[-3]}/{parts[-1]}" if len(parts) > 3 else _text(item.get("name")),
+        "name": f"{parts[-3]}/{parts[-1]}" if len(parts) > 3 else text(item.get("name")),
         "kind": "managed",
-        "model_id": _text(props.get("model")),
+        "model_id": text(props.get("model")),
         "marketplace_subscription_id": "",
-        "provisioning_state": _text(props.get("provisioningState")),
+        "provisioning_state": text(props.get("provisioningState")),
         "endpoint_state": "",
-        "instance_type": _text(props.get("instanceType")),
+        "instance_type": text(props.get("instanceType")),
         "instance_count": int(capacity) if isinstance(capacity, int | Decimal) else None,
     }
 
@@ -243,11 +205,11 @@ def online_deployments(clients: AzureClients, workspace_id: str) -> Iterator[Row
     for endpoint in list_all(
         clients.resources, url(clients.settings.arm_endpoint, f"{workspace_id}/onlineEndpoints", ML_API), what
     ):
-        endpoint_id = _id(endpoint)
+        endpoint_id = resource_id_of(endpoint)
         if endpoint_id is None:
             log.warning("%s: skipped an endpoint without a resource ID: %r", what, endpoint)
             continue
-        yield from _fetch(
+        yield from fetch(
             clients,
             f"{endpoint_id}/deployments",
             ML_API,
