@@ -13,6 +13,7 @@ from collector.quota import FOUNDRY_PROVIDER, subscription_usages
 from collector.settings import AttributionSettings
 from collector.sources import foundry
 from emulator import foundry as emulated
+from tests.contract.conftest import spec_body
 from tests.emulator.test_emulator_contract import assert_shape
 
 HERE = Path(__file__).parent / "cognitiveservices"
@@ -95,3 +96,21 @@ def test_the_emulator_serves_the_shapes_of_the_examples() -> None:
         {k: learn["properties"][k] for k in ("model", "provisioningState", "rateLimits")},
         "deployment.properties",
     )
+
+
+def test_the_emulator_splits_a_metric_as_azure_does(contract: Path) -> None:
+    """monitor/spec_2024-02-01_GetMetric.json asks `Tier eq '*'` and gets one series per tier, each
+    naming it in metadatavalues: the emulator's split by ModelDeploymentName has that shape."""
+    from datetime import UTC, datetime
+
+    from emulator.metrics import batch_entry, parse_metrics_request
+    from emulator.traffic import Series
+
+    example = spec_body(contract / "monitor", "spec_2024-02-01_GetMetric.json")["value"][0]["timeseries"][0]
+    now = datetime(2026, 12, 1, 12, tzinfo=UTC)
+    request = parse_metrics_request({"timespan": "PT2M", "metricnames": "TotalTokens"}, now)
+    busy = Series(0, [5, 7], [1, 1], [1, 2])
+    entry = batch_entry("/subscriptions/s/x", "eastus2", request, busy, split=[("gpt-4o", busy)], dimension="D")
+    (series,) = entry["value"][0]["timeseries"]
+    assert_shape(series["metadatavalues"], example["metadatavalues"], "metadatavalues", recurse=True)
+    assert series["metadatavalues"][0]["value"] == "gpt-4o"
