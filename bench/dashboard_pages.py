@@ -53,7 +53,7 @@ def _page(name: str, root: str) -> None:
     sys.path.insert(0, root)
     from bench import _render_clock
 
-    _render_clock.timed(importlib.import_module(f"dashboard.pages.{name}").render)
+    _render_clock.timed(importlib.import_module(f"dashboard.views.{name}").render)
 
 
 def _app(name: str, params: dict[str, str] | None = None) -> AppTest:

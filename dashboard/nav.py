@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,23 +14,10 @@ from collector.db.engine import SchemaOutOfDate, require_current_schema
 from collector.db.faults import StoreError, store_error
 from dashboard import access, queries
 from dashboard.auth import Viewer
-from dashboard.pages import alerts, deployments, overview, quota, spend, status, subscriptions
 from dashboard.ui import PAGES_KEY
+from dashboard.views import alerts, deployments, overview, quota, reports, spend, status, subscriptions
 
 log = logging.getLogger(__name__)
-
-
-def reports_render() -> Callable[[], None] | None:
-    """`dashboard.pages.reports.render`, once that page exists (it is written separately)."""
-    if importlib.util.find_spec("dashboard.pages.reports") is None:
-        return None
-    try:
-        module = importlib.import_module("dashboard.pages.reports")
-    except Exception:  # a broken page must not take the dashboard down
-        log.exception("the Reports page failed to import")
-        return None
-    render = getattr(module, "render", None)
-    return render if callable(render) else None
 
 
 def _everything_only(render: Callable[[], None]) -> Callable[[], None]:
@@ -70,9 +55,10 @@ def page_specs(viewer: Viewer) -> list[PageSpec]:
     ]
     if viewer.may_see_status:
         specs.append(PageSpec("status", "Status", ":material/monitor_heart:", status.render, "Operations"))
-    reports = reports_render()
-    if reports is not None and viewer.sees_all:
-        specs.append(PageSpec("reports", "Reports", ":material/description:", _everything_only(reports), "Operations"))
+    if viewer.sees_all:
+        specs.append(
+            PageSpec("reports", "Reports", ":material/description:", _everything_only(reports.render), "Operations")
+        )
     return specs
 
 
@@ -81,8 +67,16 @@ def pages_for(viewer: Viewer) -> tuple[dict[str, list[StreamlitPage]], dict[str,
     sections: dict[str, list[StreamlitPage]] = {}
     by_name: dict[str, StreamlitPage] = {}
     for i, spec in enumerate(page_specs(viewer)):
-        page = st.Page(spec.render, title=spec.title, icon=spec.icon, url_path=spec.name, default=i == 0)
-        sections.setdefault(spec.section, []).append(page)
+        if i == 0:
+            # Streamlit serves the default page at "/" and reserves its url_path without serving it,
+            # so its own path (a bookmark, a link in an alert) would say "Page not found": the
+            # default page takes a path nobody links to, and a hidden twin answers at its own.
+            page = st.Page(spec.render, title=spec.title, icon=spec.icon, url_path="home", default=True)
+            twin = st.Page(spec.render, title=spec.title, icon=spec.icon, url_path=spec.name, visibility="hidden")
+            sections.setdefault(spec.section, []).extend([page, twin])
+        else:
+            page = st.Page(spec.render, title=spec.title, icon=spec.icon, url_path=spec.name)
+            sections.setdefault(spec.section, []).append(page)
         by_name[spec.name] = page
     return sections, by_name
 
@@ -125,18 +119,3 @@ def store_fault_page(exc: Exception) -> None:
     st.title("The store is unreachable" if isinstance(error, StoreError) else "The store needs an upgrade")
     st.error(str(error), icon=":material/database_off:")
     st.caption("Nothing is shown rather than something stale or partial. Reload this page once the store answers.")
-
-
-def reroute() -> None:
-    """Hand a run over to app.py's navigation.
-
-    `dashboard/pages/` sits next to app.py, so Streamlit starts in its "pages folder" mode: if the first
-    request after a start is a page URL (an alert's `/spend?project=X` link), it runs that page's file
-    as a script instead of app.py, and the page comes up blank. Each page file ends by calling this
-    when run as a script: leave that mode and run again, and app.py's `st.navigation` opens the same
-    URL (its page hash is that of the URL path) with its query parameters.
-    """
-    from streamlit.runtime.pages_manager import PagesManager
-
-    PagesManager.uses_pages_directory = False
-    st.rerun()

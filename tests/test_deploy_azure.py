@@ -537,7 +537,7 @@ def test_the_build_stage_makes_a_wheel_that_holds_the_dashboard(tmp_path: Path) 
 
     (wheel,) = (tmp_path / "wheels").glob("costwatch-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
-    pages = {f"dashboard/pages/{p.name}" for p in (ROOT / "dashboard" / "pages").glob("*.py")}
+    pages = {f"dashboard/views/{p.name}" for p in (ROOT / "dashboard" / "views").glob("*.py")}
     assert {"dashboard/app.py", "collector/healthcheck.py", "collector/cli.py"} | pages <= names
     templates = {f"collector/alerts/templates/{p.name}" for p in (ROOT / "collector/alerts/templates").glob("*.j2")}
     assert templates <= names

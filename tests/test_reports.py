@@ -626,7 +626,7 @@ def _reports_page() -> None:
     from pathlib import Path
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    from dashboard.pages import reports
+    from dashboard.views import reports
 
     reports.render()
 

@@ -462,9 +462,3 @@ def _breakeven_chart(c: Comparison) -> None:
     )
     st.altair_chart((lines + today).properties(height=240), width="stretch")
     st.caption("Dashed: today's traffic.")
-
-
-if __name__ == "__main__":  # run as a file of the pages folder, not through app.py: see nav.reroute
-    from dashboard.nav import reroute
-
-    reroute()

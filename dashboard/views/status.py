@@ -22,9 +22,3 @@ def render() -> None:
         money=(),
         column_config={"last success": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm z")},
     )
-
-
-if __name__ == "__main__":  # run as a file of the pages folder, not through app.py: see nav.reroute
-    from dashboard.nav import reroute
-
-    reroute()

@@ -26,9 +26,3 @@ def render() -> None:
         st.caption("None.")
     else:
         table(events, key="events", file_name="inventory-changes-30d", money=())
-
-
-if __name__ == "__main__":  # run as a file of the pages folder, not through app.py: see nav.reroute
-    from dashboard.nav import reroute
-
-    reroute()

@@ -98,9 +98,3 @@ def _history(frame: pd.DataFrame, scope: tuple[str, ...] | None) -> None:
         f"Used and the limit ({row['unit_label']}), every snapshot of the last {HISTORY_DAYS} days "
         f"({snapshots} so far; `costwatch schedule` takes one every 15 minutes)."
     )
-
-
-if __name__ == "__main__":  # run as a file of the pages folder, not through app.py: see nav.reroute
-    from dashboard.nav import reroute
-
-    reroute()

@@ -232,9 +232,3 @@ def _freshness(viewer: Viewer, frame: pd.DataFrame | None) -> None:
             st.caption(":material/task_alt: Every day shown is final.")
     if viewer.may_see_status:
         page_link("status", "Collection status per subscription", icon=":material/monitor_heart:")
-
-
-if __name__ == "__main__":  # run as a file of the pages folder, not through app.py: see nav.reroute
-    from dashboard.nav import reroute
-
-    reroute()

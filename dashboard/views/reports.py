@@ -89,9 +89,3 @@ def render() -> None:
             key=f"report-{record.id}",
             disabled=state != "ok",
         )
-
-
-if __name__ == "__main__":  # run as a file of the pages folder, not through app.py: see nav.reroute
-    from dashboard.nav import reroute
-
-    reroute()

@@ -51,9 +51,3 @@ def render() -> None:
             acknowledge(queries.engine(), key, who, timedelta(hours=int(hours)) if hours else None)
             queries.alerts_frame.clear()
             st.rerun()
-
-
-if __name__ == "__main__":  # run as a file of the pages folder, not through app.py: see nav.reroute
-    from dashboard.nav import reroute
-
-    reroute()

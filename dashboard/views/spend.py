@@ -344,9 +344,3 @@ def _unattributed(view: SpendView) -> None:
             currency=str(currency),
             column_config={"why": st.column_config.TextColumn("why", width="large")},
         )
-
-
-if __name__ == "__main__":  # run as a file of the pages folder, not through app.py: see nav.reroute
-    from dashboard.nav import reroute
-
-    reroute()
