@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from collector.extras import DISTRIBUTION, require
 from collector.logs import configure as configure_logging
 from collector.output import format_option, plain, render
 from collector.settings import Settings, SettingsError, load_settings
@@ -58,10 +59,11 @@ class _Group(click.Group):
 
         from collector.db.engine import MigrationsMissing
         from collector.db.faults import StoreError, store_error
+        from collector.extras import MissingExtra
 
         try:
             return super().invoke(ctx)
-        except MigrationsMissing as exc:
+        except (MigrationsMissing, MissingExtra) as exc:
             raise click.ClickException(str(exc)) from None
         except (StoreError, DBAPIError) as exc:
             obj = ctx.find_object(_Context)
@@ -83,7 +85,7 @@ def _date(_ctx: Any, _param: Any, value: str | None) -> date | None:
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="costwatch", prog_name="costwatch")
+@click.version_option(package_name=DISTRIBUTION, prog_name="costwatch")
 @click.option(
     "--config",
     type=click.Path(path_type=Path),
@@ -654,49 +656,6 @@ def alerts_test_channel(obj: _Context, name: str) -> None:
 
 
 @cli.command()
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8443, show_default=True, type=int)
-@click.option("--seed", default=42, show_default=True, type=int, help="Seed of the synthetic tenant.")
-@click.option("--quiet", is_flag=True, help="A tenant on which no alert rule fires.")
-@click.option(
-    "--ca-dir",
-    default=".costwatch",
-    show_default=True,
-    type=click.Path(path_type=Path),
-    help="Where to write the emulator's CA certificate (point COSTWATCH_CA_BUNDLE at it).",
-)
-@click.option(
-    "--print-truth",
-    "truth_by",
-    metavar="DIMS",
-    help="Print the tenant's exact spend grouped by DIMS (e.g. project,model,meter) as JSON, and exit.",
-)
-def emulator(host: str, port: int, seed: int, quiet: bool, ca_dir: Path, truth_by: str | None) -> None:
-    """Serve the Azure Resource Manager emulator over a synthetic tenant (for demos and tests)."""
-    from emulator import TenantSpec, generate_tenant
-    from emulator.server import EmulatorServer, serve_forever
-
-    spec = TenantSpec(seed=seed, quiet=quiet, foundry=True)
-    if truth_by:
-        tenant = generate_tenant(spec)
-        rows = tenant.truth([d.strip() for d in truth_by.split(",")], tenant.history_start, tenant.history_end)
-        click.echo(json.dumps([{**r, "cost": str(r["cost"])} for r in rows], indent=2, default=str))
-        return
-
-    def ready(server: EmulatorServer) -> None:
-        scopes = server.tenant.wide_scopes.items()
-        click.echo(
-            f"emulator on {server.url}; point costwatch at it with:\n"
-            f"  export COSTWATCH_ARM_ENDPOINT={server.url} COSTWATCH_CA_BUNDLE={server.ca_path} "
-            "COSTWATCH_ARM_TOKEN=any-token\n"
-            "to query every subscription at once (one query a month), also one of:\n"
-            + "\n".join(f"  export COSTWATCH_COSTS__SCOPE={scope}  # the {what}" for what, scope in scopes)
-        )
-
-    serve_forever(spec, host, port, ca_dir, on_ready=ready)
-
-
-@cli.command()
 @click.option("--port", default=8501, show_default=True, type=int)
 @click.option(
     "--host",
@@ -707,6 +666,7 @@ def emulator(host: str, port: int, seed: int, quiet: bool, ca_dir: Path, truth_b
 @pass_ctx
 def dashboard(obj: _Context, port: int, host: str) -> None:
     """Start the Streamlit dashboard on the configured database."""
+    require("dashboard", "the dashboard", "streamlit", "pandas", "altair")
     settings = obj.settings  # fail here, with the key named, rather than inside Streamlit
     local = host in ("127.0.0.1", "localhost", "::1")
     if not local and not settings.dashboard.auth_enabled:
@@ -739,17 +699,6 @@ def dashboard(obj: _Context, port: int, host: str) -> None:
     # Become Streamlit rather than wait for it: a SIGTERM (a container stopping, a service manager)
     # then reaches the server itself instead of leaving it running behind a dead parent.
     os.execve(sys.executable, command, env)
-
-
-@cli.command()
-@click.option("--port", default=8501, show_default=True, type=int, help="Dashboard port.")
-@click.option("--no-dashboard", is_flag=True, help="Collect, print the spend, and stop.")
-@click.option("--workdir", default=".costwatch", show_default=True, type=click.Path(path_type=Path))
-def demo(port: int, no_dashboard: bool, workdir: Path) -> None:
-    """Emulator + collection into an embedded SQLite + the dashboard, in one go."""
-    from collector.demo import run_demo
-
-    run_demo(workdir, port=port, dashboard=not no_dashboard, echo=click.echo)
 
 
 @cli.command()

@@ -6,6 +6,13 @@ with EmulatorServer(tenant) as server:
     tenant.truth(["project", "currency"], tenant.history_start, tenant.history_end)
 """
 
+import importlib.util
+
+from collector.extras import MissingExtra
+
+if importlib.util.find_spec("trustme") is None:  # its TLS certificates: the one piece of the `emulator` extra
+    raise SystemExit(str(MissingExtra("emulator", "the emulator", ["trustme"])))
+
 from .faults import Faults
 from .server import EmulatorServer, serve_forever
 from .tenant import Tenant, TenantSpec, generate_tenant

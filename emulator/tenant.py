@@ -104,7 +104,7 @@ class TenantSpec:
     # The same structure with nothing to alert on: quota and traffic below 50% of their
     # limits, no cost spikes, no Suspended subscription at the start (see the README).
     quiet: bool = False
-    # Foundry resources beside the hubs (emulator/foundry.py): the demo's and `costwatch emulator`'s
+    # Foundry resources beside the hubs (emulator/foundry.py): the demo's and `costwatch-emulator serve`'s
     # tenant has them; without, the tenant is the Marketplace and managed-compute one alone.
     foundry: bool = False
     # Cost records the ledger keeps generated (it regenerates the oldest months past this); a benchmark

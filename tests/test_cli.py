@@ -151,8 +151,9 @@ def test_json_logs_carry_the_run_id(server: EmulatorServer, env: dict[str, str],
 
 def test_the_emulator_prints_its_ground_truth() -> None:
     from emulator import TenantSpec, generate_tenant
+    from emulator.cli import main as emulator_cli
 
-    result = CliRunner().invoke(cli, ["emulator", "--print-truth", "currency"])
+    result = CliRunner().invoke(emulator_cli, ["serve", "--print-truth", "currency"])
     assert result.exit_code == 0
     printed = {r["currency"]: Decimal(r["cost"]) for r in json.loads(result.stdout)}
     tenant = generate_tenant(TenantSpec(seed=42, foundry=True))
@@ -164,9 +165,9 @@ def test_the_emulator_prints_its_ground_truth() -> None:
 def test_a_scope_the_emulator_prints_collects_every_subscription_at_once(
     db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """`costwatch emulator`, then its printed exports pasted into a shell: the wide scopes it names
+    """`costwatch-emulator serve`, then its printed exports pasted into a shell: the wide scopes it names
     answer, with every subscription's costs in one query a month."""
-    command = [sys.executable, "-m", "collector.cli", "emulator", "--port", "0", "--ca-dir", str(tmp_path)]
+    command = [sys.executable, "-m", "emulator", "serve", "--port", "0", "--ca-dir", str(tmp_path)]
     unbuffered = {**os.environ, "PYTHONUNBUFFERED": "1"}  # each line as printed, not when the pipe's buffer fills
     with subprocess.Popen(
         command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=unbuffered

@@ -319,7 +319,7 @@ def healthcheck_command() -> list[str]:
 def test_the_dockerfile_builds_a_wheel_runs_as_non_root_and_checks_health() -> None:
     build = " ".join(args for op, args in dockerfile_instructions() if op == "RUN")
     assert "--require-hashes" in build and "-r requirements.lock" in build
-    assert "pip wheel" in build and "--no-deps" in build and "/wheels/costwatch-" in build
+    assert "pip wheel" in build and "--no-deps" in build and "/wheels/costwatch_azure-" in build
     stage = final_stage()
     users = [args for op, args in stage if op == "USER"]
     assert users and users[-1] not in ("root", "0") and not users[-1].startswith("0:")
@@ -535,7 +535,7 @@ def test_the_build_stage_makes_a_wheel_that_holds_the_dashboard(tmp_path: Path) 
     assert result.returncode == 0, result.stderr[-2000:]
     import zipfile
 
-    (wheel,) = (tmp_path / "wheels").glob("costwatch-*.whl")
+    (wheel,) = (tmp_path / "wheels").glob("costwatch_azure-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
     pages = {f"dashboard/views/{p.name}" for p in (ROOT / "dashboard" / "views").glob("*.py")}
     assert {"dashboard/app.py", "collector/healthcheck.py", "collector/cli.py"} | pages <= names

@@ -3,7 +3,9 @@ the checkout. The migrations and the dashboard's files must travel inside the wh
 
 from __future__ import annotations
 
+import ast
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -44,7 +46,7 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         [*pip, "wheel", "--quiet", "--no-deps", "--no-build-isolation", "-w", str(work / "dist"), str(build)],
         check=True,
     )
-    (wheel,) = (work / "dist").glob("costwatch-*.whl")
+    (wheel,) = (work / "dist").glob("costwatch_azure-*.whl")
     venv = work / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
     target = Path(
@@ -53,6 +55,11 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         ).strip()
     )
     (target / "costwatch-test-deps.pth").write_text(sysconfig.get_path("purelib") + "\n")
+    # An install without some extras: the modules COSTWATCH_TEST_ABSENT names cannot be found.
+    (target / "costwatch-test-absent.pth").write_text(
+        "import os, sys; sys.modules.update(dict.fromkeys(filter(None, os.environ.get('COSTWATCH_TEST_ABSENT', '')"
+        ".split(','))))\n"
+    )
     subprocess.run(
         [*pip, "--python", str(venv / "bin" / "python"), "install", "--quiet", "--no-deps", str(wheel)], check=True
     )
@@ -114,3 +121,61 @@ def test_an_install_without_its_migrations_says_so_without_a_traceback(installed
     assert result.returncode == 1
     assert "migrations are missing" in result.stderr and "reinstall costwatch" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("absent", "command", "extra"),
+    [
+        ("streamlit", ["dashboard"], "dashboard"),
+        ("fpdf", ["report", "--month", "2026-11", "--format", "pdf"], "reports"),
+        ("psycopg", ["db", "upgrade"], "postgres"),
+    ],
+)
+def test_a_command_without_its_extra_names_the_extra(
+    installed: Path, elsewhere: Path, absent: str, command: list[str], extra: str
+) -> None:
+    store = "postgresql+psycopg://nobody@127.0.0.1:1/x" if absent == "psycopg" else f"sqlite:///{elsewhere / 'x.db'}"
+    env = {**os.environ, "COSTWATCH_DATABASE_URL": store, "COSTWATCH_TEST_ABSENT": absent}
+    env.pop("PYTHONPATH", None)
+    if absent != "psycopg":
+        assert costwatch(installed, elsewhere, env, "db", "upgrade").returncode == 0
+    result = costwatch(installed, elsewhere, env, *command)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert f"pipx install 'costwatch-azure[{extra}]'" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_the_emulator_without_its_extra_says_so_in_one_line(installed: Path, elsewhere: Path) -> None:
+    env = {**os.environ, "COSTWATCH_TEST_ABSENT": "trustme"}
+    env.pop("PYTHONPATH", None)
+    result = subprocess.run(
+        [installed / "bin" / "costwatch-emulator", "demo", "--no-dashboard"], cwd=elsewhere, env=env,
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert "'costwatch-azure[emulator]'" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_the_product_never_imports_its_test_double() -> None:
+    """costwatch runs without the emulator (and trustme): only tests, the emulator's own CLI and the demo
+    import it."""
+    for top in ("collector", "dashboard"):
+        for path in (ROOT / top).rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text())):
+                if isinstance(node, ast.Import):
+                    names = [alias.name for alias in node.names]
+                elif isinstance(node, ast.ImportFrom) and node.level == 0:
+                    names = [node.module or ""]
+                else:
+                    continue
+                assert not [n for n in names if re.match(r"(emulator|trustme)(\.|$)", n)], f"{path} imports {names}"
+
+
+def test_every_extra_the_code_names_is_declared() -> None:
+    extras = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"])
+    named = {
+        match
+        for path in (ROOT / "collector").rglob("*.py")
+        for match in re.findall(r"require\(\s*\"(\w+)\"", path.read_text())
+    }
+    assert named and named <= extras, f"extras named by require() but not in pyproject.toml: {named - extras}"

@@ -13,6 +13,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
 from collector.db.types import DecimalSum, decimal_add
+from collector.extras import require
 
 PACKAGE_ROOT = Path(__file__).resolve().parents[1]  # the installed `collector` package
 PROJECT_ROOT = PACKAGE_ROOT.parent  # the checkout, when running from one
@@ -40,6 +41,8 @@ BUSY_TIMEOUT_SECONDS = 30.0
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
+    if url.startswith(("postgresql:", "postgresql+psycopg:")):
+        require("postgres", "a PostgreSQL store", "psycopg")
     engine = create_engine(url, future=True, pool_pre_ping=True, **kwargs)
     if engine.dialect.name == "sqlite":
         busy = float(engine.url.query.get("timeout", BUSY_TIMEOUT_SECONDS))  # type: ignore[arg-type]

@@ -11,6 +11,7 @@ from typing import Any, Protocol
 
 import click
 
+from collector.extras import require
 from collector.settings import Settings
 
 
@@ -102,6 +103,7 @@ def report(
     if not r.lines:
         click.echo("  no AI spend recorded for this month", err=True)
     if upload:
+        require("reports", "the upload to a FinOps hub", "azure.storage.blob")
         from collector.reports.upload import UploadError, upload_focus
 
         try:

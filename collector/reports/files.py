@@ -16,6 +16,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from collector.db.models import GeneratedReport
+from collector.extras import require
 from collector.reports.csv_report import render_csv
 from collector.reports.focus import write_focus
 from collector.reports.monthly import MonthlyReport, build_report, detail_rows
@@ -60,14 +61,17 @@ def render(session: Session, settings: Settings, report: MonthlyReport, fmt: str
     elif fmt == "focus":
         write_focus(report, detail_rows(session, settings, report.month), out)
     elif fmt == "focus-parquet":
+        require("reports", "the FOCUS Parquet file", "pyarrow")
         from collector.reports.focus_parquet import write_focus_parquet  # pyarrow only when asked for
 
         write_focus_parquet(report, detail_rows(session, settings, report.month), out)
     elif fmt == "xlsx":
+        require("reports", "the Excel report", "openpyxl")
         from collector.reports.xlsx import render_xlsx  # openpyxl only when asked for
 
         out.write(render_xlsx(report))
     elif fmt == "pdf":
+        require("reports", "the PDF report", "fpdf", "matplotlib")
         from collector.reports.pdf import render_pdf  # fpdf2 and matplotlib only when asked for
 
         out.write(render_pdf(report))

@@ -31,6 +31,7 @@ import requests.adapters
 
 from collector.alerts.channels.base import DeliveryError, Notification, RedactFilter
 from collector.alerts.render import one_line, render_card
+from collector.extras import require
 from collector.settings import AppriseSettings
 
 log = logging.getLogger(__name__)
@@ -150,6 +151,7 @@ def _scheme(url: str) -> str:
 
 
 def _instantiate(url: str) -> Any:
+    require("apprise", "the [alerts.apprise] channel", "apprise")
     import apprise  # here, not at the top: loading its ~190 plugins takes most of a second
 
     register(url)

@@ -1,4 +1,5 @@
-"""`costwatch demo`: the emulator, a collection into an embedded SQLite, and the dashboard."""
+"""`costwatch-emulator demo`: the emulator, a collection into an embedded SQLite, alert evaluation, and the
+dashboard. It drives costwatch as its scheduler would; costwatch itself never imports the emulator."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session
 
+from collector.alerts.engine import evaluate
 from collector.db.engine import make_engine, upgrade
 from collector.pipeline import collect
 from collector.quota import run_quota
@@ -19,12 +21,13 @@ from collector.settings import add_months, load_settings
 from collector.spend import spend
 from collector.traffic import run_metrics
 
+from .server import EmulatorServer
+from .tenant import TenantSpec, generate_tenant
+
 DEMO_TOKEN = "demo-token-not-a-secret"  # the emulator accepts any bearer token
 
 
 def run_demo(workdir: Path, *, port: int, dashboard: bool, echo: Callable[[str], None]) -> None:
-    from emulator import EmulatorServer, TenantSpec, generate_tenant
-
     workdir.mkdir(parents=True, exist_ok=True)
     database = (workdir / "demo.db").resolve()
     url = f"sqlite:///{database}"
@@ -55,6 +58,9 @@ def run_demo(workdir: Path, *, port: int, dashboard: bool, echo: Callable[[str],
         for job in (run_quota, run_metrics):
             extra = job(settings, engine, progress=echo)
             echo(f"{extra.kind} run {extra.run_id}: {extra.status}, {extra.rows_written} rows")
+        # The alerts its tenant deserves, on the Overview and Alerts pages (no channel is set: none is sent).
+        alerts = evaluate(settings, engine)
+        echo(f"alerts: {len(alerts.firing)} firing" + "".join(f"\n  {key}" for key in alerts.firing))
         # The month of the last day with costs: on the 1st, Azure (and the emulator) has none of today's yet.
         as_of = server.tenant.history_end
         with Session(engine) as session:
