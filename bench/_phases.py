@@ -18,8 +18,9 @@ from typing import Any
 
 import sqlalchemy.engine.default
 
-from collector import attribution_store, cost_chunks, pipeline, rollup
+from collector import attribution_store, cost_chunks, rollup
 from collector.azure import cost_query
+from collector.jobs import costs as pipeline
 
 # (phase, owner, attribute): the owner's attribute is replaced by a timed one while measuring.
 PHASES: list[tuple[str, Any, str]] = [

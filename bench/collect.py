@@ -1,4 +1,4 @@
-"""End to end: `collector.pipeline.collect` from the Azure emulator into SQLite and PostgreSQL.
+"""End to end: `collector.jobs.costs.collect` from the Azure emulator into SQLite and PostgreSQL.
 
 One synthetic tenant (seeded, `today` pinned to 2026-11-25, --months of history (3), K scale-out
 projects per subscription, Cost Management limits lifted so no run waits on QPU) is collected whole
@@ -47,8 +47,9 @@ from sqlalchemy.orm import Session
 
 from collector.db.engine import make_engine
 from collector.db.models import CostRow
-from collector.pipeline import collect
-from collector.settings import add_months, load_settings
+from collector.jobs.costs import collect
+from collector.periods import add_months
+from collector.settings import load_settings
 from emulator import EmulatorServer, Tenant, TenantSpec, generate_tenant
 
 TODAY = date(2026, 11, 25)

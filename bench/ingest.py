@@ -48,7 +48,7 @@ from collector.db.engine import make_engine
 from collector.db.models import COST_ROW_KEY, CollectionRun, CostRow
 from collector.db.types import money_sum
 from collector.db.upsert import insert_new, upsert
-from collector.settings import is_final
+from collector.periods import is_final
 
 TODAY = date(2026, 11, 25)
 FIRST_DAY = date(2026, 8, 1)  # three months of history plus this month, as a default collection window

@@ -26,10 +26,10 @@ from sqlalchemy.orm import Session
 
 from collector.db.engine import make_engine
 from collector.db.models import TrafficHour, TrafficMinute
-from collector.inventory_sync import run_inventory
+from collector.jobs.inventory import run_inventory
+from collector.jobs.traffic import run_metrics
 from collector.runs import utcnow
 from collector.settings import load_settings
-from collector.traffic import run_metrics
 from emulator import EmulatorServer, TenantSpec, generate_tenant
 
 TOKEN = "bench-token-not-a-secret"

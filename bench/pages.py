@@ -1,4 +1,4 @@
-"""The dashboard's main reads on a large store: `collector.spend.spend` for one month, as the Spend and
+"""The dashboard's main reads on a large store: `collector.read.spend.spend` for one month, as the Spend and
 Overview pages call it (it reads the daily rollup), timed p50/p95 over repeats, with the time of a full
 rollup rebuild, on SQLite and PostgreSQL side by side.
 
@@ -28,7 +28,7 @@ from bench.ingest import RUN_STAMPS, make_rows, write_raw
 from collector import rollup
 from collector.db.engine import make_engine
 from collector.db.models import CollectionRun
-from collector.spend import spend
+from collector.read.spend import spend
 
 MONTH = (date(2026, 10, 1), date(2026, 10, 31))
 READS = {

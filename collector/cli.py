@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from collector.extras import DISTRIBUTION, require
+from collector.jobs import JOB_NAMES, runner
 from collector.logs import configure as configure_logging
 from collector.output import format_option, plain, render
 from collector.settings import Settings, SettingsError, load_settings
@@ -140,9 +141,6 @@ def db_current(obj: _Context) -> None:
     click.echo(f"current: {current_revision(engine) or '(empty)'}  needed: {head_revision(obj.database_url)}")
 
 
-JOB_NAMES = ("costs", "inventory", "quota", "metrics")
-
-
 def _store(obj: _Context) -> Any:
     """The engine of a store at the current schema, or a clear error saying to upgrade it."""
     from collector.db.engine import SchemaOutOfDate, make_engine, require_current_schema
@@ -172,10 +170,6 @@ def collect(obj: _Context, since: date | None, until: date | None, only: str, fm
     """Pull inventory, per-meter costs, VM-core quota and per-minute traffic into the store (idempotent)."""
     from collector.azure.arm import AzureCallError
     from collector.azure.clients import AzureClients
-    from collector.inventory_sync import run_inventory
-    from collector.pipeline import collect as run_costs
-    from collector.quota import run_quota
-    from collector.traffic import run_metrics
 
     jobs = [j.strip() for j in only.split(",") if j.strip()]
     unknown = [j for j in jobs if j not in JOB_NAMES]
@@ -189,11 +183,8 @@ def collect(obj: _Context, since: date | None, until: date | None, only: str, fm
     try:
         for job in jobs:
             try:
-                if job == "costs":
-                    summary = run_costs(settings, engine, since=since, until=until, clients=clients, progress=progress)
-                else:
-                    runner = {"inventory": run_inventory, "quota": run_quota, "metrics": run_metrics}[job]
-                    summary = runner(settings, engine, clients=clients, progress=progress)
+                window = {"since": since, "until": until} if job == "costs" else {}
+                summary = runner(job)(settings, engine, clients=clients, progress=progress, **window)
             except (ValueError, AzureCallError) as exc:
                 raise click.ClickException(f"{job}: {exc}") from None
             summaries.append((job, summary))
@@ -307,8 +298,8 @@ def spend(obj: _Context, date_from: date, date_to: date, by: str, fmt: str, incl
     """Spend per currency, grouped by the given dimensions."""
     from sqlalchemy.orm import Session
 
-    from collector.spend import DIMENSIONS
-    from collector.spend import spend as query_spend
+    from collector.read.spend import DIMENSIONS
+    from collector.read.spend import spend as query_spend
 
     dims = [d.strip() for d in by.split(",") if d.strip()]
     unknown = [d for d in dims if d not in DIMENSIONS]
@@ -329,7 +320,7 @@ def quota(obj: _Context, fmt: str) -> None:
     """VM-core usage against its limit per subscription, region, provider and VM family (latest snapshot)."""
     from sqlalchemy.orm import Session
 
-    from collector.quota import latest_quota
+    from collector.read.quota import latest_quota
 
     with Session(_store(obj)) as session:
         rows = latest_quota(session)
@@ -369,8 +360,8 @@ def deployments(obj: _Context, window: Any, fmt: str) -> None:
     """Each deployment's peak tokens and requests per minute against its limits."""
     from sqlalchemy.orm import Session
 
+    from collector.read.headroom import deployment_headroom
     from collector.runs import utcnow
-    from collector.traffic import deployment_headroom
 
     with Session(_store(obj)) as session:
         rows = deployment_headroom(session, obj.settings, window, utcnow())
@@ -404,8 +395,9 @@ def status(obj: _Context, fmt: str) -> None:
     """When each job and scope last succeeded, and which data is stale."""
     from sqlalchemy.orm import Session
 
-    from collector.status import freshness
-    from collector.traffic import NO_METRICS, without_metrics
+    from collector.read.freshness import freshness
+    from collector.read.headroom import without_metrics
+    from collector.sources.traffic import NO_METRICS
 
     with Session(_store(obj)) as session:
         lines = freshness(session, obj.settings)
@@ -452,16 +444,13 @@ def events(obj: _Context, since: date | None, fmt: str) -> None:
     """Inventory changes: subscriptions to offers, status changes, deployments that came or went."""
     from datetime import UTC, datetime, timedelta
 
-    from sqlalchemy import select
     from sqlalchemy.orm import Session
 
-    from collector.db.models import InventoryEvent
+    from collector.read.events import inventory_events
 
     start = datetime.combine(since, datetime.min.time(), UTC) if since else datetime.now(UTC) - timedelta(days=30)
     with Session(_store(obj)) as session:
-        rows = session.scalars(
-            select(InventoryEvent).where(InventoryEvent.observed_at >= start).order_by(InventoryEvent.id)
-        ).all()
+        rows = [event for event, _ in inventory_events(session, start)]
     records = [
         {
             "observed_at": e.observed_at.isoformat(timespec="seconds"),
@@ -572,16 +561,12 @@ def alerts_deliver(obj: _Context) -> None:
 @pass_ctx
 def alerts_list(obj: _Context, state: str, fmt: str) -> None:
     """Alerts with their rule, severity, subject, value and threshold."""
-    from sqlalchemy import select
     from sqlalchemy.orm import Session
 
-    from collector.db.models import Alert
+    from collector.read.alerts import alerts
 
-    query = select(Alert).order_by(Alert.state, Alert.rule, Alert.key)
-    if state != "all":
-        query = query.where(Alert.state == state)
     with Session(_store(obj)) as session:
-        rows = session.scalars(query).all()
+        rows = alerts(session, state)
     records = [
         {
             "key": a.key,
@@ -635,7 +620,7 @@ def alerts_test_channel(obj: _Context, name: str) -> None:
 
     channel = configured_channels(obj.settings.alerts).get(name)
     if channel is None:
-        raise click.ClickException(f"the {name} channel is not configured: see [alerts.{name}] in the README")
+        raise click.ClickException(f"the {name} channel is not configured: see [alerts.{name}] in docs/settings.md")
     sample = Notification(
         alert_key="test:costwatch",
         rule="test",

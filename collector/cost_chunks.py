@@ -8,9 +8,9 @@ natural key and stale-row removal, whatever scope it was queried at.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from datetime import date
+from dataclasses import dataclass
+from datetime import date, datetime
 from functools import partial
 from typing import Any, cast
 
@@ -118,8 +118,15 @@ def stored_rows_of(chunk: costs.Chunk, cost_type: str) -> tuple[ColumnElement[bo
     )
 
 
-# Adds the chunk's own record (rows written, rows removed) to the transaction that stores it.
-Record = Callable[[Session, int, int], None]
+@dataclass(frozen=True)
+class ScopeRecord:
+    """The recorded scope a chunk is, when its `collection_scopes` row is written in the transaction that
+    stores it (the wide plan's subscription-months: nothing of Azure can fail after the answer is read)."""
+
+    name: str
+    started: datetime
+    month: date
+    query_scope: str
 
 
 def write_chunk(
@@ -129,7 +136,7 @@ def write_chunk(
     chunk: costs.Chunk,
     rows: list[dict[str, Any]],
     rejected: int,
-    record: Record | None = None,
+    scope: ScopeRecord | None = None,
 ) -> int:
     """Store one subscription-month as Azure states it now, in one transaction: its rows (stamped with
     the run) upserted by natural key, the rows no longer stated removed, its new resources attributed
@@ -146,7 +153,7 @@ def write_chunk(
         # A stretch never stored before (a backfill) has no row to update and none stale to look for:
         # its rows (unique by natural key, as parsed) are inserted as they are, without the conflict
         # clause: SQLite's executemany takes more than twice as long with it, and PostgreSQL COPYs
-        # straight into the table in a third of the staged upsert's time (bench/README.md).
+        # straight into the table in a third of the staged upsert's time (docs/performance.md).
         stored = not look or session.scalar(select(CostRow.id).where(*in_chunk).limit(1)) is not None
         if stored:
             upsert(session, CostRow, rows, COST_ROW_KEY)
@@ -163,18 +170,27 @@ def write_chunk(
         if rows:
             attributions.add_new(session, {(row["resource_id"], row["meter"]) for row in rows})
             rollup.refresh_subscription_days(session, chunk.subscription_id, chunk.first, chunk.last)
-        if record is not None:
-            record(session, len(rows), removed)
+        if scope is not None:
+            run.record(
+                session,
+                scope.name,
+                scope.started,
+                rows_written=len(rows),
+                rows_removed=removed,
+                rows_rejected=rejected,
+                month=scope.month,
+                query_scope=scope.query_scope,
+            )
         return removed
 
     try:
-        removed = transaction(run.engine, partial(write, look=True), what)
+        removed = transaction(run.engine, partial(write, look=True), what, patience=run.patience)
     except IntegrityError:
         # Another collector stored some of the stretch between the look and the insert (a stored key
         # fails the insert instead of doubling a row): the transaction was rolled back whole, so
         # write the stretch again as an update of what is stored.
         log.info("%s: stored meanwhile by another collector; written again as an update", what)
-        removed = transaction(run.engine, partial(write, look=False), what)
+        removed = transaction(run.engine, partial(write, look=False), what, patience=run.patience)
     summary.rows_written += len(rows)
     summary.rows_removed += removed
     summary.rows_rejected += rejected

@@ -19,9 +19,9 @@ from collector.azure.throttling import QpuMeter, window_label
 from collector.db.faults import describe
 from collector.lease import Lease
 from collector.metrics_store import business_families
+from collector.read.freshness import freshness
 from collector.runs import utcnow
 from collector.settings import Settings
-from collector.status import freshness
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """The business figures of /metrics: spend, budgets, forecast, quota, rate-limit headroom and alerts.
 
 Every figure comes from the function that already computes it for the alert rules, `costwatch spend`
-and the dashboard (collector.spend, collector.alerts.rules, collector.quota, collector.traffic), so a
+and the dashboard (collector.read.spend, collector.alerts.rules, collector.jobs.quota, collector.jobs.traffic), so a
 Prometheus graph agrees with them to the cent. Gauges carry floats of the exact Decimals.
 
 Cardinality is bounded by `[schedule] metrics_max_series` per family. Spend never loses a cent to the
@@ -23,10 +23,10 @@ from sqlalchemy.orm import Session
 
 from collector.alerts.rules import RULES, budget_figures, month_span
 from collector.db.models import Alert
-from collector.quota import latest_quota
+from collector.read.headroom import deployment_headroom
+from collector.read.quota import latest_quota
+from collector.read.spend import spend
 from collector.settings import Settings
-from collector.spend import spend
-from collector.traffic import deployment_headroom
 
 OTHER = "(other)"
 SEVERITIES = ("info", "warning", "critical")

@@ -5,7 +5,7 @@
 - `monthly_spend`: per month, subscription, resource, project, model, meter, kind and currency, with the
   month's first and last day with a cost row (whole months, by resource too).
 
-Pages and reports read them instead of scanning every cost row (bench/README.md: a month of 500,000
+Pages and reports read them instead of scanning every cost row (docs/performance.md: a month of 500,000
 rows took 0.5-0.9 s per read from the raw rows). A realistic tenant's daily rollup is nearly as long as
 its AI cost rows (each project holds one resource per model), so whole months come from the monthly
 one, a thirtieth of that, and keeping the resource there costs next to nothing.
@@ -32,14 +32,16 @@ from collector.db.models import (
 from collector.db.session import transaction
 from collector.db.types import money_add, money_sum
 from collector.db.upsert import conflict_insert
-from collector.settings import add_months, month_end
+from collector.periods import add_months, month_end
 
 _TOTALS = ["cost", "is_estimated", "rows"]
 
 
-def rebuild(engine: Engine, date_from: date | None = None, date_to: date | None = None) -> None:
+def rebuild(
+    engine: Engine, date_from: date | None = None, date_to: date | None = None, *, patience: float = 0.0
+) -> None:
     """Recompute the rollups for [date_from, date_to] (all days when not given), in one transaction: the
-    days, and every month holding one of them."""
+    days, and every month holding one of them; waiting up to `patience` seconds for an unreachable store."""
 
     def write(session: Session) -> None:
         _take_turns(session)
@@ -52,7 +54,7 @@ def rebuild(engine: Engine, date_from: date | None = None, date_to: date | None 
                 return
         _rebuild_months(session, first, last)
 
-    transaction(engine, write, "the spend rollups")
+    transaction(engine, write, "the spend rollups", patience=patience)
 
 
 def missing(engine: Engine) -> bool:

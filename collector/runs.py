@@ -123,6 +123,8 @@ class Run:
         self.clients = clients
         self.summary = summary
         self.progress = progress
+        # How long each of its writes waits for an unreachable store to come back.
+        self.patience = clients.settings.database_retry_seconds
         self._started = utcnow()
         # The clients may be shared by several runs (the scheduler's): count only this run's calls.
         self._calls_before = clients.qpu.calls
@@ -198,6 +200,7 @@ class Run:
                 query_scope=query_scope,
             ),
             f"the record of {scope}",
+            patience=self.patience,
         )
         outcome = {"succeeded": f"{count} rows", "fallback": f"fell back: {error}"}.get(status, f"FAILED: {error}")
         self.progress(f"{prefix}{scope}: {outcome}")
@@ -257,7 +260,7 @@ class Run:
         summary.seconds = (utcnow() - self._started).total_seconds()
         summary.notes = _outage_notes(session_module.WAITS.get() or [])
         # After a store fault the outage (if any) was already waited out: try the record once.
-        patience = 0.0 if isinstance(error, StoreError) else None
+        patience = 0.0 if isinstance(error, StoreError) else self.patience
         transaction(
             self.engine, partial(_record_end, summary, error), f"the end of run {summary.run_id}", patience=patience
         )
@@ -317,8 +320,6 @@ def execute(
     window: tuple[date, date] | None = None,
 ) -> RunSummary:
     """Start a run, do its body, and record how it ended, whatever happened (then re-raise)."""
-    # One process, one store: the outage window is a process-wide setting of collector.db.session.
-    session_module.RETRY_SECONDS = settings.database_retry_seconds
     own_clients = clients is None
     clients = clients or AzureClients(settings)
     token = None

@@ -14,7 +14,6 @@ from __future__ import annotations
 import logging
 import signal
 import threading
-from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -29,26 +28,14 @@ from collector.alerts.engine import deliver, evaluate
 from collector.azure.clients import AzureClients
 from collector.db.faults import describe, store_error
 from collector.db.models import CollectionRun
-from collector.inventory_sync import run_inventory
+from collector.jobs import intervals, runner
 from collector.lease import Lease
 from collector.metrics_export import start_exporter
-from collector.pipeline import collect
-from collector.quota import run_quota
 from collector.reports.schedule import generate_due
-from collector.runs import STOP, RunSummary, as_utc, utcnow
+from collector.runs import STOP, as_utc, utcnow
 from collector.settings import Settings
-from collector.status import intervals
-from collector.traffic import run_metrics
 
 log = logging.getLogger(__name__)
-
-JobFunction = Callable[..., RunSummary]
-JOBS: dict[str, JobFunction] = {
-    "costs": collect,
-    "inventory": run_inventory,
-    "quota": run_quota,
-    "metrics": run_metrics,
-}
 
 
 class Scheduler:
@@ -198,7 +185,7 @@ class Scheduler:
         if STOP.is_set() or not self.lease.held:
             return
         try:
-            summary = JOBS[kind](self.settings, self.engine, clients=self.clients)
+            summary = runner(kind)(self.settings, self.engine, clients=self.clients)
         except Exception as exc:
             self._failed(f"{kind} run", exc)
             summary = None

@@ -7,12 +7,10 @@ start, and a wrong one fails with a message that names the key and what it accep
 
 from __future__ import annotations
 
-import calendar
 import fnmatch
 import json
 import os
 import re
-from datetime import date
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -20,6 +18,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
+    EnvSettingsSource,
     NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
@@ -42,7 +41,7 @@ WIDE_SCOPE_FORMS = (
     "/providers/Microsoft.Billing/billingAccounts/<id>/billingProfiles/<id>"
 )
 
-# Dimensions the Cost Management Query API accepts for grouping (azure-facts.md section 3).
+# Dimensions the Cost Management Query API accepts for grouping (docs/azure.md, the Query API).
 QUERY_DIMENSIONS = (
     "ResourceId",
     "ResourceGroup",
@@ -58,7 +57,7 @@ QUERY_DIMENSIONS = (
     "ServiceName",
     "SubscriptionId",
 )
-MAX_GROUPINGS = 5  # what the Query API takes (azure-facts.md section 3)
+MAX_GROUPINGS = 5  # what the Query API takes (docs/azure.md, the Query API)
 
 
 class SettingsError(Exception):
@@ -86,7 +85,7 @@ class AttributionSettings(_Section):
 
 class CostSettings(_Section):
     cost_type: Literal["ActualCost", "AmortizedCost"] = "ActualCost"
-    # At most 5 groupings: the spec says 2, reports say 3 to 5 work (azure-facts.md section 3).
+    # At most 5 groupings: the spec says 2, reports say 3 to 5 work (docs/azure.md, the Query API).
     grouping: list[str] = Field(
         default_factory=lambda: ["ResourceId", "Meter", "MeterId", "MeterCategory", "ChargeType"],
         min_length=1,
@@ -157,7 +156,7 @@ class ModelLimit(_Section):
 
 class LimitSettings(_Section):
     """Serverless rate limits, per deployment: 200,000 tokens and 1,000 requests a minute unless a model
-    lists others (e.g. 400,000 TPM for some Llama 3.3 70B listings: azure-facts.md section 2)."""
+    lists others (e.g. 400,000 TPM for some Llama 3.3 70B listings: docs/azure.md, limits)."""
 
     default_tpm: int = Field(200_000, gt=0)
     default_rpm: int = Field(1_000, gt=0)
@@ -480,14 +479,8 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
-        if _config_file is not None:
-            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=_config_file))
-        return tuple(sources)
-
-
-# Set by load_settings() for the duration of one load: pydantic-settings builds sources per class.
-_config_file: Path | None = None
+        # The TOML file is read by load_settings, below the environment, and handed in with the overrides.
+        return (init_settings, env_settings)
 
 
 def database_url(value: SecretStr) -> SecretStr:
@@ -501,22 +494,36 @@ def database_url(value: SecretStr) -> SecretStr:
 
 
 def load_settings(config: Path | str | None = None, **overrides: Any) -> Settings:
-    """Load and validate the settings, or raise SettingsError naming every wrong key."""
-    global _config_file
+    """Load and validate the settings, or raise SettingsError naming every wrong key.
+
+    Precedence: `overrides`, then COSTWATCH_* variables, then the TOML file (`config`, else
+    $COSTWATCH_CONFIG), then the defaults. Loading keeps no state between calls: the dashboard loads
+    settings from several threads at once."""
     path = config or os.environ.get(f"{ENV_PREFIX}CONFIG")
     if path:
         path = Path(path)
         if not path.is_file():
             raise SettingsError(f"config file not found: {path} (from --config or {ENV_PREFIX}CONFIG)")
-    _config_file = Path(path) if path else None
     try:
-        return Settings(**overrides)
+        layers = [TomlConfigSettingsSource(Settings, toml_file=Path(path))()] if path else []
+        layers += [EnvSettingsSource(Settings)(), overrides]
+        return Settings(**_merged(layers))
     except ValidationError as exc:
         raise SettingsError(_explain(exc)) from None
     except ValueError as exc:  # malformed TOML or an env value that is not valid JSON for a section
         raise SettingsError(f"cannot read settings: {exc}") from None
-    finally:
-        _config_file = None
+
+
+def _merged(layers: list[dict[str, Any]]) -> dict[str, Any]:
+    """The layers' values, a later layer's winning, sections (tables) merged key by key."""
+    out: dict[str, Any] = {}
+    for layer in layers:
+        for key, value in layer.items():
+            if isinstance(value, dict) and isinstance(out.get(key), dict):
+                out[key] = _merged([out[key], value])
+            else:
+                out[key] = value
+    return out
 
 
 def _explain(exc: ValidationError) -> str:
@@ -527,32 +534,6 @@ def _explain(exc: ValidationError) -> str:
         env_key = ENV_PREFIX + "__".join(p.upper() for p in loc if not p.isdigit())
         message = error["msg"].removeprefix("Value error, ")
         if error["type"] == "extra_forbidden":
-            message = "unknown setting (check the spelling against the README's settings table)"
+            message = "unknown setting (check the spelling against docs/settings.md)"
         lines.append(f"  {toml_key} ({env_key}): {message}")
     return "\n".join(lines)
-
-
-def month_start(day: date) -> date:
-    return day.replace(day=1)
-
-
-def month_end(month: date) -> date:
-    """The last day of the month."""
-    return month.replace(day=calendar.monthrange(month.year, month.month)[1])
-
-
-def add_months(day: date, months: int) -> date:
-    index = day.year * 12 + day.month - 1 + months
-    return date(index // 12, index % 12 + 1, 1)
-
-
-def default_window_start(today: date, final_after_day: int = 5) -> date:
-    """First day to re-pull: last month's 1st while last month is not final, else this month's 1st."""
-    this_month = month_start(today)
-    return add_months(this_month, -1) if today.day <= final_after_day else this_month
-
-
-def is_final(day: date, today: date, final_after_day: int = 5) -> bool:
-    """A day's figures are final once its month has closed (after `final_after_day` of the next month)."""
-    closes = add_months(month_start(day), 1).replace(day=final_after_day)
-    return today > closes

@@ -23,10 +23,11 @@ from sqlalchemy.orm import Session
 
 from collector.attribution_store import Attributions
 from collector.azure.arm import AzureCallError
-from collector.cost_chunks import AHEAD_ROWS, FetchAhead, write_chunk
+from collector.cost_chunks import AHEAD_ROWS, FetchAhead, ScopeRecord, write_chunk
 from collector.db.models import CostRow
+from collector.periods import month_start
 from collector.runs import FellBack, Run
-from collector.settings import Settings, month_start
+from collector.settings import Settings
 from collector.sources import costs
 
 log = logging.getLogger(__name__)
@@ -44,7 +45,7 @@ FALL_BACK_STATUSES = {
 # days sized to this from the rows per day of the stretch before (every page is a charged request, so
 # smaller stretches of the same rows cost next to no more QPU).
 # As large as a chunk fetched while the one before is written (cost_chunks.AHEAD_ROWS): with 100,000,
-# each stretch's fetch waited for the previous write, and memory held twice as much (bench/README.md).
+# each stretch's fetch waited for the previous write, and memory held twice as much (docs/performance.md).
 WIDE_ROWS = AHEAD_ROWS
 # Room for a stretch's days to hold more rows than the one before did.
 _GROWTH = 1.5
@@ -196,18 +197,7 @@ def _write(
     started = run.begin(name)
     rejected = parsed.rejected_in.get(chunk.subscription_id, 0)
 
-    def record(session: Session, written: int, removed: int) -> None:
-        run.record(
-            session,
-            name,
-            started,
-            rows_written=written,
-            rows_removed=removed,
-            rows_rejected=rejected,
-            month=month_start(chunk.first),
-            query_scope=scope,
-        )
-
+    record = ScopeRecord(name, started, month_start(chunk.first), scope)
     count = write_chunk(run, ahead.settings, ahead.attributions, chunk, rows, rejected, record)
     run.progress(f"{prefix}{name}: {count} rows")
 

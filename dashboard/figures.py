@@ -15,19 +15,15 @@ from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from collector.budgets import ProjectKey, project_key
-from collector.settings import Budget, add_months
-from collector.spend import FILTERS
+from collector.periods import add_months
+from collector.read.budgets import ProjectKey, project_key
+from collector.read.money import money
+from collector.read.spend import FILTERS
+from collector.settings import Budget
 
 CENT = Decimal("0.01")
 HOURS_PER_MONTH = Decimal(730)  # 8,760 hours a year / 12: how Azure prices a VM month
 MINUTES_PER_DAY = 1440
-
-
-def money(amount: Decimal, currency: str = "") -> str:
-    """Two decimals, rounded half up like the alerts, with thousands separators."""
-    text = f"{amount.quantize(CENT, ROUND_HALF_UP):,}"
-    return f"{text} {currency}".rstrip()
 
 
 def unit_price(amount: Decimal, currency: str = "") -> str:
@@ -46,7 +42,7 @@ def percent(value: Decimal | None) -> str:
 
 
 def base_dimensions(by: Sequence[str], filter_names: Iterable[str], restricted: bool) -> list[str]:
-    """The `collector.spend.spend` dimensions a view needs: its grouping, its filters, and `project`
+    """The `collector.read.spend.spend` dimensions a view needs: its grouping, its filters, and `project`
     whenever the viewer is restricted to some projects (so the restriction can be applied)."""
     derived = {"resource_group": ("resource",), "cost_center": ("subscription", "project")}
     wanted = [*by, *(f for f in filter_names if f != "currency")]
@@ -65,7 +61,7 @@ def pushed_filters(
     scope: tuple[str, ...] | None,
     cost_centers: Mapping[ProjectKey, str],
 ) -> dict[str, set[str]]:
-    """The `where` of `collector.spend.spend` for a view: its filters the database can apply, with a
+    """The `where` of `collector.read.spend.spend` for a view: its filters the database can apply, with a
     cost-center filter and the viewer's scope turned into the projects they allow, so that the store
     returns only rows the view can show. regroup() still applies every filter (and the scope)."""
     given = dict(filters)
@@ -108,7 +104,7 @@ def regroup(
     scope: tuple[str, ...] | None,
     cost_centers: Mapping[ProjectKey, str],
 ) -> list[dict[str, Any]]:
-    """Filter `collector.spend.SpendRow`s (projects outside `scope` first) and sum them exactly by
+    """Filter `collector.read.spend.SpendRow`s (projects outside `scope` first) and sum them exactly by
     `by` and currency. Rows come sorted by `by`, then currency."""
     filters = list(filters)
     totals: dict[tuple[Any, ...], list[Any]] = {}

@@ -4,7 +4,7 @@ Every read that carries project data takes `scope`: None for a viewer who sees e
 the sorted lower-case project names the viewer may see (`dashboard.auth.Viewer.scope`). The scope is
 applied here, before anything reaches a page, a chart or a download, and it is part of each cache
 key, so one viewer's cached answer is never served to another. Spend figures come from
-`collector.spend.spend` (the query behind `costwatch spend`), filtered and regrouped exactly.
+`collector.read.spend.spend` (the query behind `costwatch spend`), filtered and regrouped exactly.
 """
 
 from __future__ import annotations
@@ -23,15 +23,12 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from collector.attribution import UNATTRIBUTED, model_name
-from collector.budgets import ProjectKey, project_cost_centers
 from collector.db.engine import make_engine, require_current_schema
 from collector.db.models import (
-    Alert,
     CollectionRun,
     CostRow,
     DailyTotal,
     Deployment,
-    InventoryEvent,
     MarketplaceSubscription,
     QuotaSnapshot,
     ResourceAttribution,
@@ -41,9 +38,12 @@ from collector.db.models import (
     is_project,
 )
 from collector.db.types import money_sum
+from collector.read.alerts import alerts
+from collector.read.budgets import ProjectKey, project_cost_centers
+from collector.read.events import inventory_events
+from collector.read.spend import spend
 from collector.runs import as_utc, utcnow
 from collector.settings import ENV_PREFIX, Settings, load_settings
-from collector.spend import spend
 from dashboard.auth import alert_project, allowed
 from dashboard.figures import TrafficDay, base_dimensions, pushed_filters, regroup
 
@@ -112,7 +112,7 @@ def data_span() -> tuple[date | None, date | None]:
 
 @st.cache_data(ttl=300, max_entries=4)
 def cost_centers() -> dict[ProjectKey, str]:
-    """(subscription, project) -> its cost center: the budget alert's rule (collector.budgets)."""
+    """(subscription, project) -> its cost center: the budget alert's rule (collector.read.budgets)."""
     with _session() as session:
         return project_cost_centers(session, settings().alerts.cost_center_tag)
 
@@ -271,7 +271,7 @@ def freshness() -> dict[str, object]:
 def status_frame(with_scopes: bool = True) -> pd.DataFrame:
     """When each job (and, with_scopes, each scope) last succeeded. Scope lines name subscriptions and
     resources and carry their errors: pages show them only to viewers who see everything."""
-    from collector.status import freshness as job_freshness
+    from collector.read.freshness import freshness as job_freshness
 
     with _session() as session:
         lines = job_freshness(session, settings())
@@ -327,7 +327,7 @@ def _in(places: set[tuple[str, str]] | None, subscription: str, region: str) -> 
 def quota_frame(scope: Scope) -> pd.DataFrame:
     """The latest usage per quota line (VM cores, Foundry capacity); a project owner sees their
     projects' subscriptions and regions."""
-    from collector.quota import latest_quota, measure
+    from collector.read.quota import latest_quota, measure
 
     with _session() as session:
         rows = latest_quota(session)
@@ -395,7 +395,7 @@ def quota_history(subscription: str, region: str, provider: str, name: str, days
 
 @st.cache_data(ttl=60, max_entries=16)
 def deployments_frame(window_hours: int, scope: Scope) -> pd.DataFrame:
-    from collector.traffic import deployment_headroom
+    from collector.read.headroom import deployment_headroom
 
     with _session() as session:
         rows = deployment_headroom(session, settings(), timedelta(hours=window_hours), utcnow())
@@ -584,11 +584,8 @@ ALERT_COLUMNS = [
 @st.cache_data(ttl=30, max_entries=16)
 def alerts_frame(state: str, scope: Scope) -> pd.DataFrame:
     """Alerts in a state; a project owner sees those about their projects (from the alert's link)."""
-    query = select(Alert).order_by(Alert.state, Alert.severity, Alert.key)
-    if state != "all":
-        query = query.where(Alert.state == state)
     with _session() as session:
-        rows = session.scalars(query).all()
+        rows = alerts(session, state)
     out = []
     for a in rows:
         project = alert_project(a.link)
@@ -643,14 +640,8 @@ def marketplace_frame(scope: Scope) -> pd.DataFrame:
 def events_frame(days: int, scope: Scope) -> pd.DataFrame:
     """Inventory changes; a project owner sees those of objects under their projects' workspaces and
     of the SaaS resources attributed to their projects."""
-    query = (
-        select(InventoryEvent, ResourceAttribution.project)
-        .outerjoin(ResourceAttribution, ResourceAttribution.resource_id == InventoryEvent.resource_id)
-        .where(InventoryEvent.observed_at >= utcnow() - timedelta(days=days))
-        .order_by(InventoryEvent.id.desc())
-    )
     with _session() as session:
-        rows = session.execute(query).all()
+        rows = inventory_events(session, utcnow() - timedelta(days=days))[::-1]  # newest first
         workspaces = (
             []
             if scope is None

@@ -1,6 +1,6 @@
 """JSON shapes of the inventory, as Azure Resource Manager returns them.
 
-Shapes follow the examples of the public REST API specs (see shared/azure-examples and
+Shapes follow the examples of the public REST API specs (docs/azure.md, and
 tests/emulator/test_emulator_contract.py); fields the examples leave open are filled with
 plausible values.
 """

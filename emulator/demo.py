@@ -15,11 +15,12 @@ from sqlalchemy.orm import Session
 
 from collector.alerts.engine import evaluate
 from collector.db.engine import make_engine, upgrade
-from collector.pipeline import collect
-from collector.quota import run_quota
-from collector.settings import add_months, load_settings
-from collector.spend import spend
-from collector.traffic import run_metrics
+from collector.jobs.costs import collect
+from collector.jobs.quota import run_quota
+from collector.jobs.traffic import run_metrics
+from collector.periods import add_months
+from collector.read.spend import spend
+from collector.settings import load_settings
 
 from .server import EmulatorServer
 from .tenant import TenantSpec, generate_tenant

@@ -13,9 +13,10 @@ from typing import Any
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from collector.pipeline import RunSummary, collect
-from collector.settings import Settings, add_months, load_settings
-from collector.spend import spend
+from collector.jobs.costs import RunSummary, collect
+from collector.periods import add_months
+from collector.read.spend import spend
+from collector.settings import Settings, load_settings
 from emulator import EmulatorServer, TenantSpec, generate_tenant
 
 BY = ["project", "model", "meter"]

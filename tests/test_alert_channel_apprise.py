@@ -28,7 +28,7 @@ from collector.cli import cli
 from collector.db.models import OutboxMessage
 from collector.settings import AlertSettings, AppriseSettings, SettingsError, load_settings
 from tests.emulated import MID_MONTH, collect_all, emulator_at, settings_for
-from tests.test_alert_channels import HOSTILE, LINK, free_port, leaked, notification
+from tests.unit.test_alert_channels import HOSTILE, LINK, free_port, leaked, notification
 
 TOKEN = "PlantedAppriseToken7c41d9e0"
 REFUSED_404 = "refused it: 404 (is the path in the URL right?)"

@@ -13,12 +13,12 @@ from sqlalchemy.orm import Session
 from collector.alerts.channels.base import DeliveryError, Notification
 from collector.alerts.engine import acknowledge, deliver, evaluate
 from collector.db.models import Alert, OutboxMessage
-from collector.inventory_sync import run_inventory
-from collector.pipeline import collect
-from collector.quota import run_quota
+from collector.jobs.costs import collect
+from collector.jobs.inventory import run_inventory
+from collector.jobs.quota import run_quota
+from collector.jobs.traffic import run_metrics
 from collector.runs import utcnow
 from collector.settings import Settings
-from collector.traffic import run_metrics
 from tests.emulated import MID_MONTH, collect_all, emulator, emulator_at, settings_for
 
 

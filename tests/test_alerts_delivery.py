@@ -13,7 +13,7 @@ from collector.alerts.channels import configured_channels
 from collector.alerts.engine import deliver, evaluate
 from collector.cli import cli
 from tests.emulated import MID_MONTH, collect_all, emulator_at, settings_for
-from tests.test_alert_channels import Inbox, Tls, Webhook, smtp_server, tls, webhook  # noqa: F401 - fixtures used by name
+from tests.unit.test_alert_channels import Inbox, Tls, Webhook, smtp_server, tls, webhook  # noqa: F401 - fixtures used by name
 
 BUDGET = {"scope": "project", "name": "proj-chatbot", "amount": "100", "currency": "USD"}
 

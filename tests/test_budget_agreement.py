@@ -1,5 +1,5 @@
 """One budget, one figure: the budget alert, the dashboard's budget table and the monthly report count a
-cost center the same way (collector.budgets), to the cent.
+cost center the same way (collector.read.budgets), to the cent.
 
 The tenant is the emulator's, collected, then given the two shapes that used to split them: a
 cost-center tag written `Cost-Center` where the setting says `cost-center` (Azure treats tag names

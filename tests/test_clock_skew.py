@@ -21,10 +21,10 @@ from sqlalchemy.orm import Session
 
 from collector import runs
 from collector.db.models import CollectionRun, TrafficMinute
-from collector.inventory_sync import run_inventory
-from collector.pipeline import collect
-from collector.settings import default_window_start
-from collector.traffic import floor_minute, run_metrics
+from collector.jobs.costs import collect
+from collector.jobs.inventory import run_inventory
+from collector.jobs.traffic import run_metrics
+from collector.periods import default_window_start, floor_minute
 from emulator import EmulatorServer
 from tests.emulated import emulator_at, history_start, settings_for
 from tests.test_faults import _exact

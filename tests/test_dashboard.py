@@ -1,5 +1,5 @@
 """The dashboard (Streamlit's AppTest on a store filled from the emulator): every page, its figures
-against `collector.spend.spend` and the emulator's ground truth, URL filters, CSV downloads, and
+against `collector.read.spend.spend` and the emulator's ground truth, URL filters, CSV downloads, and
 who may see what. The authorization rules and the arithmetic are also tested as pure functions."""
 
 from __future__ import annotations
@@ -32,9 +32,10 @@ from streamlit.testing.v1 import AppTest
 from collector.attribution import UNATTRIBUTED
 from collector.db.engine import make_engine, upgrade
 from collector.db.models import Alert
+from collector.periods import add_months
+from collector.read.spend import spend
 from collector.runs import utcnow
-from collector.settings import Budget, Settings, add_months
-from collector.spend import spend
+from collector.settings import Budget, Settings
 from dashboard import access, nav, queries
 from dashboard.auth import LOCAL, DashboardSettings, Identity, ManagedOption, resolve_viewer
 from dashboard.figures import (
@@ -96,8 +97,8 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
     """One store per worker: costs, quota, a whole UTC day of traffic (yesterday, never the day before),
     and evaluated alerts."""
     from collector.alerts.engine import evaluate
-    from collector.quota import run_quota
-    from collector.traffic import run_metrics
+    from collector.jobs.quota import run_quota
+    from collector.jobs.traffic import run_metrics
 
     url = f"sqlite:///{tmp_path_factory.mktemp('dashboard') / 'costwatch.db'}"
     upgrade(url)

@@ -11,7 +11,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from collector.db.models import CollectionRun, InventoryEvent, MarketplaceSubscription, SaasResource, ScopeRun
-from collector.inventory_sync import run_inventory
+from collector.jobs.inventory import run_inventory
 from emulator import EmulatorServer, Faults
 from tests.emulated import BY, collect_all, emulator, settings_for, stored
 from tests.test_faults import _exact, _no_duplicates

@@ -43,11 +43,11 @@ from sqlalchemy.orm import Session
 from collector.azure.credentials import StaticTokenCredential
 from collector.db.engine import make_engine
 from collector.db.models import Base
+from collector.read.spend import spend
 from collector.reports.files import generate
 from collector.reports.focus import COLUMNS
 from collector.reports.upload import UploadError, hub_folder, upload_focus
 from collector.settings import Settings
-from collector.spend import spend
 from emulator import EmulatorServer
 from tests.emulated import collect_all, emulator, settings_for
 from tests.test_reports import _report_cli as report_cli

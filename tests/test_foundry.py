@@ -12,11 +12,15 @@ from sqlalchemy.orm import Session
 from collector.alerts.rules import quota as quota_rule
 from collector.alerts.rules import rate_limits
 from collector.db.models import Deployment, FoundryAccount, FoundryProject, InventoryEvent, ResourceAttribution
-from collector.quota import FOUNDRY_PROVIDER, latest_quota, run_quota
+from collector.jobs.quota import run_quota
+from collector.jobs.traffic import run_metrics
+from collector.periods import floor_minute
+from collector.read.headroom import deployment_headroom
+from collector.read.quota import latest_quota
 from collector.reports.focus import focus_record
 from collector.reports.monthly import build_report, detail_rows
 from collector.runs import utcnow
-from collector.traffic import deployment_headroom, floor_minute, run_metrics
+from collector.sources.quota import FOUNDRY_PROVIDER
 from tests.emulated import collect_all, emulator, settings_for, stored, truth
 
 BY = ["project", "model", "meter"]

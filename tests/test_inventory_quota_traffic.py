@@ -12,10 +12,13 @@ from sqlalchemy.orm import Session
 
 from collector.cli import cli
 from collector.db.models import Deployment, InventoryEvent, MarketplaceSubscription, TrafficHour, TrafficMinute
-from collector.inventory_sync import run_inventory
-from collector.quota import latest_quota, run_quota
+from collector.jobs.inventory import run_inventory
+from collector.jobs.quota import run_quota
+from collector.jobs.traffic import run_metrics
+from collector.periods import floor_minute
+from collector.read.headroom import deployment_headroom
+from collector.read.quota import latest_quota
 from collector.runs import utcnow
-from collector.traffic import deployment_headroom, floor_minute, run_metrics
 from tests.emulated import collect_all, emulator, settings_for
 
 
@@ -176,7 +179,7 @@ def test_quota_deployments_and_events_commands(db_url: str, engine: Engine, monk
 
 
 def test_minutes_expire_but_their_hourly_peaks_stay(db_url: str, engine: Engine) -> None:
-    from collector.traffic import floor_hour
+    from collector.periods import floor_hour
 
     with emulator() as server:
         settings = settings_for(server, db_url, metrics={"first_lookback_hours": 30, "retention_days": 1})

@@ -29,13 +29,13 @@ from collector.alerts.rules import budget_figures, month_span, quota, rate_limit
 from collector.azure.throttling import QpuMeter
 from collector.db.engine import make_engine, upgrade
 from collector.db.models import Alert
+from collector.jobs.quota import run_quota
+from collector.jobs.traffic import run_metrics
 from collector.lease import Lease
 from collector.metrics_export import start_exporter
 from collector.metrics_store import OTHER, SpendSeries, capped
-from collector.quota import run_quota
+from collector.read.spend import spend
 from collector.settings import Settings
-from collector.spend import spend
-from collector.traffic import run_metrics
 from tests.emulated import MID_MONTH, collect_all, emulator_at, settings_for
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session
 
 from collector.db.engine import make_engine
 from collector.db.models import Alert, Base, GeneratedReport
+from collector.read.spend import spend
 from collector.reports.csv_report import COLUMNS, render_csv
 from collector.reports.files import file_state, generate, generated_reports
 from collector.reports.focus import COLUMNS as FOCUS_COLUMNS
@@ -42,11 +43,10 @@ from collector.reports.monthly import (
 )
 from collector.reports.text import plain
 from collector.settings import Settings
-from collector.spend import spend
 from collector.units import UNKNOWN_TOKENS, meter_unit, per_million_tokens
 from emulator import EmulatorServer
 from tests.emulated import collect_all, emulator, settings_for
-from tests.test_alert_channels import Inbox, smtp_server  # noqa: F401 - the fixture, used by name
+from tests.unit.test_alert_channels import Inbox, smtp_server  # noqa: F401 - the fixture, used by name
 
 TODAY = date(2026, 11, 20)  # October is closed (final); the history starts on 1 August
 OCTOBER = date(2026, 10, 1)

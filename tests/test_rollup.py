@@ -18,10 +18,10 @@ from alembic import command
 from collector import rollup, wide_scope
 from collector.db.engine import alembic_config, upgrade
 from collector.db.models import CostRow, DailySpend, DailyTotal, MonthlySpend
-from collector.pipeline import collect
+from collector.jobs.costs import collect
+from collector.periods import add_months, month_start
+from collector.read.spend import _from_rollup, _from_rows
 from collector.runs import utcnow
-from collector.settings import add_months, month_start
-from collector.spend import _from_rollup, _from_rows
 from tests.emulated import collect_all, emulator, emulator_env, history_start, settings_for
 
 COMBINATIONS = [["project"], ["project", "model", "meter"], ["subscription", "day"], ["model", "spend_kind"], ["day"]]

@@ -20,8 +20,8 @@ from sqlalchemy.orm import Session
 from collector.db.models import CollectionRun, SchedulerLease
 from collector.lease import Lease
 from collector.metrics_export import start_exporter
+from collector.read.freshness import freshness
 from collector.runs import utcnow
-from collector.status import freshness
 from tests.emulated import collect_all, emulator, emulator_env, settings_for, stored, truth
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -125,7 +125,7 @@ def test_two_replicas_one_leader_and_a_takeover_after_sigkill(db_url: str, engin
 
 def _window_truth(server, engine):
     """The scheduler collects the default restatement window: compare that stretch."""
-    from collector.settings import default_window_start
+    from collector.periods import default_window_start
 
     start = default_window_start(server.tenant.today)
     full = truth(server, ["subscription", "day"])

@@ -23,12 +23,13 @@ from sqlalchemy.engine import make_url
 from collector.cli import cli
 from collector.db.engine import make_engine
 from collector.db.models import Base
-from collector.settings import add_months
+from collector.periods import add_months
 from dashboard import nav
 from dashboard.auth import LOCAL
 from tests.conftest import Counts
 from tests.emulated import emulator, history_start
-from tests.test_alert_channels import (
+from tests.test_dashboard import run_page
+from tests.unit.test_alert_channels import (
     PASSWORD,
     RECIPIENTS,
     SIG,
@@ -41,7 +42,6 @@ from tests.test_alert_channels import (
     tls,  # noqa: F401 - a fixture, requested by name
     webhook,  # noqa: F401 - a fixture, requested by name
 )
-from tests.test_dashboard import run_page
 
 ARM_TOKEN = "planted-arm-token-7c1e0d"
 DB_PASSWORD = "planted-db-password-93ab"

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from collector import rollup
 from collector.attribution import UNATTRIBUTED
 from collector.db.models import ResourceAttribution
-from collector.spend import SpendRow, _from_rows, spend
+from collector.read.spend import SpendRow, _from_rows, spend
 from dashboard.figures import pushed_filters
 from tests.emulated import collect_all, emulator, history_start, settings_for
 

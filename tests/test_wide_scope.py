@@ -15,7 +15,8 @@ from sqlalchemy.orm import Session
 
 from collector import wide_scope
 from collector.db.models import COST_ROW_KEY, CostRow, ScopeRun
-from collector.settings import SettingsError, add_months, load_settings
+from collector.periods import add_months
+from collector.settings import SettingsError, load_settings
 from collector.sources import costs
 from emulator import EmulatorServer
 from tests.emulated import collect_all, emulator, history_start, settings_for, stored, truth

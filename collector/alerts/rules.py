@@ -19,7 +19,6 @@ from urllib.parse import urlencode
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from collector.budgets import BudgetKey, budget_totals, project_cost_centers
 from collector.db.models import (
     CostRow,
     Deployment,
@@ -28,12 +27,15 @@ from collector.db.models import (
     ScopeRun,
     Workspace,
 )
-from collector.quota import FOUNDRY_PROVIDER, QuotaRow, latest_quota, measure
+from collector.read.budgets import BudgetKey, budget_totals, project_cost_centers
+from collector.read.freshness import freshness
+from collector.read.headroom import deployment_headroom
+from collector.read.money import money
+from collector.read.quota import QuotaRow, latest_quota, measure
+from collector.read.spend import spend
 from collector.runs import as_utc
 from collector.settings import AlertSettings, Budget, Settings
-from collector.spend import spend
-from collector.status import freshness
-from collector.traffic import deployment_headroom
+from collector.sources.quota import FOUNDRY_PROVIDER
 
 MARKETPLACE_EVENT_DAYS = 7  # how long a one-off marketplace event stays a firing (informational) alert
 
@@ -58,10 +60,6 @@ def _link(settings: AlertSettings, page: str, **params: str) -> str:
 
 def _pct(value: Decimal | float) -> str:
     return f"{Decimal(str(value)).quantize(Decimal('0.1'), ROUND_HALF_UP)}%"
-
-
-def _money(amount: Decimal, currency: str) -> str:
-    return f"{amount.quantize(Decimal('0.01'), ROUND_HALF_UP):,} {currency}"
 
 
 def quota(session: Session, settings: Settings, now: datetime) -> list[Condition]:
@@ -204,8 +202,8 @@ def budgets(session: Session, settings: Settings, now: datetime) -> list[Conditi
         share = actual / budget.amount * 100
         crossed = [t for t in sorted(rules.budget_thresholds) if share >= t]
         details = {
-            "budget": _money(budget.amount, budget.currency),
-            "spent": _money(actual, budget.currency),
+            "budget": money(budget.amount, budget.currency),
+            "spent": money(actual, budget.currency),
             "days with data": f"{days_seen} of {days_in_month}",
         }
         link = _link(rules, "spend", **{budget.scope: budget.name})
@@ -216,7 +214,7 @@ def budgets(session: Session, settings: Settings, now: datetime) -> list[Conditi
                     rule="budget",
                     severity="critical" if crossed[-1] >= 100 else "warning",
                     subject=subject,
-                    message=f"{_money(actual, budget.currency)} spent of {_money(budget.amount, budget.currency)} "
+                    message=f"{money(actual, budget.currency)} spent of {money(budget.amount, budget.currency)} "
                     f"({_pct(share)}) by {last_day}{label}",
                     value=_pct(share),
                     threshold=f"{crossed[-1]}%",
@@ -231,11 +229,11 @@ def budgets(session: Session, settings: Settings, now: datetime) -> list[Conditi
                     rule="budget_forecast",
                     severity="warning",
                     subject=subject,
-                    message=f"on track for {_money(forecast, budget.currency)} by month end, over the budget of "
-                    f"{_money(budget.amount, budget.currency)} ({_money(actual, budget.currency)} in {days_seen} "
+                    message=f"on track for {money(forecast, budget.currency)} by month end, over the budget of "
+                    f"{money(budget.amount, budget.currency)} ({money(actual, budget.currency)} in {days_seen} "
                     f"days){label}",
-                    value=_money(forecast, budget.currency),
-                    threshold=_money(budget.amount, budget.currency),
+                    value=money(forecast, budget.currency),
+                    threshold=money(budget.amount, budget.currency),
                     link=link,
                     details=details,
                 )
@@ -289,14 +287,14 @@ def anomalies(session: Session, settings: Settings, now: datetime) -> list[Condi
                     rule="anomaly",
                     severity="warning",
                     subject=f"{model} in project {project}",
-                    message=f"{_money(today_cost, currency)} spent on {latest:%a %Y-%m-%d}, against a usual "
-                    f"{_money(median, currency)} on that weekday",
-                    value=_money(today_cost, currency),
-                    threshold=_money(limit, currency),
+                    message=f"{money(today_cost, currency)} spent on {latest:%a %Y-%m-%d}, against a usual "
+                    f"{money(median, currency)} on that weekday",
+                    value=money(today_cost, currency),
+                    threshold=money(limit, currency),
                     link=_link(rules, "spend", project=project, model=model),
                     details={
-                        "baseline (median of 4 weeks)": _money(median, currency),
-                        "spread (MAD)": _money(mad, currency),
+                        "baseline (median of 4 weeks)": money(median, currency),
+                        "spread (MAD)": money(mad, currency),
                     },
                 )
             )

@@ -1,7 +1,7 @@
 """Plain ARM calls over an official client's pipeline, for APIs the SDKs do not model.
 
 azure-mgmt-machinelearningservices knows neither serverless endpoints nor marketplace subscriptions
-(azure-facts.md section 5), so those are sent through `send_request` of a management client: auth,
+(docs/azure.md, other APIs), so those are sent through `send_request` of a management client: auth,
 retries, the base URL and the CA bundle stay in one place.
 """
 

@@ -2,7 +2,7 @@
 
 azure-core's RetryPolicy reads only Retry-After / retry-after-ms and never retries a POST on 429, but
 the Cost Management query is a POST and its 429s carry
-`x-ms-ratelimit-microsoft.costmanagement-*-retry-after` instead (azure-facts.md section 3). Public
+`x-ms-ratelimit-microsoft.costmanagement-*-retry-after` instead (docs/azure.md, the Query API). Public
 tools crash on these (cloud-custodian#9346); here they are waited out, up to a configured limit.
 """
 

@@ -26,9 +26,6 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-# How long a write waits for the database to come back; set from `database_retry_seconds`.
-RETRY_SECONDS = 60.0
-
 # The outages waited out, as (what was being written, seconds without the database). collector.runs
 # sets a list for each run, so that the run's record can say the database went away and for how long.
 WAITS: ContextVar[list[tuple[str, float]] | None] = ContextVar("database_waits", default=None)
@@ -47,11 +44,11 @@ def _url(engine: Engine) -> str:
     return engine.url.render_as_string(hide_password=False)  # redacted by the message that names it
 
 
-def transaction(engine: Engine, work: Callable[[Session], T], what: str, *, patience: float | None = None) -> T:
-    """Run `work` in one transaction; if the database is unreachable, retry it until RETRY_SECONDS
-    (or `patience` seconds). A store fault ends as a StoreError, any other error as it was raised."""
-    window = RETRY_SECONDS if patience is None else patience
-    deadline = time.monotonic() + window
+def transaction(engine: Engine, work: Callable[[Session], T], what: str, *, patience: float) -> T:
+    """Run `work` in one transaction; if the database is unreachable, retry it for `patience` seconds
+    (a run's `database_retry_seconds`). A store fault ends as a StoreError, any other error as it was
+    raised."""
+    deadline = time.monotonic() + patience
     delay = 0.5
     lost_at: float | None = None  # when this write first found the database unreachable
     while True:
@@ -60,7 +57,7 @@ def transaction(engine: Engine, work: Callable[[Session], T], what: str, *, pati
                 result = work(session)
         except DBAPIError as exc:
             if not _transient(exc) or time.monotonic() + delay > deadline:
-                error = store_error(exc, _url(engine), waited=None if lost_at is None else window)
+                error = store_error(exc, _url(engine), waited=None if lost_at is None else patience)
                 if error is None:
                     raise
                 raise error from exc

@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import BinaryIO
 
+from collector.periods import add_months, month_end
 from collector.reports.monthly import DetailRow, MonthlyReport
 from collector.reports.text import plain
-from collector.settings import add_months, month_end
 from collector.units import HOURS, TOKENS, TOKENS_1K, TOKENS_1M, token_type
 
 FOCUS_VERSION = "1.2"

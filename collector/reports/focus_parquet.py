@@ -16,9 +16,9 @@ from typing import Any, BinaryIO
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from collector.periods import month_end
 from collector.reports.focus import COLUMNS, FOCUS_VERSION, Column, focus_record
 from collector.reports.monthly import DetailRow, MonthlyReport
-from collector.settings import month_end
 
 DECIMAL_PRECISION, DECIMAL_SCALE = 38, 20  # 18 integer digits: far beyond any cost or quantity of a row
 _QUANTUM = Decimal(1).scaleb(-DECIMAL_SCALE)

@@ -1,6 +1,6 @@
 """The month's figures for finance, read once from the store: the one model every report format writes.
 
-Costs come from `collector.spend.spend` (the query behind `costwatch spend`), so a report's totals are
+Costs come from `collector.read.spend.spend` (the query behind `costwatch spend`), so a report's totals are
 `costwatch spend`'s for the same month by construction. The store's quantities and the row-level detail
 of the FOCUS file are read with the same join and the same AI-spend filter, and the tests hold them to
 the spend figures. Every figure stays per currency: nothing here adds two currencies.
@@ -21,7 +21,6 @@ from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.orm import Session
 
 from collector.attribution import UNATTRIBUTED
-from collector.budgets import budget_totals, project_key, tag_value
 from collector.db.models import (
     Alert,
     CostRow,
@@ -35,8 +34,10 @@ from collector.db.models import (
     with_attribution,
 )
 from collector.db.types import money_sum
-from collector.settings import Settings, add_months, is_final, month_end
-from collector.spend import AI_SPEND, spend
+from collector.periods import add_months, is_final, month_end
+from collector.read.budgets import budget_totals, project_key, tag_value
+from collector.read.spend import AI_SPEND, spend
+from collector.settings import Settings
 from collector.units import meter_unit, per_million_tokens, token_type, tokens, unit_lookup
 
 DataStatus = Literal["final", "estimated"]
@@ -354,7 +355,7 @@ def _days(session: Session, date_from: date, date_to: date) -> tuple[DayTotal, .
 
 def _budgets(settings: Settings, lines: Iterable[ReportLine]) -> tuple[BudgetLine, ...]:
     """Each configured budget against the month's spend of its scope, in its currency: the sums the
-    budget alert makes (collector.budgets), from the lines' own cost centers."""
+    budget alert makes (collector.read.budgets), from the lines' own cost centers."""
     lines = list(lines)
     centers = {project_key(line.subscription_id, line.project): line.cost_center for line in lines if line.cost_center}
     actual = budget_totals(
@@ -498,7 +499,7 @@ def detail_rows(session: Session, settings: Settings, month: date) -> Iterator[D
     resource, meter ID, meter, charge type and currency (stable across databases).
 
     Read and sorted a day at a time, so a large tenant's month (hundreds of thousands of rows) is never
-    held whole: bench/README.md, reports.py."""
+    held whole: docs/performance.md, reports.py."""
     month = month.replace(day=1)
     saas = {s.resource_id.lower(): s for s in session.scalars(select(SaasResource))}
     workspaces = {w.resource_id.lower(): w for w in session.scalars(select(Workspace))}

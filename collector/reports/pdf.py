@@ -21,8 +21,9 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
+from collector.read.money import money
 from collector.reports.monthly import FINAL, GroupTotal, MonthlyReport
-from collector.reports.text import money, percent, quantity
+from collector.reports.text import percent, quantity
 
 FONT_DIR = Path(matplotlib.get_data_path()) / "fonts" / "ttf"
 FONT = "DejaVu"

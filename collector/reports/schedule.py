@@ -13,9 +13,10 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
+from collector.periods import add_months
 from collector.reports.files import FORMATS, Generated, generate
 from collector.reports.monthly import ESTIMATED, FINAL, DataStatus
-from collector.settings import Settings, add_months
+from collector.settings import Settings
 
 
 @dataclass(frozen=True)

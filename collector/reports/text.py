@@ -18,17 +18,6 @@ def plain(value: Decimal | None, places: int = 0) -> str:
     return f"{normal:.{digits}f}"
 
 
-def money(value: Decimal | None, currency: str = "", places: int = 2) -> str:
-    """'1,234.57 USD' (rounded half-even for display only); '-' for None."""
-    if value is None:
-        return "-"
-    rounded = value.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_EVEN)
-    if rounded == 0:
-        rounded = abs(rounded)
-    text = f"{rounded:,.{places}f}"
-    return f"{text} {currency}" if currency else text
-
-
 def percent(value: Decimal | None, signed: bool = True) -> str:
     """'+12.3%' / '-4.0%'; '-' for None (nothing to compare with)."""
     if value is None:

@@ -21,7 +21,8 @@ from typing import Any
 from collector.azure.arm import AzureCallError
 from collector.azure.cost_query import QueryPage
 from collector.db.models import COST_ROW_KEY
-from collector.settings import MAX_GROUPINGS, CostSettings, add_months, is_final, month_start
+from collector.periods import add_months, is_final, month_start
+from collector.settings import MAX_GROUPINGS, CostSettings
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +39,7 @@ DIMENSION_COLUMNS = {
     "chargetype": "charge_type",
 }
 TEXT_COLUMNS = tuple(DIMENSION_COLUMNS.values())
-# Cost data carries resource IDs lower-cased, each under its subscription (azure-facts.md section 1).
+# Cost data carries resource IDs lower-cased, each under its subscription (docs/azure.md, cost rows).
 _SUBSCRIPTION_OF_RESOURCE = re.compile(r"^/subscriptions/([0-9a-f]{8}(?:-[0-9a-f]{4}){3}-[0-9a-f]{12})(/|$)")
 UNPLACED = "no subscription: no SubscriptionId column and the ResourceId is not under /subscriptions/"
 

@@ -29,7 +29,7 @@ ML_API = "2025-12-01"
 SAAS_API = "2026-04-01"
 # The only version whose answer carries the offer's ID (offerId, with publisherId and skuId); 2026-04-01
 # gives offerName/planName "server-resolved from ProductCode": display names such as "SaaS Offer"
-# (saas/spec_2026-04-01_SaasListBySubscription.json), never matched as IDs.
+# (docs/azure.md, cost rows), never matched as IDs.
 SAAS_IDS_API = "2018-03-01-beta"
 # Where a SaaS resource's offer ID came from, as `collect` and the attribution's detail say it.
 OFFER_FROM_OFFER_ID = f"offerId ({SAAS_IDS_API})"

@@ -11,7 +11,7 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from collector.budgets import budget_totals
+from collector.read.budgets import budget_totals
 from dashboard import access, queries
 from dashboard.auth import Viewer
 from dashboard.figures import (

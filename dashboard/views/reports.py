@@ -10,9 +10,10 @@ import pandas as pd
 import streamlit as st
 from sqlalchemy.orm import Session
 
+from collector.periods import add_months
 from collector.reports.files import FORMATS, MIME_TYPES, file_state, generate, generated_reports
 from collector.reports.monthly import parse_month
-from collector.settings import add_months, load_settings
+from collector.settings import load_settings
 from dashboard import queries
 
 FORMAT_LABELS = {

@@ -13,9 +13,10 @@ import pandas as pd
 import streamlit as st
 
 from collector.attribution import UNATTRIBUTED
+from collector.read.money import money
 from dashboard import access, queries
 from dashboard.auth import Viewer, restrict
-from dashboard.figures import money, percent
+from dashboard.figures import percent
 from dashboard.filters import FILTERS, GROUPINGS, SpendView, parse_view
 from dashboard.ui import table
 

@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from collector import attribution
-from collector.quota import FOUNDRY_PROVIDER, subscription_usages
 from collector.settings import AttributionSettings
 from collector.sources import foundry
+from collector.sources.quota import FOUNDRY_PROVIDER, subscription_usages
 from emulator import foundry as emulated
 from tests.contract.conftest import spec_body
 from tests.emulator.test_emulator_contract import assert_shape

@@ -8,7 +8,7 @@ from pathlib import Path
 from azure.monitor.querymetrics import MetricsQueryResult
 
 from collector.settings import MetricSettings
-from collector.traffic import parse_batch, parse_metrics
+from collector.sources.traffic import parse_batch, parse_metrics
 from tests.contract.conftest import spec_body
 
 # Source: Azure/azure-rest-api-specs, Microsoft.Insights/stable/2024-02-01/examples/GetMetric.json: a

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from collector.quota import COMPUTE_PROVIDER, ML_PROVIDER, subscription_usages
+from collector.sources.quota import COMPUTE_PROVIDER, ML_PROVIDER, subscription_usages
 from tests.contract.conftest import spec_body
 
 NC = "Standard NC Family Cluster Dedicated vCPUs"

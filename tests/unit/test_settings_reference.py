@@ -1,4 +1,4 @@
-"""Every setting a user can set is in the README's settings table: a key added to the model without a
+"""Every setting a user can set is in the settings reference (docs/settings.md): a key added to the model without a
 line there fails here, with the key's name."""
 
 from __future__ import annotations
@@ -11,17 +11,17 @@ from pydantic import BaseModel
 
 from collector.settings import Settings
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+REFERENCE = Path(__file__).resolve().parents[2] / "docs" / "settings.md"
 
 
 def _first_cells() -> list[str]:
-    text = README.read_text()
-    table = text[text.index("### Settings") : text.index("### When the store fails")]
+    text = REFERENCE.read_text()
+    table = text[text.index("## Settings") : text.index("## When the store fails")]
     return [line.split("|")[1] for line in table.splitlines() if line.startswith("| `")]
 
 
 def _model_of(annotation: typing.Any) -> tuple[type[BaseModel] | None, str]:
-    """The settings model inside a field's type, and how the README names one of many ("", "<name>")."""
+    """The settings model inside a field's type, and how the reference names one of many ("", "<name>")."""
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return annotation, ""
     origin, args = typing.get_origin(annotation), typing.get_args(annotation)
@@ -62,4 +62,4 @@ def _documented(path: str, key: str, cells: list[str]) -> bool:
 def test_every_setting_is_in_the_readme_table() -> None:
     cells = _first_cells()
     missing = [f"[{p}] {k}" if p else k for p, k in _keys(Settings, "") if not _documented(p, k, cells)]
-    assert missing == [], f"settings missing from README's settings table: {missing}"
+    assert missing == [], f"settings missing from docs/settings.md: {missing}"

@@ -17,7 +17,7 @@ import pytest
 from tools import audit
 from tools.audit import Finding, NotOnIndex, Status, Unreachable
 
-RECORDED = Path(__file__).parent / "data" / "pypi"
+RECORDED = Path(__file__).parents[1] / "data" / "pypi"
 
 
 def recorded(name: str) -> dict[str, Any]:

@@ -9,7 +9,7 @@ import pytest
 
 from tools import lockfile
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 # -- the lock

@@ -12,20 +12,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from collector.db.models import CollectionRun, ScopeRun
+from collector.jobs import JOB_NAMES, intervals
 from collector.runs import as_utc, utcnow
 from collector.settings import Settings
-
-JOBS = ("costs", "inventory", "quota", "metrics")
-
-
-def intervals(settings: Settings) -> dict[str, timedelta]:
-    schedule = settings.schedule
-    return {
-        "costs": timedelta(minutes=schedule.costs_minutes),
-        "inventory": timedelta(minutes=schedule.inventory_minutes),
-        "quota": timedelta(minutes=schedule.quota_minutes),
-        "metrics": timedelta(minutes=schedule.metrics_minutes),
-    }
 
 
 @dataclass(frozen=True)
@@ -47,7 +36,7 @@ def freshness(session: Session, settings: Settings, now: datetime | None = None)
     now = now or utcnow()
     limits = intervals(settings)
     out: list[Freshness] = []
-    for job in JOBS:
+    for job in JOB_NAMES:
         last = session.scalars(
             select(CollectionRun).where(CollectionRun.kind == job).order_by(CollectionRun.id.desc()).limit(1)
         ).first()

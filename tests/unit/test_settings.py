@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from collector.settings import SettingsError, default_window_start, is_final, load_settings
+from collector.periods import default_window_start, is_final
+from collector.settings import SettingsError, load_settings
 
 SUB = "00000000-1111-2222-3333-444444444444"
 
@@ -118,3 +119,23 @@ def test_final_days() -> None:
     assert not is_final(date(2026, 10, 31), date(2026, 11, 5))
     assert is_final(date(2026, 10, 31), date(2026, 11, 6))
     assert not is_final(date(2026, 11, 1), date(2026, 11, 30))
+
+
+def test_loads_from_many_threads_at_once_each_get_their_own_file(tmp_path: Path) -> None:
+    """The dashboard loads settings from several threads at once: a load keeps no module state that
+    another thread's load could see (each file's value comes back with its own load, every time)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    files = []
+    for i in range(8):
+        path = tmp_path / f"costwatch-{i}.toml"
+        path.write_text(f"[schedule]\ncosts_minutes = {100 + i}\n")
+        files.append(path)
+
+    def minutes(i: int) -> tuple[int, int]:
+        return i % 8, load_settings(files[i % 8]).schedule.costs_minutes
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        for file, value in pool.map(minutes, range(400)):
+            assert value == 100 + file
+    assert load_settings().schedule.costs_minutes != 100  # and nothing of them is left behind

@@ -30,7 +30,7 @@ from collector.db.models import (
     with_attribution,
 )
 from collector.db.types import money_sum
-from collector.settings import add_months, month_end
+from collector.periods import add_months, month_end
 
 AI_SPEND = ("marketplace", "foundry", "managed_compute")
 

@@ -28,9 +28,10 @@ from collector.db.models import (
     CostRow,
     ResourceAttribution,
 )
-from collector.inventory_sync import discover_subscriptions, sync_subscription
+from collector.jobs.inventory import discover_subscriptions, sync_subscription
+from collector.periods import default_window_start, month_start
 from collector.runs import Progress, Run, RunSummary, execute, quiet, utcnow
-from collector.settings import Settings, default_window_start, month_start
+from collector.settings import Settings
 from collector.sources import costs
 from collector.wide_scope import collect_wide
 
@@ -61,7 +62,7 @@ def collect(
         # Attributed before the chunks, which keep their own days' rollups as they are written.
         attributions, moved = attribution_store.refresh(engine, settings.attribution)
         if moved or rollup.missing(engine):  # a new tag or mapping moved history between projects
-            rollup.rebuild(engine)
+            rollup.rebuild(engine, patience=settings.database_retry_seconds)
         if settings.costs.scope:
             chunks = collect_wide(run, settings, attributions, subscription_ids, since, until, today)
         else:
@@ -113,7 +114,7 @@ def catch_up_rollup(engine: Engine, settings: Settings, run_id: int, today: date
             )
     for first, last_day in (finalized, others):
         if first is not None and last_day is not None:
-            rollup.rebuild(engine, first, last_day)
+            rollup.rebuild(engine, first, last_day, patience=settings.database_retry_seconds)
 
 
 def finalize_closed_months(engine: Engine, settings: Settings, today: date) -> tuple[date | None, date | None]:

@@ -13,7 +13,7 @@ from collector.azure.arm import AzureCallError
 from collector.azure.cost_query import QueryPage
 from collector.settings import CostSettings, SettingsError, load_settings
 from collector.sources import costs
-from tests.test_cost_rows import CHUNK, COLUMNS
+from tests.unit.test_cost_rows import CHUNK, COLUMNS
 
 texts = st.text(st.characters(blacklist_categories=["Cs"]), max_size=40)
 anything = st.one_of(

@@ -1,0 +1,270 @@
+"""Azure Monitor's traffic metrics: per-minute tokens and requests of serverless endpoints (one
+resource each) and of Foundry deployments (their resource's metrics split by ModelDeploymentName),
+fetched with metrics:getBatch or one GetMetric call per resource, and parsed into minutes. The
+metrics job (collector/jobs/traffic.py) upserts and rolls them up."""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from azure.core.rest import HttpRequest
+from azure.monitor.querymetrics import MetricsQueryResult
+
+from collector.azure.arm import AzureCallError, azure_errors, error_from, parse_json, url
+from collector.azure.monitor import BATCH_SIZE, endpoint_for, query_batch
+from collector.periods import floor_minute
+from collector.runs import Run
+from collector.settings import MetricSettings, Settings
+
+log = logging.getLogger(__name__)
+
+METRICS_API = "2024-02-01"
+SERVERLESS_NAMESPACE = "Microsoft.MachineLearningServices/workspaces/serverlessEndpoints"
+# A Foundry resource's metrics, one series per deployment (Learn: "Monitor Azure OpenAI", metrics of
+# Microsoft.CognitiveServices/accounts split by the ModelDeploymentName dimension).
+FOUNDRY_NAMESPACE = "Microsoft.CognitiveServices/accounts"
+FOUNDRY_DIMENSION = "ModelDeploymentName"
+FOUNDRY_SPLIT = f"{FOUNDRY_DIMENSION} eq '*'"
+NO_METRICS = "no traffic metrics from Azure Monitor"
+FIELDS = ("input_tokens", "output_tokens", "total_tokens", "requests")
+MAX_SPAN = timedelta(hours=24)  # one metrics call covers at most a day of minutes
+Minutes = dict[datetime, dict[str, int]]  # minute -> {field: total}
+
+
+@dataclass(frozen=True)
+class MeteredDeployment:
+    """A deployment whose traffic the metrics job collects, with the limits its hours are rolled up against."""
+
+    resource_id: str
+    model: str
+    subscription_id: str
+    region: str  # its workspace's or Foundry resource's, as metrics:getBatch groups resources by region
+    tpm_limit: int | None
+    rpm_limit: int | None
+    # Foundry: the resource whose metrics hold it, and its name there (the ModelDeploymentName dimension)
+    account_id: str = ""
+    name: str = ""
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_metrics(body: dict[str, Any], names: MetricSettings, what: str) -> dict[datetime, dict[str, int]]:
+    """{minute: {field: total}} from a metrics answer; metrics map by name, never by position."""
+    by_name = {getattr(names, f).lower(): f for f in FIELDS}
+    minutes: dict[datetime, dict[str, int]] = defaultdict(lambda: dict.fromkeys(FIELDS, 0))
+    values = body.get("value")
+    if not isinstance(values, list):
+        raise AzureCallError(f"{what}: expected a 'value' list of metrics, got keys {sorted(body)}")
+    for metric in values:
+        name = ((metric or {}).get("name") or {}).get("value", "") if isinstance(metric, dict) else ""
+        field = by_name.get(str(name).lower())
+        if field is None:
+            log.warning("%s: ignored metric %r (expected one of %s)", what, name, sorted(by_name))
+            continue
+        for series in metric.get("timeseries") or []:
+            for point in (series or {}).get("data") or []:
+                stamp, total = point.get("timeStamp"), point.get("total")
+                try:
+                    minute = floor_minute(datetime.fromisoformat(str(stamp).replace("Z", "+00:00")))
+                except ValueError:
+                    log.warning("%s: skipped a point with timeStamp %r (expected ISO 8601)", what, stamp)
+                    continue
+                if total is None:
+                    total = 0  # Azure leaves out 'total' for minutes without traffic
+                if not isinstance(total, int | Decimal) or isinstance(total, bool):
+                    log.warning("%s: skipped a point with total %r (expected a number)", what, total)
+                    continue
+                minutes[minute][field] += int(total)
+    return dict(minutes)
+
+
+def parse_batch(
+    results: Sequence[MetricsQueryResult], resource_ids: Sequence[str], names: MetricSettings, what: str
+) -> dict[str, Minutes]:
+    """{resource ID: minutes} from a metrics:getBatch answer. A result is matched to its resource by its
+    metrics' IDs ("<resource>/providers/Microsoft.Insights/metrics/<name>"), else by its position; an
+    empty timeseries is a resource without traffic, not an error."""
+    split, answered = _parse_results(results, resource_ids, names, what, "")
+    return {owner: split.get((owner, ""), {}) for owner in answered}
+
+
+def parse_split(
+    results: Sequence[MetricsQueryResult],
+    deployments: dict[str, dict[str, str]],
+    names: MetricSettings,
+    what: str,
+) -> dict[str, Minutes]:
+    """{deployment ID: minutes} from a getBatch answer of Foundry resources split by ModelDeploymentName:
+    `deployments` maps each resource asked to {deployment name (lower-case): deployment ID}. Azure sends a
+    series only for deployments with traffic: one without is idle; a resource the answer leaves out
+    leaves its deployments out (an error of theirs). A series naming a deployment the inventory lacks is
+    logged and left out."""
+    split, answered = _parse_results(results, list(deployments), names, what, FOUNDRY_DIMENSION)
+    out: dict[str, Minutes] = {}
+    for owner in answered:
+        for name, deployment_id in deployments[owner].items():
+            out[deployment_id] = split.get((owner, name), {})
+    for owner, name in sorted(set(split) - {(o, n) for o in answered for n in deployments[o]}):
+        log.warning(
+            "%s: ignored the traffic of deployment %r of %s (expected one of its deployments in the inventory: %s)",
+            what,
+            name,
+            owner,
+            ", ".join(sorted(deployments[owner])),
+        )
+    return out
+
+
+def _parse_results(
+    results: Sequence[MetricsQueryResult], resource_ids: Sequence[str], names: MetricSettings, what: str, dimension: str
+) -> tuple[dict[tuple[str, str], Minutes], list[str]]:
+    """The minutes per (resource, value of `dimension`, lower-case; '' when not split), and the
+    resources answered."""
+    by_name = {getattr(names, f).lower(): f for f in FIELDS}
+    wanted = {r.lower(): r for r in resource_ids}
+    out: dict[tuple[str, str], Minutes] = {}
+    answered: list[str] = []
+    for index, result in enumerate(results):
+        ids = {str(m.id or "").lower().split("/providers/microsoft.insights/metrics/")[0] for m in result.metrics}
+        owner = next((wanted[i] for i in ids if i in wanted), None)
+        if owner is None and not ids and len(results) == len(resource_ids):
+            owner = resource_ids[index]
+        if owner is None:
+            log.warning("%s: ignored a result for %s (expected one of the %d resources asked)", what, ids, len(wanted))
+            continue
+        answered.append(owner)
+        for metric in result.metrics:
+            field = by_name.get(str(metric.name or "").lower())
+            if field is None:
+                log.warning("%s: ignored metric %r (expected one of %s)", what, metric.name, sorted(by_name))
+                continue
+            for series in metric.timeseries:
+                value = ""
+                if dimension:
+                    found = {k.lower(): v for k, v in (series.metadata_values or {}).items()}.get(dimension.lower())
+                    if not found:
+                        log.warning("%s: skipped a series of %s without %s", what, owner, dimension)
+                        continue
+                    value = str(found).lower()
+                minutes = out.setdefault((owner, value), defaultdict(lambda: dict.fromkeys(FIELDS, 0)))
+                for point in series.data:
+                    if point.timestamp is None:
+                        log.warning("%s: skipped a point of %s without a timeStamp", what, owner)
+                        continue
+                    minutes[floor_minute(point.timestamp)][field] += int(point.total or 0)
+    return {key: dict(minutes) for key, minutes in out.items()}, answered
+
+
+def fetch_batches(
+    run: Run, settings: Settings, windows: dict[str, tuple[MeteredDeployment, datetime, datetime]]
+) -> dict[str, Minutes | AzureCallError]:
+    """The minutes of every deployment in `windows` (id -> (deployment, start, end)) through
+    metrics:getBatch: one call per 50 resources of a subscription and region (and per day of window),
+    each spanning its members' windows; a failed call is the error of each of its members. A serverless
+    deployment is a resource of its own; Foundry deployments are asked through their Foundry resource,
+    split by ModelDeploymentName (one call covers 50 resources' deployments)."""
+    groups: dict[tuple[bool, str, str], list[tuple[MeteredDeployment, datetime, datetime]]] = defaultdict(list)
+    for deployment, start, end in windows.values():
+        groups[(bool(deployment.account_id), deployment.subscription_id, deployment.region)].append(
+            (deployment, start, end)
+        )
+    out: dict[str, Minutes | AzureCallError] = {}
+    for (foundry, _subscription, region), members in sorted(groups.items()):
+        client = run.clients.metrics(endpoint_for(settings.arm_endpoint, settings.metrics.batch_endpoint, region))
+        by_resource: dict[str, list[tuple[MeteredDeployment, datetime, datetime]]] = defaultdict(list)
+        for member in members:
+            by_resource[member[0].account_id or member[0].resource_id].append(member)
+        resources = sorted(by_resource)
+        for first in range(0, len(resources), BATCH_SIZE):
+            asked = resources[first : first + BATCH_SIZE]
+            out.update(_fetch_batch(client, settings, region, foundry, {r: by_resource[r] for r in asked}))
+    return out
+
+
+def _fetch_batch(
+    client: Any,
+    settings: Settings,
+    region: str,
+    foundry: bool,
+    members: dict[str, list[tuple[MeteredDeployment, datetime, datetime]]],
+) -> dict[str, Minutes | AzureCallError]:
+    """One batch of at most 50 resources, a day of window per call."""
+    ids = list(members)
+    deployments = [d for held in members.values() for d, _, _ in held]
+    names = [getattr(settings.metrics, f) for f in FIELDS]
+    namespace = FOUNDRY_NAMESPACE if foundry else settings.metrics.namespace or SERVERLESS_NAMESPACE
+    split = {r: {d.name.lower(): d.resource_id for d, _, _ in held} for r, held in members.items()}
+    minutes: dict[str, Minutes] = {d.resource_id: {} for d in deployments}
+    unanswered: dict[str, str] = {}
+    cursor = min(s for held in members.values() for _, s, _ in held)
+    end = max(e for held in members.values() for _, _, e in held)
+    try:
+        while cursor < end:
+            stop = min(cursor + MAX_SPAN, end)
+            what = f"metrics:getBatch in {region} {_iso(cursor)}/{_iso(stop)}"
+            if foundry:
+                results = query_batch(client, ids, namespace, names, cursor, stop, filter=FOUNDRY_SPLIT)
+                answered = parse_split(results, split, settings.metrics, what)
+            else:
+                answered = parse_batch(
+                    query_batch(client, ids, namespace, names, cursor, stop), ids, settings.metrics, what
+                )
+            for d in deployments:
+                if d.resource_id in answered:
+                    minutes[d.resource_id].update(answered[d.resource_id])
+                else:
+                    asked = d.account_id or d.resource_id
+                    unanswered.setdefault(d.resource_id, f"{what}: expected a result for {asked}, got none")
+            cursor = stop
+    except AzureCallError as exc:
+        return dict.fromkeys(minutes, exc)
+    # A deployment the answer left out fails its scope (retried next run), never stored as idle.
+    return {**minutes, **{i: AzureCallError(why) for i, why in unanswered.items()}}
+
+
+def fetch_minutes(
+    run: Run, settings: Settings, deployment_id: str, start: datetime, end: datetime
+) -> dict[datetime, dict[str, int]]:
+    """One deployment's minutes through the per-resource ARM metrics API (`[metrics] batch = false`)."""
+    names = settings.metrics
+    metricnames = ",".join(getattr(names, f) for f in FIELDS)
+    out: dict[datetime, dict[str, int]] = {}
+    cursor = start
+    while cursor < end:
+        stop = min(cursor + MAX_SPAN, end)
+        what = f"metrics of {deployment_id} {_iso(cursor)}/{_iso(stop)}"
+        link = url(
+            run.clients.settings.arm_endpoint,
+            f"{deployment_id}/providers/Microsoft.Insights/metrics",
+            METRICS_API,
+            timespan=f"{_iso(cursor)}/{_iso(stop)}",
+            interval="PT1M",
+            metricnames=metricnames,
+            aggregation="total",
+            **({"metricnamespace": names.namespace} if names.namespace else {}),
+        )
+        with azure_errors(what):
+            response = run.clients.resources.send_request(HttpRequest("GET", link))
+        if response.status_code != 200:
+            raise error_from(response, what)
+        out.update(parse_metrics(parse_json(response, what), names, what))
+        cursor = stop
+    return out
+
+
+def metrics_unsupported(exc: AzureCallError) -> bool:
+    """Azure Monitor's answer for a resource type or metric it has no metrics for: 400 with "Failed to
+    find metric configuration for provider: ..." (quoted in Azure/azure-sdk-for-net#29584), or a code
+    or message saying the type or metric is not supported."""
+    text = str(exc).lower()
+    return exc.status == 400 and (
+        "failed to find metric configuration" in text or "notsupported" in exc.code.lower() or "not supported" in text
+    )
