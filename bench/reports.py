@@ -24,8 +24,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench._db import markdown_table, parse_backends, peak_rss_mib
 from bench.big_tenant import big_store
 from collector.db.engine import make_engine
+from collector.read.monthly_report import parse_month
 from collector.reports.files import FORMATS, generate
-from collector.reports.monthly import parse_month
 from collector.settings import load_settings
 
 

@@ -18,11 +18,10 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from prometheus_client.core import GaugeMetricFamily
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from collector.alerts.rules import RULES, budget_figures, month_span
-from collector.db.models import Alert
+from collector.read.alerts import alerts
 from collector.read.headroom import deployment_headroom
 from collector.read.quota import latest_quota
 from collector.read.spend import spend
@@ -182,12 +181,7 @@ def _alerts(session: Session) -> GaugeMetricFamily:
     firing = GaugeMetricFamily(
         "costwatch_alerts_firing", "Alerts firing now (costwatch's own rules)", labels=["rule", "severity"]
     )
-    counts = Counter(
-        (rule, severity)
-        for rule, severity in session.execute(
-            select(Alert.rule, Alert.severity).where(Alert.state == "firing").order_by(Alert.rule)
-        )
-    )
+    counts = Counter((alert.rule, alert.severity) for alert in alerts(session, "firing"))
     # The whole rule x severity grid, zeros included, keeps absent() out of dashboards and rules.
     for rule in sorted({*RULES, "budget_forecast", *(r for r, _ in counts)}):
         for severity in SEVERITIES:

@@ -19,28 +19,18 @@ from typing import Any
 
 import pandas as pd
 import streamlit as st
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from collector.attribution import UNATTRIBUTED, model_name
 from collector.db.engine import make_engine, require_current_schema
-from collector.db.models import (
-    CollectionRun,
-    CostRow,
-    DailyTotal,
-    Deployment,
-    MarketplaceSubscription,
-    QuotaSnapshot,
-    ResourceAttribution,
-    Subscription,
-    TrafficHour,
-    Workspace,
-    is_project,
-)
-from collector.db.types import money_sum
+from collector.read import costs as read_costs
+from collector.read import inventory as read_inventory
 from collector.read.alerts import alerts
 from collector.read.budgets import ProjectKey, project_cost_centers
 from collector.read.events import inventory_events
+from collector.read.freshness import last_run
+from collector.read.quota import quota_history as quota_history_of
 from collector.read.spend import spend
 from collector.runs import as_utc, utcnow
 from collector.settings import ENV_PREFIX, Settings, load_settings
@@ -105,9 +95,8 @@ def _session() -> Session:
 @st.cache_data(ttl=60, max_entries=4)
 def data_span() -> tuple[date | None, date | None]:
     """First and last day with cost data (the whole store: only dates, nothing per project)."""
-    with _session() as session:  # from the daily totals: a small table, where min and max are cheap
-        first, last = session.execute(select(func.min(DailyTotal.usage_date), func.max(DailyTotal.usage_date))).one()
-    return first, last
+    with _session() as session:
+        return read_costs.data_span(session)
 
 
 @st.cache_data(ttl=300, max_entries=4)
@@ -120,8 +109,7 @@ def cost_centers() -> dict[ProjectKey, str]:
 @st.cache_data(ttl=300, max_entries=4)
 def subscription_names() -> dict[str, str]:
     with _session() as session:
-        rows = session.execute(select(Subscription.subscription_id, Subscription.display_name)).all()
-    return {r.subscription_id: r.display_name or r.subscription_id for r in rows}
+        return read_inventory.subscription_names(session)
 
 
 def _spend_rows(
@@ -156,28 +144,8 @@ def filter_options(date_from: date, date_to: date, scope: Scope) -> dict[str, li
 @st.cache_data(ttl=300, max_entries=32)
 def cost_rows_frame(resource: str, date_from: date, date_to: date, scope: Scope) -> pd.DataFrame:
     """The stored cost rows of one resource (as Azure last stated them), if its project is in scope."""
-    query = (
-        select(
-            CostRow.usage_date,
-            CostRow.meter,
-            CostRow.meter_category,
-            CostRow.meter_subcategory,
-            CostRow.charge_type,
-            CostRow.quantity,
-            CostRow.cost,
-            CostRow.currency,
-            CostRow.is_estimated,
-            CostRow.run_id,
-            ResourceAttribution.project,
-        )
-        .outerjoin(ResourceAttribution, ResourceAttribution.resource_id == CostRow.resource_id)
-        .where(CostRow.resource_id == resource.lower(), CostRow.usage_date.between(date_from, date_to))
-        .order_by(CostRow.usage_date, CostRow.meter, CostRow.charge_type)
-    )
-    if scope is not None:
-        query = query.where(func.lower(ResourceAttribution.project).in_(scope))
     with _session() as session:
-        rows = session.execute(query).all()
+        rows = read_costs.cost_rows(session, resource, date_from, date_to, scope)
     return pd.DataFrame(
         [
             {
@@ -220,14 +188,7 @@ def unattributed_frame(date_from: date, date_to: date, scope: Scope) -> pd.DataF
         rows = spend(
             session, date_from, date_to, ["subscription", "model", "resource"], where={"project": [UNATTRIBUTED]}
         )
-        reasons = {
-            a.resource_id: (a.rule, a.detail)
-            for a in session.scalars(
-                select(ResourceAttribution).where(
-                    ResourceAttribution.resource_id.in_(sorted({r.keys["resource"] for r in rows}))
-                )
-            )
-        }
+        reasons = read_costs.attribution_reasons(session, {r.keys["resource"] for r in rows})
     return pd.DataFrame(
         [
             {
@@ -252,16 +213,11 @@ def unattributed_frame(date_from: date, date_to: date, scope: Scope) -> pd.DataF
 @st.cache_data(ttl=60, max_entries=4)
 def freshness() -> dict[str, object]:
     with _session() as session:
-        last = session.execute(
-            select(CollectionRun.finished_at, CollectionRun.status)
-            .where(CollectionRun.finished_at.is_not(None))
-            .order_by(CollectionRun.id.desc())
-            .limit(1)
-        ).first()
+        finished, status = last_run(session)
     first_day, last_day = data_span()
     return {
-        "last_run": last.finished_at if last else None,
-        "last_status": last.status if last else None,
+        "last_run": finished,
+        "last_status": status,
         "first_day": first_day,
         "last_day": last_day,
     }
@@ -307,12 +263,8 @@ def _age(age: timedelta | None) -> str:
 def project_places(scope: Scope) -> list[tuple[str, str]]:
     """(subscription, region) of the projects in scope: where a project owner's quota lives."""
     with _session() as session:
-        rows = session.execute(
-            select(Workspace.name, Workspace.subscription_id, Workspace.location).where(
-                is_project(), Workspace.removed_at.is_(None)
-            )
-        ).all()
-    return sorted({(r.subscription_id, r.location.lower()) for r in rows if allowed(scope, r.name)})
+        places = read_inventory.project_places(session)
+    return sorted({(subscription, region) for project, subscription, region in places if allowed(scope, project)})
 
 
 def _places(scope: Scope) -> set[tuple[str, str]] | None:
@@ -373,21 +325,8 @@ def quota_history(subscription: str, region: str, provider: str, name: str, days
     if not _in(_places(scope), subscription, region):
         return pd.DataFrame(columns=columns)
     with _session() as session:
-        rows = session.execute(
-            select(QuotaSnapshot.taken_at, QuotaSnapshot.current_value, QuotaSnapshot.limit_value)
-            .where(
-                QuotaSnapshot.subscription_id == subscription,
-                QuotaSnapshot.location == region,
-                QuotaSnapshot.provider == provider,
-                QuotaSnapshot.name == name,
-                QuotaSnapshot.taken_at >= utcnow() - timedelta(days=days),
-            )
-            .order_by(QuotaSnapshot.taken_at)
-        ).all()
-    return pd.DataFrame(
-        [{"taken_at": as_utc(r.taken_at), "current": r.current_value, "limit": r.limit_value} for r in rows],
-        columns=columns,
-    )
+        rows = quota_history_of(session, subscription, region, provider, name, utcnow() - timedelta(days=days))
+    return pd.DataFrame([dict(zip(columns, row, strict=True)) for row in rows], columns=columns)
 
 
 # --- deployments and traffic ------------------------------------------------------------------
@@ -402,32 +341,15 @@ def deployments_frame(window_hours: int, scope: Scope) -> pd.DataFrame:
     return pd.DataFrame([vars(r) for r in rows if allowed(scope, r.project)])
 
 
-def _deployment_query(scope: Scope) -> Any:
-    query = (
-        select(Deployment, Workspace.name.label("project"))
-        .join(Workspace, Workspace.resource_id == Deployment.workspace_id, isouter=True)
-        .order_by(Workspace.name, Deployment.name)
-    )
-    if scope is not None:
-        query = query.where(func.lower(Workspace.name).in_(scope))
-    return query
-
-
 @st.cache_data(ttl=300, max_entries=16)
 def traffic_days(first_day: date, scope: Scope) -> list[TrafficDay]:
     """Serverless traffic per deployment and UTC day since first_day, from the hourly rollups."""
     deployments = {}
     with _session() as session:
-        for d, project in session.execute(_deployment_query(scope).where(Deployment.kind == "serverless")):
-            deployments[d.resource_id] = (d.name, project or "", model_name(d.model_id))
-        hours = session.execute(
-            select(TrafficHour)
-            .where(
-                TrafficHour.hour >= datetime.combine(first_day, datetime.min.time(), tzinfo=UTC),
-                TrafficHour.deployment_id.in_(sorted(deployments)),
-            )
-            .order_by(TrafficHour.deployment_id, TrafficHour.hour)
-        ).scalars()
+        for d, project in read_inventory.deployments(session, scope, kind="serverless"):
+            deployments[d.resource_id] = (d.name, project, model_name(d.model_id))
+        since = datetime.combine(first_day, datetime.min.time(), tzinfo=UTC)
+        hours = read_inventory.traffic_hours(session, deployments, since)
         days: dict[tuple[str, date], list[int]] = {}
         for h in hours:
             slot = days.setdefault((h.deployment_id, as_utc(h.hour).date()), [0, 0, 0, 0, 0, 0])
@@ -447,16 +369,8 @@ def traffic_hours_frame(deployment: str, project: str, first_hour: datetime, sco
     if not allowed(scope, project):
         return pd.DataFrame(columns=columns)
     with _session() as session:
-        ids = [
-            d.resource_id
-            for d, p in session.execute(_deployment_query(scope).where(Deployment.name == deployment))
-            if (p or "") == project
-        ]
-        rows = session.scalars(
-            select(TrafficHour)
-            .where(TrafficHour.deployment_id.in_(ids), TrafficHour.hour >= first_hour)
-            .order_by(TrafficHour.hour)
-        ).all()
+        ids = [d.resource_id for d, p in read_inventory.deployments(session, scope, name=deployment) if p == project]
+        rows = sorted(read_inventory.traffic_hours(session, ids, first_hour), key=lambda h: h.hour)
     return pd.DataFrame(
         [
             {
@@ -495,11 +409,11 @@ def managed_frame(scope: Scope) -> pd.DataFrame:
     """Current managed-compute deployments with their VM size, instances and endpoint."""
     columns = ["project", "deployment", "model", "endpoint", "instance_type", "instance_count"]
     with _session() as session:
-        deployments = session.execute(_deployment_query(scope).where(Deployment.kind == "managed")).all()
+        deployments = read_inventory.deployments(session, scope, kind="managed")
     return pd.DataFrame(
         [
             {
-                "project": project or "",
+                "project": project,
                 "deployment": d.name,
                 "model": model_name(d.model_id),
                 "endpoint": d.resource_id.lower().split("/deployments/")[0],
@@ -517,34 +431,13 @@ def managed_frame(scope: Scope) -> pd.DataFrame:
 def vm_hours(date_from: date, date_to: date, scope: Scope) -> list[tuple[str, str, Decimal, Decimal, int]]:
     """(managed resource, currency, cost, hours, days) of Virtual Machines meters: what an instance-hour
     costs on your own bill. Scoped like every read; prices measured in other projects are not shown."""
-    query = (
-        select(
-            CostRow.resource_id,
-            CostRow.currency,
-            money_sum(CostRow.cost).label("cost"),
-            money_sum(CostRow.quantity).label("hours"),
-            func.count(func.distinct(CostRow.usage_date)).label("days"),
-            ResourceAttribution.project,
-        )
-        .join(ResourceAttribution, ResourceAttribution.resource_id == CostRow.resource_id)
-        .where(
-            ResourceAttribution.spend_kind == "managed_compute",
-            CostRow.meter_category == "Virtual Machines",
-            CostRow.usage_date.between(date_from, date_to),
-        )
-        .group_by(CostRow.resource_id, CostRow.currency, ResourceAttribution.project)
-    )
     with _session() as session:
-        rows = session.execute(query).all()
+        rows = read_costs.vm_hours(session, date_from, date_to)
     return [
-        (r.resource_id, r.currency, _decimal(r.cost), _decimal(r.hours), int(r.days))
-        for r in rows
-        if allowed(scope, r.project)
+        (resource, currency, cost, hours, days)
+        for resource, project, currency, cost, hours, days in rows
+        if allowed(scope, project)
     ]
-
-
-def _decimal(value: Any) -> Decimal:
-    return value if isinstance(value, Decimal) else Decimal(str(value or 0))
 
 
 @st.cache_data(ttl=300, max_entries=16)
@@ -614,11 +507,7 @@ def alerts_frame(state: str, scope: Scope) -> pd.DataFrame:
 @st.cache_data(ttl=60, max_entries=16)
 def marketplace_frame(scope: Scope) -> pd.DataFrame:
     with _session() as session:
-        rows = session.execute(
-            select(MarketplaceSubscription, Workspace.name)
-            .join(Workspace, Workspace.resource_id == MarketplaceSubscription.workspace_id, isouter=True)
-            .order_by(Workspace.name, MarketplaceSubscription.name)
-        ).all()
+        rows = read_inventory.marketplace_subscriptions(session)
     return pd.DataFrame(
         [
             {
@@ -643,12 +532,7 @@ def events_frame(days: int, scope: Scope) -> pd.DataFrame:
     with _session() as session:
         rows = inventory_events(session, utcnow() - timedelta(days=days))[::-1]  # newest first
         workspaces = (
-            []
-            if scope is None
-            else [
-                w.lower() + "/"
-                for w in session.scalars(select(Workspace.resource_id).where(func.lower(Workspace.name).in_(scope)))
-            ]
+            [] if scope is None else [w.lower() + "/" for w in read_inventory.project_workspace_ids(session, scope)]
         )
     return pd.DataFrame(
         [

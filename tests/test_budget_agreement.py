@@ -20,7 +20,7 @@ from collector import rollup
 from collector.alerts.rules import budgets as budget_conditions
 from collector.db.engine import make_engine
 from collector.db.models import ResourceAttribution, Workspace
-from collector.reports.monthly import build_report
+from collector.read.monthly_report import build_report
 from collector.settings import Budget, Settings
 from dashboard import queries
 from tests.emulated import MID_MONTH, collect_all, emulator_at, settings_for

@@ -16,9 +16,9 @@ from collector.jobs.quota import run_quota
 from collector.jobs.traffic import run_metrics
 from collector.periods import floor_minute
 from collector.read.headroom import deployment_headroom
+from collector.read.monthly_report import build_report, detail_rows
 from collector.read.quota import latest_quota
 from collector.reports.focus import focus_record
-from collector.reports.monthly import build_report, detail_rows
 from collector.runs import utcnow
 from collector.sources.quota import FOUNDRY_PROVIDER
 from tests.emulated import collect_all, emulator, settings_for, stored, truth

@@ -29,18 +29,18 @@ from sqlalchemy.orm import Session
 
 from collector.db.engine import make_engine
 from collector.db.models import Alert, Base, GeneratedReport
-from collector.read.spend import spend
-from collector.reports.csv_report import COLUMNS, render_csv
-from collector.reports.files import file_state, generate, generated_reports
-from collector.reports.focus import COLUMNS as FOCUS_COLUMNS
-from collector.reports.focus import charge_category, render_focus
-from collector.reports.monthly import (
+from collector.read.monthly_report import (
     DetailRow,
     build_report,
     detail_rows,
     month_end,
     parse_month,
 )
+from collector.read.spend import spend
+from collector.reports.csv_report import COLUMNS, render_csv
+from collector.reports.files import file_state, generate, generated_reports
+from collector.reports.focus import COLUMNS as FOCUS_COLUMNS
+from collector.reports.focus import charge_category, render_focus
 from collector.reports.text import plain
 from collector.settings import Settings
 from collector.units import UNKNOWN_TOKENS, meter_unit, per_million_tokens

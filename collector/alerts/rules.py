@@ -16,20 +16,14 @@ from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from urllib.parse import urlencode
 
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from collector.db.models import (
-    CostRow,
-    Deployment,
-    InventoryEvent,
-    MarketplaceSubscription,
-    ScopeRun,
-    Workspace,
-)
 from collector.read.budgets import BudgetKey, budget_totals, project_cost_centers
-from collector.read.freshness import freshness
+from collector.read.costs import last_cost_day
+from collector.read.events import changed_since, events_of
+from collector.read.freshness import freshness, last_scope_runs
 from collector.read.headroom import deployment_headroom
+from collector.read.inventory import deployments, marketplace_subscriptions, workspace_names
 from collector.read.money import money
 from collector.read.quota import QuotaRow, latest_quota, measure
 from collector.read.spend import spend
@@ -166,7 +160,7 @@ def month_span(session: Session, now: datetime) -> tuple[date, date, int, int] |
     month: the basis of every month-end forecast. None before the month has data."""
     today = now.date()
     month = today.replace(day=1)
-    last_day = session.scalar(select(func.max(CostRow.usage_date)).where(CostRow.usage_date >= month))
+    last_day = last_cost_day(session, since=month)
     if last_day is None:
         return None
     return month, last_day, (last_day - month).days + 1, calendar.monthrange(today.year, today.month)[1]
@@ -260,7 +254,7 @@ def anomalies(session: Session, settings: Settings, now: datetime) -> list[Condi
     when spend > median + factor x max(MAD, 10% of median) and the excess is at least
     `anomaly_min_amount`. Needs all four earlier weekdays."""
     rules = settings.alerts
-    latest = session.scalar(select(func.max(CostRow.usage_date)))
+    latest = last_cost_day(session)
     if latest is None:
         return []
     days = [latest - timedelta(days=7 * k) for k in range(5)]
@@ -307,15 +301,9 @@ def marketplace(session: Session, settings: Settings, now: datetime) -> list[Con
     rules = settings.alerts
     out: list[Condition] = []
     since = now - timedelta(days=MARKETPLACE_EVENT_DAYS)
-    subscriptions = {m.resource_id: m for m in session.scalars(select(MarketplaceSubscription))}
-    projects = {w.resource_id: w.name for w in session.scalars(select(Workspace))}
-    new = session.scalars(
-        select(InventoryEvent).where(
-            InventoryEvent.resource_type == "marketplace_subscriptions",
-            InventoryEvent.kind == "added",
-            InventoryEvent.observed_at >= since,
-        )
-    )
+    subscriptions = {m.resource_id: m for m, _ in marketplace_subscriptions(session)}
+    projects = workspace_names(session)
+    new = events_of(session, "marketplace_subscriptions", "added", since)
     for event in new:
         sub = subscriptions.get(event.resource_id)
         project = projects.get(sub.workspace_id, "?") if sub else "?"
@@ -337,7 +325,7 @@ def marketplace(session: Session, settings: Settings, now: datetime) -> list[Con
         if sub.status == "Suspended" or (
             sub.status == "Unsubscribed"
             and as_utc(sub.last_seen) >= since
-            and _changed_since(session, sub.resource_id, since)
+            and changed_since(session, sub.resource_id, since)
         ):
             out.append(
                 Condition(
@@ -354,9 +342,8 @@ def marketplace(session: Session, settings: Settings, now: datetime) -> list[Con
     if rules.offer_allow_list:
         allowed = {o.lower() for o in rules.offer_allow_list}
         by_id = {m.resource_id: m for m in subscriptions.values()}
-        for d in session.scalars(
-            select(Deployment).where(Deployment.kind == "serverless", Deployment.removed_at.is_(None))
-        ):
+        current = [d for d, _ in deployments(session, kind="serverless") if d.removed_at is None]
+        for d in sorted(current, key=lambda d: d.resource_id):
             sub = by_id.get(d.marketplace_subscription_id)
             if sub is not None and sub.offer_id.lower() not in allowed:
                 project = projects.get(d.workspace_id, "?")
@@ -374,24 +361,11 @@ def marketplace(session: Session, settings: Settings, now: datetime) -> list[Con
     return out
 
 
-def _changed_since(session: Session, resource_id: str, since: datetime) -> bool:
-    count = session.scalar(
-        select(func.count())
-        .select_from(InventoryEvent)
-        .where(InventoryEvent.resource_id == resource_id, InventoryEvent.observed_at >= since)
-    )
-    return bool(count)
-
-
 def collection_health(session: Session, settings: Settings, now: datetime) -> list[Condition]:
     """A scope that failed its last N runs in a row, and a job whose data went stale after it had run."""
     rules = settings.alerts
     out = []
-    scopes = session.scalars(select(ScopeRun.scope).distinct()).all()
-    for scope in scopes:
-        last = session.scalars(
-            select(ScopeRun).where(ScopeRun.scope == scope).order_by(ScopeRun.id.desc()).limit(rules.failed_runs)
-        ).all()
+    for scope, last in last_scope_runs(session, rules.failed_runs).items():
         if len(last) == rules.failed_runs and all(r.status == "failed" for r in last):
             out.append(
                 Condition(

@@ -25,11 +25,17 @@ from collector.foundry_models import MODEL_KINDS
 from collector.jobs.inventory import discover_subscriptions
 from collector.runs import Progress, Run, RunSummary, execute, quiet, utcnow
 from collector.settings import Settings
-from collector.sources.quota import API_VERSIONS, COMPUTE_PROVIDER, FOUNDRY_PROVIDER, ML_PROVIDER, region, usages
+from collector.sources.quota import (
+    API_VERSIONS,
+    COMPUTE_PROVIDER,
+    FOUNDRY_PROVIDER,
+    ML_PROVIDER,
+    QUOTA_KEY,
+    region,
+    usages,
+)
 
 log = logging.getLogger(__name__)
-
-QUOTA_KEY = ("subscription_id", "location", "provider", "name", "taken_at")
 
 
 def watched_regions(engine: Engine, settings: Settings) -> dict[str, list[str]]:

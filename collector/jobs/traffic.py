@@ -41,6 +41,7 @@ from collector.settings import LimitSettings, Settings
 from collector.sources.traffic import (
     FIELDS,
     NO_METRICS,
+    TRAFFIC_KEY,
     MeteredDeployment,
     Minutes,
     fetch_batches,
@@ -101,7 +102,7 @@ def _collect_deployment(
         if unavailable:
             log.info("metrics of %s: Azure Monitor answers again; traffic is collected", deployment_id)
             _update(session, deployment_id, since=None, reason=None, checked=None)
-        upsert(session, TrafficMinute, rows, ("deployment_id", "minute"))
+        upsert(session, TrafficMinute, rows, TRAFFIC_KEY)
         if ordered:
             roll_up(session, deployment, floor_hour(ordered[0]), ordered[-1], settings.limits.near_fraction)
     run.summary.rows_written += len(rows)

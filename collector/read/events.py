@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from collector.db.models import InventoryEvent, ResourceAttribution
@@ -20,3 +20,21 @@ def inventory_events(session: Session, since: datetime) -> list[tuple[InventoryE
         .order_by(InventoryEvent.id)
     )
     return [(event, project) for event, project in session.execute(query)]
+
+
+def events_of(session: Session, resource_type: str, kind: str, since: datetime) -> list[InventoryEvent]:
+    """The events of one kind ("added", "changed", "removed") about one resource type, since `since`."""
+    query = select(InventoryEvent).where(
+        InventoryEvent.resource_type == resource_type, InventoryEvent.kind == kind, InventoryEvent.observed_at >= since
+    )
+    return list(session.scalars(query))
+
+
+def changed_since(session: Session, resource_id: str, since: datetime) -> bool:
+    """Whether anything was observed about the resource since `since`."""
+    query = (
+        select(func.count())
+        .select_from(InventoryEvent)
+        .where(InventoryEvent.resource_id == resource_id, InventoryEvent.observed_at >= since)
+    )
+    return bool(session.scalar(query))

@@ -120,3 +120,25 @@ def _line(
     success = as_utc(success) if success else None
     age = now - success if success else None
     return Freshness(job, scope, success, status, error, age, age is None or age > 2 * interval, rows, qpu, seconds)
+
+
+def last_run(session: Session) -> tuple[datetime | None, str | None]:
+    """When the newest finished run of any job ended, and how."""
+    row = session.execute(
+        select(CollectionRun.finished_at, CollectionRun.status)
+        .where(CollectionRun.finished_at.is_not(None))
+        .order_by(CollectionRun.id.desc())
+        .limit(1)
+    ).first()
+    return (row.finished_at, row.status) if row else (None, None)
+
+
+def last_scope_runs(session: Session, count: int) -> dict[str, list[ScopeRun]]:
+    """Every scope ever run, with its newest `count` runs, newest first."""
+    scopes = session.scalars(select(ScopeRun.scope).distinct()).all()
+    return {
+        scope: list(
+            session.scalars(select(ScopeRun).where(ScopeRun.scope == scope).order_by(ScopeRun.id.desc()).limit(count))
+        )
+        for scope in scopes
+    }

@@ -71,3 +71,21 @@ def latest_quota(session: Session) -> list[QuotaRow]:
         )
         for q in session.scalars(query)
     ]
+
+
+def quota_history(
+    session: Session, subscription: str, region: str, provider: str, name: str, since: datetime
+) -> list[tuple[datetime, int, int]]:
+    """(taken at, current, limit) of every snapshot of one family since `since`, oldest first."""
+    rows = session.execute(
+        select(QuotaSnapshot.taken_at, QuotaSnapshot.current_value, QuotaSnapshot.limit_value)
+        .where(
+            QuotaSnapshot.subscription_id == subscription,
+            QuotaSnapshot.location == region,
+            QuotaSnapshot.provider == provider,
+            QuotaSnapshot.name == name,
+            QuotaSnapshot.taken_at >= since,
+        )
+        .order_by(QuotaSnapshot.taken_at)
+    )
+    return [(as_utc(r.taken_at), r.current_value, r.limit_value) for r in rows]

@@ -3,8 +3,8 @@ stored and recorded (files.py), mailed (mail.py), and run by `costwatch report` 
 
 from __future__ import annotations
 
+from collector.read.monthly_report import MonthlyReport, build_report, detail_rows, parse_month
 from collector.reports.files import FORMATS, Generated, generate, generated_reports
-from collector.reports.monthly import MonthlyReport, build_report, detail_rows, parse_month
 
 __all__ = [
     "FORMATS",

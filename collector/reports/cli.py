@@ -26,7 +26,7 @@ class _SettingsSource(Protocol):
 
 
 def _month(_ctx: Any, _param: Any, value: str) -> date:
-    from collector.reports.monthly import parse_month
+    from collector.read.monthly_report import parse_month
 
     try:
         return parse_month(value)

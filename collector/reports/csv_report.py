@@ -10,7 +10,7 @@ from __future__ import annotations
 import csv
 import io
 
-from collector.reports.monthly import ESTIMATED, FINAL, MonthlyReport, ReportLine
+from collector.read.monthly_report import ESTIMATED, FINAL, MonthlyReport, ReportLine
 from collector.reports.text import plain
 
 COLUMNS = (

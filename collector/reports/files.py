@@ -17,9 +17,9 @@ from sqlalchemy.orm import Session
 
 from collector.db.models import GeneratedReport
 from collector.extras import require
+from collector.read.monthly_report import MonthlyReport, build_report, detail_rows
 from collector.reports.csv_report import render_csv
 from collector.reports.focus import write_focus
-from collector.reports.monthly import MonthlyReport, build_report, detail_rows
 from collector.settings import Settings
 
 FORMATS = ("csv", "xlsx", "pdf", "focus")  # what the schedule writes and the dashboard offers

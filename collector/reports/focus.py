@@ -18,7 +18,7 @@ from datetime import date, timedelta
 from typing import BinaryIO
 
 from collector.periods import add_months, month_end
-from collector.reports.monthly import DetailRow, MonthlyReport
+from collector.read.monthly_report import DetailRow, MonthlyReport
 from collector.reports.text import plain
 from collector.units import HOURS, TOKENS, TOKENS_1K, TOKENS_1M, token_type
 

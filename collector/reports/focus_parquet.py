@@ -17,8 +17,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from collector.periods import month_end
+from collector.read.monthly_report import DetailRow, MonthlyReport
 from collector.reports.focus import COLUMNS, FOCUS_VERSION, Column, focus_record
-from collector.reports.monthly import DetailRow, MonthlyReport
 
 DECIMAL_PRECISION, DECIMAL_SCALE = 38, 20  # 18 integer digits: far beyond any cost or quantity of a row
 _QUANTUM = Decimal(1).scaleb(-DECIMAL_SCALE)

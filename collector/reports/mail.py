@@ -9,8 +9,8 @@ from pathlib import Path
 from collector.alerts.channels.base import DeliveryError
 from collector.alerts.channels.smtp import SmtpSender, new_message
 from collector.read.money import money
+from collector.read.monthly_report import MonthlyReport
 from collector.reports.files import MIME_TYPES
-from collector.reports.monthly import MonthlyReport
 from collector.settings import EmailSettings
 
 

@@ -22,7 +22,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
 from collector.read.money import money
-from collector.reports.monthly import FINAL, GroupTotal, MonthlyReport
+from collector.read.monthly_report import FINAL, GroupTotal, MonthlyReport
 from collector.reports.text import percent, quantity
 
 FONT_DIR = Path(matplotlib.get_data_path()) / "fonts" / "ttf"

@@ -14,8 +14,8 @@ from pathlib import Path
 from sqlalchemy import Engine
 
 from collector.periods import add_months
+from collector.read.monthly_report import ESTIMATED, FINAL, DataStatus
 from collector.reports.files import FORMATS, Generated, generate
-from collector.reports.monthly import ESTIMATED, FINAL, DataStatus
 from collector.settings import Settings
 
 

@@ -25,6 +25,8 @@ log = logging.getLogger(__name__)
 ML_PROVIDER = "Microsoft.MachineLearningServices"
 COMPUTE_PROVIDER = "Microsoft.Compute"
 FOUNDRY_PROVIDER = "Microsoft.CognitiveServices"
+# The dataset's natural key: one snapshot per family, region and subscription at each run's time.
+QUOTA_KEY = ("subscription_id", "location", "provider", "name", "taken_at")
 API_VERSIONS = {ML_PROVIDER: "2025-09-01", COMPUTE_PROVIDER: "2025-04-01", FOUNDRY_PROVIDER: "2025-06-01"}
 
 

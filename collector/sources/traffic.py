@@ -32,6 +32,8 @@ FOUNDRY_NAMESPACE = "Microsoft.CognitiveServices/accounts"
 FOUNDRY_DIMENSION = "ModelDeploymentName"
 FOUNDRY_SPLIT = f"{FOUNDRY_DIMENSION} eq '*'"
 NO_METRICS = "no traffic metrics from Azure Monitor"
+# The dataset's natural key; each run re-pulls the last `[metrics] overlap_minutes` (late minutes).
+TRAFFIC_KEY = ("deployment_id", "minute")
 FIELDS = ("input_tokens", "output_tokens", "total_tokens", "requests")
 MAX_SPAN = timedelta(hours=24)  # one metrics call covers at most a day of minutes
 Minutes = dict[datetime, dict[str, int]]  # minute -> {field: total}

@@ -11,8 +11,8 @@ import streamlit as st
 from sqlalchemy.orm import Session
 
 from collector.periods import add_months
+from collector.read.monthly_report import parse_month
 from collector.reports.files import FORMATS, MIME_TYPES, file_state, generate, generated_reports
-from collector.reports.monthly import parse_month
 from collector.settings import load_settings
 from dashboard import queries
 
