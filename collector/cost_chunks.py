@@ -153,7 +153,7 @@ def write_chunk(
         # A stretch never stored before (a backfill) has no row to update and none stale to look for:
         # its rows (unique by natural key, as parsed) are inserted as they are, without the conflict
         # clause: SQLite's executemany takes more than twice as long with it, and PostgreSQL COPYs
-        # straight into the table in a third of the staged upsert's time (docs/performance.md).
+        # straight into the table in a third of the staged upsert's time (docs/performance.md#insert-new-stretch).
         stored = not look or session.scalar(select(CostRow.id).where(*in_chunk).limit(1)) is not None
         if stored:
             upsert(session, CostRow, rows, COST_ROW_KEY)

@@ -5,7 +5,7 @@
 - `monthly_spend`: per month, subscription, resource, project, model, meter, kind and currency, with the
   month's first and last day with a cost row (whole months, by resource too).
 
-Pages and reports read them instead of scanning every cost row (docs/performance.md: a month of 500,000
+Pages and reports read them instead of scanning every cost row (docs/performance.md#rollups: a month of 500,000
 rows took 0.5-0.9 s per read from the raw rows). A realistic tenant's daily rollup is nearly as long as
 its AI cost rows (each project holds one resource per model), so whole months come from the monthly
 one, a thirtieth of that, and keeping the resource there costs next to nothing.

@@ -45,7 +45,7 @@ FALL_BACK_STATUSES = {
 # days sized to this from the rows per day of the stretch before (every page is a charged request, so
 # smaller stretches of the same rows cost next to no more QPU).
 # As large as a chunk fetched while the one before is written (cost_chunks.AHEAD_ROWS): with 100,000,
-# each stretch's fetch waited for the previous write, and memory held twice as much (docs/performance.md).
+# each stretch's fetch waited for the previous write, and memory held twice as much (docs/performance.md#fetch-ahead).
 WIDE_ROWS = AHEAD_ROWS
 # Room for a stretch's days to hold more rows than the one before did.
 _GROWTH = 1.5

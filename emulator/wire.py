@@ -28,7 +28,7 @@ _SMALL = Decimal("0.0001")
 
 # A Decimal leaves json.dumps as a string between two markers, and the quotes and markers are then
 # cut away: the C encoder does the walking, where a Python one took most of the emulator's time on
-# large cost answers (docs/performance.md). No Azure string starts or ends with a NUL byte.
+# large cost answers (docs/performance.md#emulator-json). No Azure string starts or ends with a NUL byte.
 _OPEN, _CLOSE = "\x00decimal:", "\x00"
 _OPEN_JSON, _CLOSE_JSON = '"\\u0000decimal:', '\\u0000"'
 

@@ -9,7 +9,8 @@ The unique natural key was led by (subscription_id, usage_date), and two more in
 with (resource_id, usage_date), so it also serves one resource's rows in a period; one subscription's
 days (a chunk's reads) come from a narrow (subscription_id, usage_date) index, and every
 subscription's (date ranges, the latest day) from (usage_date). Two of the three wide indexes are
-gone: a third of PostgreSQL's COPY time (docs/performance.md). On SQLite the table is rebuilt (batch mode).
+gone: a third of PostgreSQL's COPY time (docs/performance.md#narrow-indexes). On SQLite the table is
+rebuilt (batch mode).
 """
 
 from __future__ import annotations

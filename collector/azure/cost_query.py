@@ -2,7 +2,7 @@
 
 `CostManagementClient.query.usage()` returns one page and never follows nextLink (docs/azure.md,
 the Query API), and it turns every row of that page into model objects even when asked for the raw answer
-(a second per 5,000-row page: docs/performance.md). So the SDK builds the first request
+(a second per 5,000-row page: docs/performance.md#raw-query-pages). So the SDK builds the first request
 (`build_query_usage_request`, its URL and api-version) and the client's pipeline sends it (auth,
 retries, throttling, the CA bundle), as it sends each nextLink with the same body. Bodies are parsed
 with numbers as Decimal, so costs stay exact, and once: azure-core's ContentDecodePolicy, which would

@@ -65,7 +65,7 @@ def _configure_sqlite(dbapi_connection: sqlite3.Connection, _record: Any, busy_s
     cursor.execute("PRAGMA synchronous=NORMAL")
     # 64 MiB of page cache (the default is 2 MB), taken as pages are read: a month of cost rows
     # touches the index pages of every resource it holds, and with 2 MB those went back to the
-    # OS's file cache between days (writes 10-20% faster, docs/performance.md).
+    # OS's file cache between days (writes 10-20% faster, docs/performance.md#sqlite-page-cache).
     cursor.execute("PRAGMA cache_size=-65536")
     cursor.close()
 

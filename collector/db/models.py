@@ -347,7 +347,7 @@ class CostRow(Base):
     __table_args__ = (
         UniqueConstraint(*COST_ROW_KEY, name="uq_cost_rows_natural_key"),
         # Narrow on purpose: each index holding the 100-character resource ID cost PostgreSQL's COPY
-        # ~5 µs a row, these two next to nothing (docs/performance.md).
+        # ~5 µs a row, these two next to nothing (docs/performance.md#narrow-indexes).
         # one subscription's days: a chunk's look for stored rows, its stale rows, its rollups (led by
         # the day, such a read would scan every subscription's rows of those days)
         Index("ix_cost_rows_subscription_id_usage_date", "subscription_id", "usage_date"),

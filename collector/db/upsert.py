@@ -3,7 +3,7 @@
 SQLite's writes, and small ones on PostgreSQL, run one `INSERT .. ON CONFLICT DO UPDATE` through the
 driver's executemany. Large ones on PostgreSQL go through COPY into a temporary staging table, then
 one `INSERT .. SELECT .. ON CONFLICT`: the server parses the rows in bulk instead of one statement per
-row (docs/performance.md, ingest.py).
+row (docs/performance.md#postgres-copy).
 
 `insert_new` writes rows whose keys are not stored yet (a stretch of days never collected: a
 backfill) without looking for conflicts: on SQLite a plain INSERT through executemany (less than half
@@ -53,7 +53,8 @@ def upsert(
     """Write rows; on a key conflict update every column except the key and `keep` (e.g. first_seen).
 
     One statement, compiled once per call and run as executemany over the rows: building a multi-row
-    VALUES statement per batch instead spent most of a collection's CPU compiling SQL (docs/performance.md).
+    VALUES statement per batch instead spent most of a collection's CPU compiling SQL
+    (docs/performance.md#upsert-executemany).
     """
     if not rows:
         return 0
@@ -97,7 +98,7 @@ def _execute_many(
             connection.execute(statement, list(rows[start : start + _BATCH]))
         return len(rows)
     # The driver's executemany over values converted as SQLAlchemy binds them: the ORM's bulk path
-    # spent more time per row than SQLite took to store it (docs/performance.md, collect.py).
+    # spent more time per row than SQLite took to store it (docs/performance.md#upsert-executemany).
     sql = compiled.string
     for start in range(0, len(rows), _BATCH):
         values = list(_converted(table, names, connection.dialect, rows[start : start + _BATCH]))
@@ -149,7 +150,7 @@ def _copy(
     `costwatch_order` when `numbered`), converted as `table`'s columns bind them."""
     names = [*columns, *(["costwatch_order"] if numbered else [])]
     # Binary COPY: the server reads numerics, dates and timestamps without parsing their text, and
-    # the client escapes no text (about 1 µs a row each, docs/performance.md). Only when every column is
+    # the client escapes no text (about 1 µs a row each, docs/performance.md#postgres-copy). Only when every column is
     # of a type whose binary round trip is tested (tests/test_store.py); else COPY's text format.
     types = connection.exec_driver_sql(
         "SELECT a.attname, t.typname FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid "
@@ -197,8 +198,8 @@ def _converted(
 def _once_per_value(process: Callable[[Any], Any]) -> Callable[[Any], Any]:
     """`process` run once per distinct value: dates, timestamps and flags repeat from row to row (a
     chunk's few days, its one `updated_at`), and SQLite's text formatting of a date or timestamp took
-    0.8-1.5 µs each, half of a cost row's conversion (docs/performance.md). A timestamp is told apart by
-    its time zone too: the same instant in two zones may be stored as two texts."""
+    0.8-1.5 µs each, half of a cost row's conversion (docs/performance.md#convert-once-per-value). A
+    timestamp is told apart by its time zone too: the same instant in two zones may be stored as two texts."""
     done: dict[Any, Any] = {}
 
     def converted(value: Any) -> Any:

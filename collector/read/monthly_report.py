@@ -499,7 +499,7 @@ def detail_rows(session: Session, settings: Settings, month: date) -> Iterator[D
     resource, meter ID, meter, charge type and currency (stable across databases).
 
     Read and sorted a day at a time, so a large tenant's month (hundreds of thousands of rows) is never
-    held whole: docs/performance.md, reports.py."""
+    held whole: docs/performance.md#report-by-day."""
     month = month.replace(day=1)
     saas = {s.resource_id.lower(): s for s in session.scalars(select(SaasResource))}
     workspaces = {w.resource_id.lower(): w for w in session.scalars(select(Workspace))}
