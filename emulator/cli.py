@@ -6,11 +6,12 @@ imports it, so a production install needs neither this package's server nor trus
 from __future__ import annotations
 
 import json
-import logging
 from datetime import datetime
 from pathlib import Path
 
 import click
+
+from collector.logs import configure as configure_logging
 
 from .server import EmulatorServer, serve_forever
 from .tenant import TenantSpec, generate_tenant
@@ -20,7 +21,8 @@ from .tenant import TenantSpec, generate_tenant
 @click.version_option(package_name="costwatch-azure", prog_name="costwatch-emulator")
 def main() -> None:
     """A local stand-in for Azure Resource Manager over a synthetic, seeded tenant."""
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    # costwatch's logging, which keeps azure-core's per-request lines out of the demo's console.
+    configure_logging("INFO")
 
 
 @main.command()
