@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from collector import rollup
 from collector.attribution_store import Attributions
 from collector.azure.cost_query import query_pages
-from collector.db.models import COST_ROW_KEY, CostRow
+from collector.db.models import CostRow
 from collector.db.session import transaction
 from collector.db.upsert import insert_new, upsert
 from collector.runs import Run, utcnow
@@ -156,7 +156,7 @@ def write_chunk(
         # straight into the table in a third of the staged upsert's time (docs/performance.md#insert-new-stretch).
         stored = not look or session.scalar(select(CostRow.id).where(*in_chunk).limit(1)) is not None
         if stored:
-            upsert(session, CostRow, rows, COST_ROW_KEY)
+            upsert(session, CostRow, rows, costs.DATASET.key)
         else:
             insert_new(session, CostRow, rows)
         if rows and not rejected and stored:

@@ -1,7 +1,7 @@
 """The parts of costwatch that not every install needs, as extras of its distribution, and the error
 that names the extra when a command needs one that is not installed (never an ImportError traceback).
 
-The extras are declared in pyproject.toml; tests/test_packaging.py checks that each one named here
+The extras are declared in pyproject.toml; tests/e2e/test_packaging.py checks that each one named here
 exists there."""
 
 from __future__ import annotations

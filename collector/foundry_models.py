@@ -4,7 +4,7 @@ Microsoft bills every model of a Foundry resource on that one resource, and its 
 model in their own spelling: "gpt-4o-mini-0718-Inp-glbl Tokens", "gpt 4o 0513 Input global Tokens",
 "gpt 4o 1120 cached Inp glbl", "gpt-35-turbo-4k-Input-regional", "R1 Outp glbl Tokens" (DeepSeek-R1),
 "gpt-4-8K-Batch-Inp-glbl Tokens" (serviceName "Foundry Models"; examples from public cost exports
-and retail price sheets, tests/test_foundry_models.py). So a meter's model is the deployed model of
+and retail price sheets, tests/unit/test_foundry_models.py). So a meter's model is the deployed model of
 that resource whose name, squashed to letters and digits, begins the squashed meter (the longest
 such name wins: gpt-4o-mini over gpt-4o), also matched without its vendor ("DeepSeek-R1" as "R1").
 A meter naming no deployed model (the model's deployment was removed, or a non-token meter) keeps

@@ -309,7 +309,7 @@ def _record_end(summary: RunSummary, error: BaseException | None, session: Sessi
     run.error = "\n".join([*said, *summary.notes]) or None
 
 
-def execute(
+def run_job(
     engine: Engine,
     settings: Settings,
     kind: str,

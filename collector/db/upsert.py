@@ -151,7 +151,7 @@ def _copy(
     names = [*columns, *(["costwatch_order"] if numbered else [])]
     # Binary COPY: the server reads numerics, dates and timestamps without parsing their text, and
     # the client escapes no text (about 1 µs a row each, docs/performance.md#postgres-copy). Only when every column is
-    # of a type whose binary round trip is tested (tests/test_store.py); else COPY's text format.
+    # of a type whose binary round trip is tested (tests/e2e/test_store.py); else COPY's text format.
     types = connection.exec_driver_sql(
         "SELECT a.attname, t.typname FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid "
         "WHERE a.attrelid = %(target)s::regclass AND a.attnum > 0 AND NOT a.attisdropped",

@@ -30,7 +30,7 @@ from collector.db.models import (
 )
 from collector.jobs.inventory import discover_subscriptions, sync_subscription
 from collector.periods import default_window_start, month_start
-from collector.runs import Progress, Run, RunSummary, execute, quiet, utcnow
+from collector.runs import Progress, Run, RunSummary, quiet, run_job, utcnow
 from collector.settings import Settings
 from collector.sources import costs
 from collector.wide_scope import collect_wide
@@ -87,7 +87,7 @@ def collect(
         run.summary.unattributed = attributed(engine, ResourceAttribution.project == attribution.UNATTRIBUTED)
         run.summary.by_offer = attributed(engine, ResourceAttribution.rule == "offer-match")
 
-    return execute(engine, settings, "costs", body, clients=clients, progress=progress, window=(since, until))
+    return run_job(engine, settings, costs.DATASET.job, body, clients=clients, progress=progress, window=(since, until))
 
 
 def catch_up_rollup(engine: Engine, settings: Settings, run_id: int, today: date) -> None:

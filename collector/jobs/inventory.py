@@ -33,7 +33,7 @@ from collector.db.models import (
 )
 from collector.db.upsert import upsert
 from collector.foundry_models import is_model_account
-from collector.runs import Progress, Run, RunSummary, execute, quiet, utcnow
+from collector.runs import Progress, Run, RunSummary, quiet, run_job, utcnow
 from collector.settings import Settings
 from collector.sources import foundry, inventory
 
@@ -118,7 +118,7 @@ def sync_subscription(run: Run, subscription_id: str) -> int:
         )
         for model, rows in fetched.items():
             _record_changes(session, run.id, model, rows, prefix, now, first_sync=not baseline)
-            _stamp_upsert(session, model, [{**r, "removed_at": None} for r in rows], ("resource_id",))
+            _stamp_upsert(session, model, [{**r, "removed_at": None} for r in rows], inventory.DATASET.key)
     return sum(len(rows) for rows in fetched.values())
 
 
@@ -208,4 +208,4 @@ def run_inventory(
         for subscription_id in discover_subscriptions(run, settings):
             run.scope(f"inventory /subscriptions/{subscription_id}", partial(sync_subscription, run, subscription_id))
 
-    return execute(engine, settings, "inventory", body, clients=clients, progress=progress)
+    return run_job(engine, settings, inventory.DATASET.job, body, clients=clients, progress=progress)

@@ -23,14 +23,14 @@ from collector.db.models import FoundryAccount, QuotaSnapshot, Workspace
 from collector.db.upsert import upsert
 from collector.foundry_models import MODEL_KINDS
 from collector.jobs.inventory import discover_subscriptions
-from collector.runs import Progress, Run, RunSummary, execute, quiet, utcnow
+from collector.runs import Progress, Run, RunSummary, quiet, run_job, utcnow
 from collector.settings import Settings
 from collector.sources.quota import (
     API_VERSIONS,
     COMPUTE_PROVIDER,
+    DATASET,
     FOUNDRY_PROVIDER,
     ML_PROVIDER,
-    QUOTA_KEY,
     region,
     usages,
 )
@@ -66,7 +66,7 @@ def _snapshot(run: Run, regions: dict[str, list[str]], subscription_id: str, tak
         )
     ]
     with Session(run.engine) as session, session.begin():
-        upsert(session, QuotaSnapshot, rows, QUOTA_KEY)
+        upsert(session, QuotaSnapshot, rows, DATASET.key)
     run.summary.rows_written += len(rows)
     return len(rows)
 
@@ -84,4 +84,4 @@ def run_quota(
                 f"quota /subscriptions/{subscription_id}", partial(_snapshot, run, regions, subscription_id, taken_at)
             )
 
-    return execute(engine, settings, "quota", body, clients=clients, progress=progress)
+    return run_job(engine, settings, DATASET.job, body, clients=clients, progress=progress)

@@ -36,12 +36,12 @@ from collector.db.models import (
 )
 from collector.db.upsert import upsert
 from collector.periods import floor_hour, floor_minute
-from collector.runs import Progress, Run, RunSummary, as_utc, execute, quiet, utcnow
+from collector.runs import Progress, Run, RunSummary, as_utc, quiet, run_job, utcnow
 from collector.settings import LimitSettings, Settings
 from collector.sources.traffic import (
+    DATASET,
     FIELDS,
     NO_METRICS,
-    TRAFFIC_KEY,
     MeteredDeployment,
     Minutes,
     fetch_batches,
@@ -102,7 +102,7 @@ def _collect_deployment(
         if unavailable:
             log.info("metrics of %s: Azure Monitor answers again; traffic is collected", deployment_id)
             _update(session, deployment_id, since=None, reason=None, checked=None)
-        upsert(session, TrafficMinute, rows, TRAFFIC_KEY)
+        upsert(session, TrafficMinute, rows, DATASET.key)
         if ordered:
             roll_up(session, deployment, floor_hour(ordered[0]), ordered[-1], settings.limits.near_fraction)
     run.summary.rows_written += len(rows)
@@ -272,4 +272,4 @@ def run_metrics(
             run.scope(f"metrics {d.resource_id}", work)
         run.summary.rows_removed += prune(engine, settings, moment)
 
-    return execute(engine, settings, "metrics", body, clients=clients, progress=progress)
+    return run_job(engine, settings, DATASET.job, body, clients=clients, progress=progress)

@@ -1,9 +1,9 @@
 """Daily per-resource, per-meter costs from the Cost Management Query API.
 
-The dataset is declared here: its natural key (models.COST_ROW_KEY), its window (re-pulled each run
-because Azure restates open months), its chunks (one per scope and month: 1 QPU each, and a unit that
-is written, or not, in one transaction) and its row parser, which keeps every row it can and counts,
-with a reason, every one it cannot.
+The dataset is declared here (DATASET): its natural key (models.COST_ROW_KEY, which the table's unique
+constraint also needs), its window (re-pulled each run because Azure restates open months), its chunks
+(one per scope and month: 1 QPU each, and a unit that is written, or not, in one transaction) and its
+row parser, which keeps every row it can and counts, with a reason, every one it cannot.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from collector.azure.cost_query import QueryPage
 from collector.db.models import COST_ROW_KEY
 from collector.periods import add_months, is_final, month_start
 from collector.settings import MAX_GROUPINGS, CostSettings
+from collector.sources import Dataset
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +42,12 @@ DIMENSION_COLUMNS = {
 TEXT_COLUMNS = tuple(DIMENSION_COLUMNS.values())
 # Cost data carries resource IDs lower-cased, each under its subscription (docs/azure.md, cost rows).
 _SUBSCRIPTION_OF_RESOURCE = re.compile(r"^/subscriptions/([0-9a-f]{8}(?:-[0-9a-f]{4}){3}-[0-9a-f]{12})(/|$)")
+DATASET = Dataset(
+    job="costs",
+    tables=("cost_rows",),
+    key=COST_ROW_KEY,
+    window="the open months: last month until the [costs] final_after_day-th of this one, and this month",
+)
 UNPLACED = "no subscription: no SubscriptionId column and the ResourceId is not under /subscriptions/"
 
 

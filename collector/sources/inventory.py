@@ -12,6 +12,7 @@ from typing import Any
 
 from collector.azure.arm import AzureCallError, list_all, url
 from collector.azure.clients import AzureClients
+from collector.sources import Dataset
 from collector.sources.items import (
     Row,
     as_dict,
@@ -25,6 +26,20 @@ from collector.sources.items import (
 
 log = logging.getLogger(__name__)
 
+# With the Foundry resources, projects and deployments of sources/foundry.py.
+DATASET = Dataset(
+    job="inventory",
+    tables=(
+        "workspaces",
+        "saas_resources",
+        "marketplace_subscriptions",
+        "foundry_accounts",
+        "foundry_projects",
+        "deployments",
+    ),
+    key=("resource_id",),
+    window="each subscription's whole current state; what Azure no longer lists gets removed_at, never deleted",
+)
 ML_API = "2025-12-01"
 SAAS_API = "2026-04-01"
 # The only version whose answer carries the offer's ID (offerId, with publisherId and skuId); 2026-04-01

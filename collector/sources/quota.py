@@ -19,14 +19,20 @@ from typing import Any
 
 from collector.azure.arm import list_all, url
 from collector.azure.clients import AzureClients
+from collector.sources import Dataset
 
 log = logging.getLogger(__name__)
 
 ML_PROVIDER = "Microsoft.MachineLearningServices"
 COMPUTE_PROVIDER = "Microsoft.Compute"
 FOUNDRY_PROVIDER = "Microsoft.CognitiveServices"
-# The dataset's natural key: one snapshot per family, region and subscription at each run's time.
-QUOTA_KEY = ("subscription_id", "location", "provider", "name", "taken_at")
+# One snapshot per family, region and subscription at each run's time.
+DATASET = Dataset(
+    job="quota",
+    tables=("quota_snapshots",),
+    key=("subscription_id", "location", "provider", "name", "taken_at"),
+    window="a snapshot at each run's time",
+)
 API_VERSIONS = {ML_PROVIDER: "2025-09-01", COMPUTE_PROVIDER: "2025-04-01", FOUNDRY_PROVIDER: "2025-06-01"}
 
 

@@ -21,6 +21,7 @@ from collector.azure.monitor import BATCH_SIZE, endpoint_for, query_batch
 from collector.periods import floor_minute
 from collector.runs import Run
 from collector.settings import MetricSettings, Settings
+from collector.sources import Dataset
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +34,12 @@ FOUNDRY_DIMENSION = "ModelDeploymentName"
 FOUNDRY_SPLIT = f"{FOUNDRY_DIMENSION} eq '*'"
 NO_METRICS = "no traffic metrics from Azure Monitor"
 # The dataset's natural key; each run re-pulls the last `[metrics] overlap_minutes` (late minutes).
-TRAFFIC_KEY = ("deployment_id", "minute")
+DATASET = Dataset(
+    job="metrics",
+    tables=("traffic_minutes",),
+    key=("deployment_id", "minute"),
+    window="from each deployment's last stored minute less [metrics] overlap_minutes (at first: first_lookback_hours)",
+)
 FIELDS = ("input_tokens", "output_tokens", "total_tokens", "requests")
 MAX_SPAN = timedelta(hours=24)  # one metrics call covers at most a day of minutes
 Minutes = dict[datetime, dict[str, int]]  # minute -> {field: total}

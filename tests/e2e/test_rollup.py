@@ -101,7 +101,7 @@ def test_a_collector_killed_between_chunks_leaves_rollups_that_agree_with_the_ro
     with emulator() as server:
         command = [sys.executable, "-m", "collector.cli", "collect", "--only", "costs"]
         command += ["--since", history_start(server).isoformat()]
-        root = Path(__file__).resolve().parents[1]
+        root = Path(__file__).resolve().parents[2]
         env = emulator_env(server, db_url)
         process = subprocess.Popen(command, env=env, cwd=root, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 60

@@ -5,7 +5,7 @@ months are final), the end of each metrics pull, and the times it stamps. Around
 of minutes puts the collector on another day than Azure, and at a month's end in another month. None
 of that may cost a cent or double a row: the window always reaches Azure's today, a day Azure has no
 data for yet is asked for harmlessly, and metrics pulls restart from what is stored (re-reading
-`overlap_minutes`), not from the clock. Replicas' clocks against each other: tests/test_lease.py.
+`overlap_minutes`), not from the clock. Replicas' clocks against each other: tests/e2e/test_lease.py.
 """
 
 from __future__ import annotations
@@ -26,8 +26,8 @@ from collector.jobs.inventory import run_inventory
 from collector.jobs.traffic import run_metrics
 from collector.periods import default_window_start, floor_minute
 from emulator import EmulatorServer
+from tests.e2e.test_faults import _exact
 from tests.emulated import emulator_at, history_start, settings_for
-from tests.test_faults import _exact
 
 SKEW = timedelta(minutes=5)
 MIDNIGHT = datetime(2026, 12, 1, tzinfo=UTC)  # a month's first midnight: the largest calendar jump

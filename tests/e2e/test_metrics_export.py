@@ -38,7 +38,7 @@ from collector.read.spend import spend
 from collector.settings import Settings
 from tests.emulated import MID_MONTH, collect_all, emulator_at, settings_for
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 RULES_FILE = ROOT / "deploy" / "prometheus" / "costwatch-rules.yml"
 RULES_TEST = ROOT / "deploy" / "prometheus" / "costwatch-rules.test.yml"
 DASHBOARD = ROOT / "deploy" / "grafana" / "costwatch.json"

@@ -49,10 +49,10 @@ from collector.reports.focus import COLUMNS
 from collector.reports.upload import UploadError, hub_folder, upload_focus
 from collector.settings import Settings
 from emulator import EmulatorServer
+from tests.e2e.test_reports import _report_cli as report_cli
 from tests.emulated import collect_all, emulator, settings_for
-from tests.test_reports import _report_cli as report_cli
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 AZURITE = ROOT / "tools" / "azurite" / "node_modules" / "azurite" / "dist" / "src" / "blob" / "main.js"
 VALIDATOR = ROOT / ".tools" / "focus-validator" / "bin" / "focus-validator"
 TODAY = date(2026, 11, 20)

@@ -27,8 +27,8 @@ from collector.periods import add_months
 from dashboard import nav
 from dashboard.auth import LOCAL
 from tests.conftest import Counts
+from tests.e2e.test_dashboard import run_page
 from tests.emulated import emulator, history_start
-from tests.test_dashboard import run_page
 from tests.unit.test_alert_channels import (
     PASSWORD,
     RECIPIENTS,

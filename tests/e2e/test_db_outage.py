@@ -18,8 +18,8 @@ from sqlalchemy.orm import Session
 
 from collector.db.engine import make_engine
 from collector.db.models import CollectionRun, ScopeRun
+from tests.e2e.test_faults import _exact
 from tests.emulated import collect_all, emulator, settings_for
-from tests.test_faults import _exact
 
 # What the issue asks for: longer than a failover, shorter than `database_retry_seconds` (60 s).
 OUTAGE_SECONDS = 30

@@ -18,8 +18,8 @@ import pytest
 from collector.cli import cli
 from collector.output import FORMATS, render
 from emulator import EmulatorServer
+from tests.e2e.test_cli import run
 from tests.emulated import TOKEN, emulator, history_start
-from tests.test_cli import run
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from collector.db.models import COST_ROW_KEY, CollectionRun, CostRow
 from emulator import EmulatorServer
 from tests.emulated import BY, collect_all, emulator, emulator_env, history_start, settings_for, stored, truth
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 KILLS = 8  # runs started and killed at a random moment, on each backend
 
 

@@ -24,7 +24,7 @@ from collector.read.freshness import freshness
 from collector.runs import utcnow
 from tests.emulated import collect_all, emulator, emulator_env, settings_for, stored, truth
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def free_port() -> int:

@@ -16,7 +16,7 @@ from streamlit.testing.v1 import AppTest
 
 from collector.db.engine import make_engine
 from collector.db.models import Alert
-from tests.test_dashboard import APP, fresh_caches, metrics  # noqa: F401 - the fixture, used by name
+from tests.e2e.test_dashboard import APP, fresh_caches, metrics  # noqa: F401 - the fixture, used by name
 
 
 @pytest.fixture(scope="module")

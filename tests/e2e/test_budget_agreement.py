@@ -23,8 +23,8 @@ from collector.db.models import ResourceAttribution, Workspace
 from collector.read.monthly_report import build_report
 from collector.settings import Budget, Settings
 from dashboard import queries
+from tests.e2e.test_dashboard import fresh_caches, run_page, table_with  # noqa: F401 - the fixture, used by name
 from tests.emulated import MID_MONTH, collect_all, emulator_at, settings_for
-from tests.test_dashboard import fresh_caches, run_page, table_with  # noqa: F401 - the fixture, used by name
 
 MONTH = MID_MONTH.date().replace(day=1)
 BUDGETS = [

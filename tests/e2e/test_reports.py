@@ -625,7 +625,7 @@ def _reports_page() -> None:
     import sys
     from pathlib import Path
 
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
     from dashboard.views import reports
 
     reports.render()

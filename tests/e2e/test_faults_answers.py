@@ -13,8 +13,8 @@ from sqlalchemy.orm import Session
 from collector.db.models import CollectionRun, InventoryEvent, MarketplaceSubscription, SaasResource, ScopeRun
 from collector.jobs.inventory import run_inventory
 from emulator import EmulatorServer, Faults
+from tests.e2e.test_faults import _exact, _no_duplicates
 from tests.emulated import BY, collect_all, emulator, settings_for, stored
-from tests.test_faults import _exact, _no_duplicates
 
 # Pages of 100 rows: every (subscription, month) chunk's answer has several pages.
 PAGE_SIZE = 100

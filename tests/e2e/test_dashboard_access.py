@@ -1,6 +1,6 @@
 """A project owner probing for another project's figures through the URL: another project's name, a
 subscription, a cost center or a grouping by resource, and every CSV download the page then offers.
-(The dashboard's own tests and fixtures are in tests/test_dashboard.py.)"""
+(The dashboard's own tests and fixtures are in tests/e2e/test_dashboard.py.)"""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from dashboard.auth import DashboardSettings
-from tests.test_dashboard import (  # noqa: F401 - fixtures, requested by name
+from tests.e2e.test_dashboard import (  # noqa: F401 - fixtures, requested by name
     OWNER,
     Store,
     downloads,

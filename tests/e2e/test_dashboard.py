@@ -53,7 +53,7 @@ from emulator import Tenant
 from emulator.catalog import MANAGED_COMPUTE_HOURLY_USD
 from tests.emulated import collect_all, emulator, settings_for
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 APP = ROOT / "dashboard" / "app.py"
 OWNER = {"is_logged_in": True, "email": "Owner@Contoso.example", "name": "Olivia Owner"}
 AUTH = DashboardSettings(

@@ -36,7 +36,7 @@ from collector.lease import Lease
 from collector.metrics_export import start_exporter
 from collector.settings import Settings, load_settings
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 AZURE = ROOT / "deploy" / "azure"
 ARM = AZURE / "azuredeploy.json"
 DOCKERFILE = ROOT / "deploy" / "Dockerfile"

@@ -19,7 +19,7 @@ import pytest
 from emulator import EmulatorServer
 from tests.emulated import emulator, emulator_env, history_start
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 LISTED = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
 
 

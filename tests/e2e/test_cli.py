@@ -131,7 +131,7 @@ def test_bad_arguments_are_explained(env: dict[str, str], args: list[str], messa
 def test_every_command_is_documented() -> None:
     from pathlib import Path
 
-    readme = (Path(__file__).resolve().parents[1] / "docs" / "commands.md").read_text()
+    readme = (Path(__file__).resolve().parents[2] / "docs" / "commands.md").read_text()
     for name, command in cli.commands.items():
         subcommands = getattr(command, "commands", None)
         for full in [f"{name} {sub}" for sub in subcommands] if subcommands else [name]:

@@ -18,9 +18,9 @@ from collector.db.upsert import upsert
 from collector.sources import costs
 from emulator import Faults
 from emulator.faults import COST_QUERY_PATH
+from tests.e2e.test_faults import _exact, _no_duplicates
+from tests.e2e.test_rollup import _rollup_tables
 from tests.emulated import TOKEN, collect_all, emulator, history_start, settings_for, stored, truth
-from tests.test_faults import _exact, _no_duplicates
-from tests.test_rollup import _rollup_tables
 
 BY = ["project", "model", "meter"]
 

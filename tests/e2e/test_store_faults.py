@@ -36,12 +36,12 @@ from collector.cli import cli
 from collector.db.engine import make_engine, upgrade
 from collector.db.models import CollectionRun, ScopeRun
 from emulator import EmulatorServer
+from tests.e2e.test_db_outage import CuttableProxy
+from tests.e2e.test_faults import _exact, _no_duplicates
+from tests.e2e.test_scheduler import free_port
 from tests.emulated import emulator, emulator_env, history_start, stored, truth
-from tests.test_db_outage import CuttableProxy
-from tests.test_faults import _exact, _no_duplicates
-from tests.test_scheduler import free_port
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 APP = ROOT / "dashboard" / "app.py"
 PASSWORD = "planted-store-password-7c1d"
 
