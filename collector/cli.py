@@ -357,7 +357,8 @@ def _duration(_ctx: Any, _param: Any, value: str) -> Any:
 @format_option
 @pass_ctx
 def deployments(obj: _Context, window: Any, fmt: str) -> None:
-    """Each deployment's peak tokens and requests per minute against its limits."""
+    """Each deployment's peak tokens and requests per minute against its limits (and a provisioned
+    one's peak PTU utilization)."""
     from sqlalchemy.orm import Session
 
     from collector.read.headroom import deployment_headroom
@@ -381,6 +382,8 @@ def deployments(obj: _Context, window: Any, fmt: str) -> None:
         "rpm_limit",
         "minutes_near_tpm",
         "minutes_near_rpm",
+        "peak_utilization_pct",
+        "minutes_near_utilization",
         "instance_type",
         "instance_count",
         "traffic",

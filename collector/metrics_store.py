@@ -145,35 +145,49 @@ def _quota(session: Session, cap: int, capped_count: GaugeMetricFamily) -> list[
 def _headroom(
     session: Session, settings: Settings, now: datetime, cap: int, capped_count: GaugeMetricFamily
 ) -> list[GaugeMetricFamily]:
-    """Peak TPM/RPM of each serverless deployment over the rate_limit rule's window, against its limits."""
+    """Peak TPM/RPM of each serverless and Foundry deployment over the rate_limit rule's window, against
+    the limits it states, and a provisioned one's peak PTU utilization (its limit: 100%)."""
     labels = ["project", "deployment", "model"]
     window = timedelta(hours=settings.alerts.rate_window_hours)
     peak_tpm = GaugeMetricFamily("costwatch_rate_peak_tpm", "Peak tokens per minute in the rate window", labels=labels)
     peak_rpm = GaugeMetricFamily("costwatch_rate_peak_rpm", "Peak requests a minute in the rate window", labels=labels)
-    tpm_limit = GaugeMetricFamily("costwatch_rate_tpm_limit", "Tokens-per-minute limit ([limits])", labels=labels)
-    rpm_limit = GaugeMetricFamily("costwatch_rate_rpm_limit", "Requests-per-minute limit ([limits])", labels=labels)
+    tpm_limit = GaugeMetricFamily(
+        "costwatch_rate_tpm_limit", "Tokens-per-minute limit ([limits], or a Foundry deployment's own)", labels=labels
+    )
+    rpm_limit = GaugeMetricFamily(
+        "costwatch_rate_rpm_limit", "Requests-per-minute limit ([limits], or a Foundry deployment's own)", labels=labels
+    )
+    utilization = GaugeMetricFamily(
+        "costwatch_rate_ptu_utilization_ratio",
+        "A provisioned deployment's peak PTU utilization in the rate window (1: throttled)",
+        labels=labels,
+    )
     headroom = GaugeMetricFamily(
         "costwatch_rate_headroom_ratio",
-        "1 - the larger of peak TPM / TPM limit and peak RPM / RPM limit in the rate window (0: at the limit)",
+        "1 - the largest of peak TPM / TPM limit, peak RPM / RPM limit and peak PTU utilization in the rate "
+        "window, over the limits the deployment states (0: at the limit)",
         labels=labels,
     )
     rows = []
     for d in deployment_headroom(session, settings, window, now):
-        if d.kind != "serverless" or not d.tpm_limit or not d.rpm_limit or d.peak_tpm is None or d.peak_rpm is None:
-            continue  # managed compute, or no metrics from Azure Monitor: unknown, not idle
-        share = max(Decimal(d.peak_tpm) / d.tpm_limit, Decimal(d.peak_rpm) / d.rpm_limit)
-        rows.append((share, d))
+        busiest = d.busiest()
+        if busiest is not None:  # managed compute, or no metrics from Azure Monitor: unknown, not idle
+            rows.append((busiest[1], d))
     rows.sort(key=lambda r: (-r[0], r[1].project, r[1].deployment))
     capped_count.add_metric(["costwatch_rate_headroom_ratio"], max(len(rows) - cap, 0))
     for share, d in rows[:cap]:
         key = [d.project, d.deployment, d.model]
-        assert d.peak_tpm is not None and d.peak_rpm is not None and d.tpm_limit and d.rpm_limit
-        peak_tpm.add_metric(key, d.peak_tpm)
-        peak_rpm.add_metric(key, d.peak_rpm)
-        tpm_limit.add_metric(key, d.tpm_limit)
-        rpm_limit.add_metric(key, d.rpm_limit)
+        for family, value in (
+            (peak_tpm, d.peak_tpm if d.tpm_limit else None),
+            (tpm_limit, d.tpm_limit),
+            (peak_rpm, d.peak_rpm if d.rpm_limit else None),
+            (rpm_limit, d.rpm_limit),
+            (utilization, None if d.peak_utilization_pct is None else d.peak_utilization_pct / 100),
+        ):
+            if value is not None:
+                family.add_metric(key, float(value))
         headroom.add_metric(key, float(1 - share))
-    return [peak_tpm, peak_rpm, tpm_limit, rpm_limit, headroom]
+    return [peak_tpm, peak_rpm, tpm_limit, rpm_limit, utilization, headroom]
 
 
 def _alerts(session: Session) -> GaugeMetricFamily:

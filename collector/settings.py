@@ -182,6 +182,9 @@ class MetricSettings(_Section):
     output_tokens: str = "OutputTokens"
     total_tokens: str = "TotalTokens"
     requests: str = "ModelRequests"
+    # A provisioned Foundry deployment's utilization, (PTUs consumed / PTUs deployed) x 100 (docs/azure.md,
+    # provisioned utilization); empty: not collected.
+    provisioned_utilization: str = "AzureOpenAIProvisionedManagedUtilizationV2"
     namespace: str = ""  # metricnamespace of the calls; empty: the resource type's default
     # Read through metrics:getBatch (50 deployments of a subscription and region a call) at
     # batch_endpoint ({region} filled in; empty: https://{region}.metrics.monitor.azure.com on the public

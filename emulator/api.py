@@ -764,7 +764,8 @@ class EmulatorApi:
             message = f"Unsupported filter '{raw_filter}'; the emulator knows \"{foundry.DIMENSION} eq '*'\"."
             return json_response(400, {"code": "BadRequest", "message": message})
         try:
-            wanted = parse_metrics_request(request.query, datetime.fromtimestamp(self.tenant.clock(), UTC))
+            now = datetime.fromtimestamp(self.tenant.clock(), UTC)
+            wanted = parse_metrics_request(request.query, now, foundry.METRICS_NAMESPACE)
         except MetricsError as exc:
             return json_response(400, {"code": "BadRequest", "message": str(exc)})
         entries, regions = [], set()
@@ -784,7 +785,15 @@ class EmulatorApi:
             def summed(field: str, parts: list[tuple[str, Series]] = parts, count: int = count) -> list[int]:
                 return [sum(getattr(p, field)[k] for _, p in parts) for k in range(count)]
 
-            whole = Series(wanted.first_minute, summed("input_tokens"), summed("output_tokens"), summed("requests"))
+            # Unsplit, an account's utilization is its busiest provisioned deployment's, minute by minute.
+            used = [p.utilization for _, p in parts if p.utilization is not None]
+            whole = Series(
+                wanted.first_minute,
+                summed("input_tokens"),
+                summed("output_tokens"),
+                summed("requests"),
+                [max(values) for values in zip(*used, strict=True)] if used else None,
+            )
             entries.append(
                 batch_entry(
                     account.id,

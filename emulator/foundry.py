@@ -11,7 +11,10 @@ model catalog's usageName: OpenAI for OpenAI-format models, AIServices for the o
 Traffic (Azure Monitor metrics of the account, split by ModelDeploymentName) is the same pure
 function as the serverless endpoints' (traffic.py), against each deployment's own limits: the
 default tenant's DeepSeek-R1 deployment bursts to 90-100% of its tokens per minute every hour (a
-rate-limit alert), a quiet tenant's deployments stay under a quarter of their limits.
+rate-limit alert) and its provisioned gpt-4o-ptu reaches its PTUs' throughput once an hour (100%
+utilization: throttled, a critical alert); a quiet tenant's deployments stay under a quarter of their
+limits. A provisioned deployment's AzureOpenAIProvisionedManagedUtilizationV2 is the tokens it served
+against what its PTUs serve, in percent to two places.
 
 Costs are billed on the account, one meter per model, token kind and deployment type, spelled as
 Azure spells them ("gpt-4o-mini-0718-Inp-glbl Tokens", "R1 Outp glbl Tokens"). Their truth names
@@ -32,6 +35,7 @@ from typing import Any
 from . import catalog, traffic
 from .costs import UNATTRIBUTED, CostSource, MeterSpec
 from .inventory import ATTRIBUTION_TAG
+from .metrics import FOUNDRY_NAMESPACE
 from .quota import FOUNDRY_PROVIDER as PROVIDER
 from .quota import Usage
 
@@ -90,9 +94,15 @@ class FoundryDeployment:
         return limits
 
 
-METRICS_NAMESPACE = "Microsoft.CognitiveServices/accounts"
+METRICS_NAMESPACE = FOUNDRY_NAMESPACE
 DIMENSION = "ModelDeploymentName"
 _PTU_TPM = 2_500  # tokens per minute a PTU serves, about (gpt-4o's input): a provisioned deployment's cap
+
+
+def utilization(d: FoundryDeployment, total_tokens: list[int]) -> list[float]:
+    """A provisioned deployment's PTU utilization per minute, in percent to two places: the tokens it
+    served against what its PTUs serve (Azure: PTUs consumed / PTUs deployed x 100)."""
+    return [round(tokens * 100 / (d.capacity * _PTU_TPM), 2) for tokens in total_tokens]
 
 
 @dataclass(frozen=True)
@@ -178,12 +188,14 @@ def traffic_profile(
     tpm_limit = d.capacity * (_PTU_TPM if d.provisioned else 1000)
     rpm_limit = d.capacity * 6
     hot = d.model == "DeepSeek-R1" and not quiet
+    # The provisioned deployment reaches its PTUs' throughput once an hour: 100% utilization, throttled.
+    shape = "normal" if quiet else "tokens_hot" if hot else "throttled" if d.provisioned else "normal"
     tokens_per_request = rng.randint(600, 1400)
     share = traffic.QUIET_PEAK_SHARE if quiet else rng.uniform(0.2, traffic.PEAK_SHARE)
     peak_tpm = 0.55 * tpm_limit if hot else share * tpm_limit
     return traffic.Profile(
         key=rng.getrandbits(64),
-        shape="tokens_hot" if hot else "normal",
+        shape=shape,
         start_minute=traffic.epoch_minute(start),
         peak_minute=traffic.peak_minute(account.location),
         peak_rpm=min(peak_tpm / tokens_per_request, rpm_limit * share),

@@ -29,7 +29,21 @@ METRICS: dict[str, tuple[str, str]] = {
     "TotalTokens": ("Total Tokens", "Number of prompt and completion tokens of the deployment."),
     "ModelRequests": ("Model Requests", "Number of calls made to the deployment."),
 }
-_BY_LOWER = {name.lower(): name for name in METRICS}
+FOUNDRY_NAMESPACE = "Microsoft.CognitiveServices/accounts"
+# A provisioned deployment's utilization, as Learn's supported metrics of Microsoft.CognitiveServices/
+# accounts list it: unit Percent, aggregations Average and Maximum, dimensions ModelDeploymentName,
+# ModelName, ModelVersion (docs/azure.md, provisioned utilization).
+UTILIZATION = "AzureOpenAIProvisionedManagedUtilizationV2"
+FOUNDRY_METRICS: dict[str, tuple[str, str]] = {
+    **METRICS,
+    UTILIZATION: (
+        "Provisioned-managed Utilization V2",
+        "Utilization % for a provisoned-managed deployment, calculated as (PTUs consumed / PTUs deployed) x 100. "
+        "When utilization is greater than or equal to 100%, calls are throttled and error code 429 returned.",
+    ),
+}
+_PROVIDERS = {NAMESPACE: "Microsoft.MachineLearningServices", FOUNDRY_NAMESPACE: "Microsoft.CognitiveServices"}
+_KNOWN = {NAMESPACE: METRICS, FOUNDRY_NAMESPACE: FOUNDRY_METRICS}
 INTERVALS: dict[str, int] = {  # ISO 8601 grain -> minutes
     "PT1M": 1,
     "PT5M": 5,
@@ -114,9 +128,9 @@ def parse_timespan(text: str | None, now: datetime) -> tuple[datetime, datetime]
         ) from None
 
 
-def parse_metrics_request(query: Mapping[str, str], now: datetime) -> MetricsRequest:
+def parse_metrics_request(query: Mapping[str, str], now: datetime, namespace: str = NAMESPACE) -> MetricsRequest:
     """Validate the query string (parameter names lower-cased) of a metrics request: `timespan`, or
-    metrics:getBatch's `starttime` and `endtime`."""
+    metrics:getBatch's `starttime` and `endtime`; the metrics are those of `namespace`."""
     if "starttime" in query or "endtime" in query:
         query = {**query, "timespan": f"{query.get('starttime', '')}/{query.get('endtime', '')}"}
     start, end = parse_timespan(query.get("timespan"), now)
@@ -127,13 +141,16 @@ def parse_metrics_request(query: Mapping[str, str], now: datetime) -> MetricsReq
     interval = (query.get("interval") or "PT1M").strip().upper()
     if interval not in INTERVALS:
         raise MetricsError(f"Invalid interval '{query.get('interval')}'. Supported intervals: {', '.join(INTERVALS)}.")
-    names = [n.strip() for n in (query.get("metricnames") or next(iter(METRICS))).split(",") if n.strip()]
-    unknown = [n for n in names if n.lower() not in _BY_LOWER]
+    known = _KNOWN[namespace]
+    by_lower = {name.lower(): name for name in known}
+    names = [n.strip() for n in (query.get("metricnames") or next(iter(known))).split(",") if n.strip()]
+    unknown = [n for n in names if n.lower() not in by_lower]
     if unknown:
+        provider = _PROVIDERS[namespace]
         raise MetricsError(
-            "Failed to find metric configuration for provider: Microsoft.MachineLearningServices, "
-            f"resource Type: workspaces/serverlessEndpoints, metric '{unknown[0]}'. "
-            f"Valid metrics: {','.join(METRICS)}"
+            f"Failed to find metric configuration for provider: {provider}, "
+            f"resource Type: {namespace.removeprefix(provider + '/')}, metric '{unknown[0]}'. "
+            f"Valid metrics: {','.join(known)}"
         )
     aggregations = [a.strip().lower() for a in (query.get("aggregation") or "total").split(",") if a.strip()]
     bad = [a for a in aggregations if a not in AGGREGATIONS]
@@ -143,7 +160,7 @@ def parse_metrics_request(query: Mapping[str, str], now: datetime) -> MetricsReq
         start,
         end,
         interval,
-        tuple(dict.fromkeys(_BY_LOWER[n.lower()] for n in names)),
+        tuple(dict.fromkeys(by_lower[n.lower()] for n in names)),
         tuple(dict.fromkeys(aggregations)),
     )
 
@@ -152,7 +169,9 @@ def _stamp(minute: int) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(minute * 60))
 
 
-def _values(series: Series, metric: str) -> Sequence[int]:
+def _values(series: Series, metric: str) -> Sequence[float]:
+    if metric == UTILIZATION:
+        return series.utilization or []
     if metric == "InputTokens":
         return series.input_tokens
     if metric == "OutputTokens":
@@ -163,7 +182,7 @@ def _values(series: Series, metric: str) -> Sequence[int]:
 
 
 def _points(
-    values: Sequence[int], grain: int, stamps: list[str], aggregations: tuple[str, ...]
+    values: Sequence[float], grain: int, stamps: list[str], aggregations: tuple[str, ...]
 ) -> list[dict[str, Any]]:
     if grain == 1 and aggregations == ("total",):  # the common case, kept lean
         return [{"timeStamp": s, "total": float(v)} for s, v in zip(stamps, values, strict=False)]
@@ -231,20 +250,24 @@ def metrics_body(
     stamps = [_stamp(series.first_minute + k * grain) for k in range(buckets)]
     value = []
     for metric in request.metrics:
-        localized, description = METRICS[metric]
+        localized, description = FOUNDRY_METRICS[metric]
         value.append(
             {
                 "id": f"{resource_id}/providers/Microsoft.Insights/metrics/{metric}",
                 "type": "Microsoft.Insights/metrics",
                 "name": {"value": metric, "localizedValue": localized},
                 "displayDescription": description,
-                "unit": "Count",
-                "timeseries": [
-                    {
-                        "metadatavalues": [],
-                        "data": _points(_values(series, metric), grain, stamps, request.aggregations),
-                    }
-                ]
+                "unit": "Percent" if metric == UTILIZATION else "Count",
+                "timeseries": (
+                    [
+                        {
+                            "metadatavalues": [],
+                            "data": _points(_values(series, metric), grain, stamps, request.aggregations),
+                        }
+                    ]
+                    if metric != UTILIZATION or series.utilization is not None
+                    else []  # no provisioned deployment: no utilization
+                )
                 if split is None
                 else [
                     {
@@ -252,7 +275,9 @@ def metrics_body(
                         "data": _points(_values(part, metric), grain, stamps, request.aggregations),
                     }
                     for value, part in split
-                    if any(part.requests)
+                    # Tokens and requests: a series per deployment with traffic; utilization: per
+                    # provisioned deployment.
+                    if (part.utilization is not None if metric == UTILIZATION else any(part.requests))
                 ],
                 "errorCode": "Success",
             }

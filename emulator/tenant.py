@@ -310,7 +310,7 @@ class Tenant:
 
     def peak_truth(self, start: datetime, end: datetime) -> dict[str, dict[str, int]]:
         """Per current serverless endpoint and Foundry deployment (lower-cased ID): the busiest minute's
-        tokens and requests."""
+        tokens and requests (and a provisioned deployment's utilization)."""
         peaks = {}
         for endpoint in self.serverless_endpoints:
             s = self._series_between(endpoint, start, end)
@@ -325,6 +325,8 @@ class Tenant:
                 peaks[f"{account.id}/deployments/{d.name}".lower()] = {
                     "peak_tpm": max(s.total_tokens(), default=0),
                     "peak_rpm": max(s.requests, default=0),
+                    # provisioned: the busiest minute's utilization in basis points (1/100 of a percent)
+                    **({"peak_utilization_bp": round(max(s.utilization, default=0) * 100)} if s.utilization else {}),
                 }
         return peaks
 
@@ -335,7 +337,10 @@ class Tenant:
         end = max(min(end_minute, self.last_metrics_minute() + 1), first_minute)
         start = datetime.combine(self.history_start, time(), UTC)
         profile = foundry.traffic_profile(self.spec.seed, account, d, start, self.spec.quiet)
-        return traffic.series(profile, first_minute, end)
+        series = traffic.series(profile, first_minute, end)
+        if not d.provisioned:
+            return series
+        return replace(series, utilization=foundry.utilization(d, series.total_tokens()))
 
     # --- inventory changes ------------------------------------------------------------
 

@@ -73,6 +73,8 @@ class Series:
     input_tokens: list[int]
     output_tokens: list[int]
     requests: list[int]
+    # A provisioned Foundry deployment's PTU utilization per minute, in percent; None for the others.
+    utilization: list[float] | None = None
 
     def total_tokens(self) -> list[int]:
         return [i + o for i, o in zip(self.input_tokens, self.output_tokens, strict=True)]

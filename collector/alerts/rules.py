@@ -100,26 +100,29 @@ def _of(peak: int | None, limit: int | None) -> str:
 
 def rate_limits(session: Session, settings: Settings, now: datetime) -> list[Condition]:
     """A serverless or Foundry deployment whose peak TPM or RPM in the window came near its limit, or
-    reached it (a limit the deployment does not state, as a provisioned one's tokens, is left out)."""
+    reached it (a limit the deployment does not state, as a provisioned one's tokens, is left out); a
+    provisioned one's peak PTU utilization against 100%, where Azure throttles."""
     rules = settings.alerts
     window = timedelta(hours=rules.rate_window_hours)
     out = []
     for d in deployment_headroom(session, settings, window, now):
-        if d.kind not in ("serverless", "foundry") or (d.tpm_limit is None and d.rpm_limit is None):
+        busiest = d.busiest()
+        if busiest is None:
             continue
-        tpm_share = Decimal(d.peak_tpm or 0) / d.tpm_limit if d.tpm_limit else Decimal(0)
-        rpm_share = Decimal(d.peak_rpm or 0) / d.rpm_limit if d.rpm_limit else Decimal(0)
-        share = max(tpm_share, rpm_share)
+        which, share = busiest
+        used = d.peak_utilization_pct
         key = f"rate_limit:{d.project}:{d.deployment}"
         warn, critical = rules.thresholds(key, rules.rate_warn, 1.0)
         if share < Decimal(str(warn)):
             continue
-        which = "tokens" if tpm_share >= rpm_share else "requests"
         at_limit = share >= Decimal(str(critical))
-        message = (
-            f"peak {_of(d.peak_tpm, d.tpm_limit)} tokens/min and {_of(d.peak_rpm, d.rpm_limit)} requests/min "
-            f"in the last {rules.rate_window_hours} h"
-            + ("; at the limit: requests are likely being throttled (HTTP 429)" if at_limit else "")
+        peaks = (
+            f"peak {_of(d.peak_tpm, d.tpm_limit)} tokens/min and {_of(d.peak_rpm, d.rpm_limit)} requests/min"
+            if used is None
+            else f"peak PTU utilization {_pct(used)} of {d.capacity} PTUs, {_of(d.peak_rpm, d.rpm_limit)} requests/min"
+        )
+        message = f"{peaks} in the last {rules.rate_window_hours} h" + (
+            "; at the limit: requests are likely being throttled (HTTP 429)" if at_limit else ""
         )
         out.append(
             Condition(
@@ -135,6 +138,7 @@ def rate_limits(session: Session, settings: Settings, now: datetime) -> list[Con
                     "busiest": which,
                     "minutes near TPM": str(d.minutes_near_tpm),
                     "minutes near RPM": str(d.minutes_near_rpm),
+                    **({} if used is None else {"minutes near full PTU utilization": str(d.minutes_near_utilization)}),
                 },
             )
         )

@@ -37,8 +37,10 @@ def query_batch(
     start: datetime,
     end: datetime,
     filter: str | None = None,
+    aggregation: str = "Total",
 ) -> list[MetricsQueryResult]:
-    """The per-minute totals of one batch; AzureCallError (with Azure's status and code) on failure."""
+    """One batch's per-minute values (their `aggregation`); AzureCallError (with Azure's status and
+    code) on failure."""
     if not 1 <= len(resource_ids) <= BATCH_SIZE:
         raise ValueError(f"a batch holds 1 to {BATCH_SIZE} resources, got {len(resource_ids)}")
     what = f"metrics:getBatch of {len(resource_ids)} resource(s) from {resource_ids[0]} {start:%Y-%m-%dT%H:%MZ}"
@@ -49,7 +51,7 @@ def query_batch(
             metric_names=list(metric_names),
             timespan=(start, end),
             granularity=timedelta(minutes=1),
-            aggregations=["Total"],
+            aggregations=[aggregation],
             filter=filter,
         )
     if not isinstance(results, list):

@@ -282,7 +282,7 @@ class QuotaSnapshot(Base):
 
 
 class TrafficMinute(Base):
-    """One serverless deployment's tokens and requests in one minute (Azure Monitor, PT1M totals)."""
+    """One deployment's tokens and requests in one minute (Azure Monitor, PT1M totals)."""
 
     __tablename__ = "traffic_minutes"
 
@@ -292,6 +292,9 @@ class TrafficMinute(Base):
     output_tokens: Mapped[int] = mapped_column(BigInteger)
     total_tokens: Mapped[int] = mapped_column(BigInteger)
     requests: Mapped[int] = mapped_column(BigInteger)
+    # A provisioned deployment's PTU utilization that minute (its maximum), in basis points (1/100 of
+    # a percent: 10000 is 100%, where Azure throttles); None for others, or not known.
+    utilization_bp: Mapped[int | None] = mapped_column(Integer)
 
 
 class TrafficHour(Base):
@@ -310,7 +313,9 @@ class TrafficHour(Base):
     minutes: Mapped[int] = mapped_column(Integer)  # minutes with data in this hour
     minutes_near_tpm: Mapped[int] = mapped_column(Integer)  # at or above limits.near_fraction of the TPM limit
     minutes_near_rpm: Mapped[int] = mapped_column(Integer)
-    minutes_at_limit: Mapped[int] = mapped_column(Integer)  # at the TPM or RPM limit: throttling likely
+    minutes_at_limit: Mapped[int] = mapped_column(Integer)  # at the TPM, RPM or PTU limit: throttling likely
+    peak_utilization_bp: Mapped[int | None] = mapped_column(Integer)  # provisioned: the busiest minute's
+    minutes_near_utilization: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class SchedulerLease(Base):

@@ -41,11 +41,14 @@ from collector.settings import LimitSettings, Settings
 from collector.sources.traffic import (
     DATASET,
     FIELDS,
+    FULL_UTILIZATION,
     NO_METRICS,
     MeteredDeployment,
     Minutes,
+    Utilization,
     fetch_batches,
     fetch_minutes,
+    fetch_utilization,
     metrics_unsupported,
 )
 
@@ -78,8 +81,11 @@ def _collect_deployment(
     window: tuple[datetime, datetime] | None,
     batched: Minutes | AzureCallError | None,
     now: datetime,
+    utilization: Utilization | AzureCallError | None = None,
 ) -> int:
-    """Store one deployment's minutes: those of its batch (`batched`), else from its own call."""
+    """Store one deployment's minutes: those of its batch (`batched`), else from its own call, with a
+    provisioned deployment's utilization (a failed utilization call fails the scope: its minutes are
+    re-pulled next run rather than stored without it)."""
     deployment_id = deployment.resource_id
     if window is None:
         return 0  # known to have no metrics: asked again once the recheck is due, not every run
@@ -96,17 +102,44 @@ def _collect_deployment(
             raise
         _mark_unavailable(run, deployment_id, str(exc), now, first=not unavailable)
         return 0
-    ordered = sorted(m for m in minutes if m >= start)  # a batch spans its members' widest window
-    rows = [{"deployment_id": deployment_id, "minute": m, **minutes[m]} for m in ordered]
+    used = _usable(utilization, deployment_id, settings)
+    # A batch spans its members' widest window.
+    ordered = sorted(m for m in {*minutes, *used} if m >= start)
+    idle = dict.fromkeys(FIELDS, 0)  # a minute Azure states utilization for but no traffic
+    # Minutes without a stated utilization leave a stored one as it is.
+    rows = [{"deployment_id": deployment_id, "minute": m, **minutes.get(m, idle)} for m in ordered if m not in used]
+    stated = [
+        {"deployment_id": deployment_id, "minute": m, **minutes.get(m, idle), "utilization_bp": used[m]}
+        for m in ordered
+        if m in used
+    ]
     with Session(run.engine) as session, session.begin():
         if unavailable:
             log.info("metrics of %s: Azure Monitor answers again; traffic is collected", deployment_id)
             _update(session, deployment_id, since=None, reason=None, checked=None)
         upsert(session, TrafficMinute, rows, DATASET.key)
+        upsert(session, TrafficMinute, stated, DATASET.key)
         if ordered:
             roll_up(session, deployment, floor_hour(ordered[0]), ordered[-1], settings.limits.near_fraction)
-    run.summary.rows_written += len(rows)
-    return len(rows)
+    run.summary.rows_written += len(rows) + len(stated)
+    return len(rows) + len(stated)
+
+
+def _usable(utilization: Utilization | AzureCallError | None, deployment_id: str, settings: Settings) -> Utilization:
+    """A provisioned deployment's utilization minutes; a failed call raises (the scope is retried next
+    run), unless Azure Monitor has no such metric for it: then its traffic is stored without."""
+    if not isinstance(utilization, AzureCallError):
+        return utilization or {}
+    if not metrics_unsupported(utilization):
+        raise utilization
+    log.warning(
+        '%s: no %s from Azure Monitor (set [metrics] provisioned_utilization to its name, or to "" to stop '
+        "asking); its tokens and requests are stored without it: %s",
+        deployment_id,
+        settings.metrics.provisioned_utilization,
+        utilization,
+    )
+    return {}
 
 
 def _mark_unavailable(run: Run, deployment_id: str, reason: str, now: datetime, *, first: bool) -> None:
@@ -151,7 +184,8 @@ def roll_up(
     tpm_limit = never if deployment.tpm_limit is None else deployment.tpm_limit
     rpm_limit = never if deployment.rpm_limit is None else deployment.rpm_limit
     near_tpm, near_rpm = tpm_limit * near_fraction, rpm_limit * near_fraction
-    hours: dict[datetime, dict[str, int]] = {}
+    near_utilization = FULL_UTILIZATION * near_fraction
+    hours: dict[datetime, dict[str, Any]] = {}
     minutes = session.execute(
         select(TrafficMinute).where(
             TrafficMinute.deployment_id == deployment_id,
@@ -171,6 +205,8 @@ def roll_up(
                 "minutes_near_tpm": 0,
                 "minutes_near_rpm": 0,
                 "minutes_at_limit": 0,
+                "peak_utilization_bp": None,
+                "minutes_near_utilization": 0,
             },
         )
         for field in FIELDS:
@@ -180,7 +216,13 @@ def roll_up(
         h["minutes"] += 1
         h["minutes_near_tpm"] += m.total_tokens >= near_tpm
         h["minutes_near_rpm"] += m.requests >= near_rpm
-        h["minutes_at_limit"] += m.total_tokens >= tpm_limit or m.requests >= rpm_limit
+        # PTUs state no tokens per minute: Azure throttles at 100% utilization (docs/azure.md, limits).
+        used = m.utilization_bp
+        full = used is not None and used >= FULL_UTILIZATION
+        h["minutes_at_limit"] += m.total_tokens >= tpm_limit or m.requests >= rpm_limit or full
+        if used is not None:
+            h["peak_utilization_bp"] = max(h["peak_utilization_bp"] or 0, used)
+            h["minutes_near_utilization"] += used >= near_utilization
     upsert(
         session,
         TrafficHour,
@@ -225,6 +267,7 @@ def metered_deployments(engine: Engine, limits: LimitSettings) -> list[MeteredDe
             d.requests_per_minute,
             d.workspace_id,
             d.name,
+            provisioned="provisioned" in d.sku_name.lower(),
         )
         for d, subscription_id, location in foundry
     ]
@@ -262,12 +305,21 @@ def run_metrics(
         with Session(engine) as session:
             windows = {d.resource_id: _window(session, settings, d.resource_id, moment) for d in deployments}
         batched: dict[str, Minutes | AzureCallError] = {}
+        utilization: dict[str, Utilization | AzureCallError] = {}
         if settings.metrics.batch:
             due = {d.resource_id: (d, *w) for d in deployments if (w := windows[d.resource_id]) is not None}
             batched = fetch_batches(run, settings, due)
+            utilization = fetch_utilization(run, settings, due)
         for d in deployments:
             work = partial(
-                _collect_deployment, run, settings, d, windows[d.resource_id], batched.get(d.resource_id), moment
+                _collect_deployment,
+                run,
+                settings,
+                d,
+                windows[d.resource_id],
+                batched.get(d.resource_id),
+                moment,
+                utilization.get(d.resource_id),
             )
             run.scope(f"metrics {d.resource_id}", work)
         run.summary.rows_removed += prune(engine, settings, moment)

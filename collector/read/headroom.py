@@ -1,10 +1,12 @@
 """Headroom: each current deployment's peak tokens and requests per minute over a window, against its
-own limits (a serverless deployment's from [limits], a Foundry deployment's from its capacity)."""
+own limits (a serverless deployment's from [limits], a Foundry deployment's from its capacity), and a
+provisioned deployment's peak PTU utilization (its limit is 100%)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from decimal import Decimal
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -35,6 +37,24 @@ class DeploymentRow:
     sku: str = ""  # Foundry: the deployment type (GlobalStandard, ProvisionedManaged, ...) and its capacity
     capacity: int | None = None
     resource: str = ""  # Foundry: the Foundry resource the deployment is on
+    # Provisioned: the busiest minute's PTU utilization in percent (None: not provisioned, or none stated)
+    peak_utilization_pct: Decimal | None = None
+    minutes_near_utilization: int | None = None
+
+    def busiest(self) -> tuple[str, Decimal] | None:
+        """Which limit the deployment came nearest ("tokens", "requests" or "PTU utilization"; the first
+        of equals) and its peak's share of it; None without a limit stated or a peak measured (managed
+        compute, no metrics from Azure Monitor). The rate_limit rule and /metrics both judge by it."""
+        shares = {
+            "tokens": (self.peak_tpm, self.tpm_limit),
+            "requests": (self.peak_rpm, self.rpm_limit),
+            "PTU utilization": (self.peak_utilization_pct, 100 if self.peak_utilization_pct is not None else None),
+        }
+        known = {name: Decimal(peak) / limit for name, (peak, limit) in shares.items() if peak is not None and limit}
+        if self.kind not in ("serverless", "foundry") or not known:
+            return None
+        which = max(known, key=lambda name: known[name])
+        return which, known[which]
 
 
 def deployment_headroom(session: Session, settings: Settings, window: timedelta, now: datetime) -> list[DeploymentRow]:
@@ -50,6 +70,7 @@ def deployment_headroom(session: Session, settings: Settings, window: timedelta,
                 TrafficMinute.deployment_id.label("deployment_id"),
                 func.max(TrafficMinute.total_tokens).label("peak_tpm"),
                 func.max(TrafficMinute.requests).label("peak_rpm"),
+                func.max(TrafficMinute.utilization_bp).label("peak_utilization"),
             )
             .where(TrafficMinute.minute >= start)
             .group_by(TrafficMinute.deployment_id)
@@ -60,6 +81,7 @@ def deployment_headroom(session: Session, settings: Settings, window: timedelta,
                 TrafficHour.deployment_id.label("deployment_id"),
                 func.max(TrafficHour.peak_tpm).label("peak_tpm"),
                 func.max(TrafficHour.peak_rpm).label("peak_rpm"),
+                func.max(TrafficHour.peak_utilization_bp).label("peak_utilization"),
             )
             .where(TrafficHour.hour >= floor_hour(start))
             .group_by(TrafficHour.deployment_id)
@@ -70,6 +92,7 @@ def deployment_headroom(session: Session, settings: Settings, window: timedelta,
             TrafficHour.deployment_id,
             func.sum(TrafficHour.minutes_near_tpm).label("near_tpm"),
             func.sum(TrafficHour.minutes_near_rpm).label("near_rpm"),
+            func.sum(TrafficHour.minutes_near_utilization).label("near_utilization"),
         )
         .where(TrafficHour.hour >= floor_hour(start))
         .group_by(TrafficHour.deployment_id)
@@ -86,6 +109,8 @@ def deployment_headroom(session: Session, settings: Settings, window: timedelta,
             peak.c.peak_rpm,
             near.c.near_tpm,
             near.c.near_rpm,
+            peak.c.peak_utilization,
+            near.c.near_utilization,
         )
         .join(Workspace, Workspace.resource_id == Deployment.workspace_id, isouter=True)
         .join(FoundryAccount, FoundryAccount.resource_id == Deployment.workspace_id, isouter=True)
@@ -96,7 +121,7 @@ def deployment_headroom(session: Session, settings: Settings, window: timedelta,
         .order_by(project, Deployment.name)
     )
     out = []
-    for d, project, resource, peak_tpm, peak_rpm, near_tpm, near_rpm in session.execute(query):
+    for d, project, resource, peak_tpm, peak_rpm, near_tpm, near_rpm, utilization, near_used in session.execute(query):
         model = model_name(d.model_id)
         serverless = d.kind == "serverless"
         if serverless:
@@ -125,6 +150,8 @@ def deployment_headroom(session: Session, settings: Settings, window: timedelta,
                 sku=d.sku_name,
                 capacity=d.capacity,
                 resource=resource or "",
+                peak_utilization_pct=None if utilization is None else Decimal(int(utilization)) / 100,
+                minutes_near_utilization=None if utilization is None else int(near_used or 0),
             )
         )
     return out

@@ -7,14 +7,14 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from azure.core.rest import HttpRequest
-from azure.monitor.querymetrics import MetricsQueryResult
+from azure.monitor.querymetrics import MetricsQueryResult, TimeSeriesElement
 
 from collector.azure.arm import AzureCallError, azure_errors, error_from, parse_json, url
 from collector.azure.monitor import BATCH_SIZE, endpoint_for, query_batch
@@ -43,6 +43,8 @@ DATASET = Dataset(
 FIELDS = ("input_tokens", "output_tokens", "total_tokens", "requests")
 MAX_SPAN = timedelta(hours=24)  # one metrics call covers at most a day of minutes
 Minutes = dict[datetime, dict[str, int]]  # minute -> {field: total}
+Utilization = dict[datetime, int]  # minute -> its maximum PTU utilization, in basis points
+FULL_UTILIZATION = 10_000  # 100%: a provisioned deployment's calls are throttled (429)
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,7 @@ class MeteredDeployment:
     # Foundry: the resource whose metrics hold it, and its name there (the ModelDeploymentName dimension)
     account_id: str = ""
     name: str = ""
+    provisioned: bool = False  # PTUs: its headroom is its utilization, not tokens per minute
 
 
 def _iso(moment: datetime) -> str:
@@ -137,9 +140,34 @@ def _parse_results(
     """The minutes per (resource, value of `dimension`, lower-case; '' when not split), and the
     resources answered."""
     by_name = {getattr(names, f).lower(): f for f in FIELDS}
-    wanted = {r.lower(): r for r in resource_ids}
     out: dict[tuple[str, str], Minutes] = {}
     answered: list[str] = []
+    for owner, result in _owners(results, resource_ids, what):
+        answered.append(owner)
+        for metric in result.metrics:
+            field = by_name.get(str(metric.name or "").lower())
+            if field is None:
+                log.warning("%s: ignored metric %r (expected one of %s)", what, metric.name, sorted(by_name))
+                continue
+            for series in metric.timeseries:
+                value = _split_value(series, owner, dimension, what)
+                if value is None:
+                    continue
+                minutes = out.setdefault((owner, value), defaultdict(lambda: dict.fromkeys(FIELDS, 0)))
+                for point in series.data:
+                    if point.timestamp is None:
+                        log.warning("%s: skipped a point of %s without a timeStamp", what, owner)
+                        continue
+                    minutes[floor_minute(point.timestamp)][field] += int(point.total or 0)
+    return {key: dict(minutes) for key, minutes in out.items()}, answered
+
+
+def _owners(
+    results: Sequence[MetricsQueryResult], resource_ids: Sequence[str], what: str
+) -> Iterator[tuple[str, MetricsQueryResult]]:
+    """Each result with the resource asked that it answers: by its metrics' IDs
+    ("<resource>/providers/Microsoft.Insights/metrics/<name>"), else by its position."""
+    wanted = {r.lower(): r for r in resource_ids}
     for index, result in enumerate(results):
         ids = {str(m.id or "").lower().split("/providers/microsoft.insights/metrics/")[0] for m in result.metrics}
         owner = next((wanted[i] for i in ids if i in wanted), None)
@@ -148,27 +176,111 @@ def _parse_results(
         if owner is None:
             log.warning("%s: ignored a result for %s (expected one of the %d resources asked)", what, ids, len(wanted))
             continue
-        answered.append(owner)
+        yield owner, result
+
+
+def _split_value(series: TimeSeriesElement, owner: str, dimension: str, what: str) -> str | None:
+    """The series' value of `dimension`, lower-case ('' when not split); None (logged) if it has none."""
+    if not dimension:
+        return ""
+    found = {k.lower(): v for k, v in (series.metadata_values or {}).items()}.get(dimension.lower())
+    if not found:
+        log.warning("%s: skipped a series of %s without %s", what, owner, dimension)
+        return None
+    return str(found).lower()
+
+
+def parse_utilization(
+    results: Sequence[MetricsQueryResult], deployments: dict[str, dict[str, str]], name: str, what: str
+) -> dict[str, Utilization]:
+    """{deployment ID: {minute: basis points}} from a getBatch answer of the utilization metric split by
+    ModelDeploymentName, aggregated by Maximum: each minute's busiest moment, the one that throttles.
+    `deployments` maps each resource asked to {deployment name (lower-case): ID}; a deployment without
+    a series had no utilization reported (idle): no minutes, not an error."""
+    out: dict[str, Utilization] = {d: {} for held in deployments.values() for d in held.values()}
+    for owner, result in _owners(results, list(deployments), what):
         for metric in result.metrics:
-            field = by_name.get(str(metric.name or "").lower())
-            if field is None:
-                log.warning("%s: ignored metric %r (expected one of %s)", what, metric.name, sorted(by_name))
+            if str(metric.name or "").lower() != name.lower():
+                log.warning("%s: ignored metric %r (expected %s)", what, metric.name, name)
                 continue
             for series in metric.timeseries:
-                value = ""
-                if dimension:
-                    found = {k.lower(): v for k, v in (series.metadata_values or {}).items()}.get(dimension.lower())
-                    if not found:
-                        log.warning("%s: skipped a series of %s without %s", what, owner, dimension)
-                        continue
-                    value = str(found).lower()
-                minutes = out.setdefault((owner, value), defaultdict(lambda: dict.fromkeys(FIELDS, 0)))
+                value = _split_value(series, owner, FOUNDRY_DIMENSION, what)
+                deployment_id = deployments[owner].get(value or "")
+                if deployment_id is None:
+                    if value is not None:
+                        log.warning(
+                            "%s: ignored the utilization of %r of %s (expected a provisioned deployment of it: %s)",
+                            what,
+                            value,
+                            owner,
+                            ", ".join(sorted(deployments[owner])),
+                        )
+                    continue
                 for point in series.data:
-                    if point.timestamp is None:
-                        log.warning("%s: skipped a point of %s without a timeStamp", what, owner)
+                    if point.maximum is None:
+                        continue  # Azure leaves the value out of a minute it has none for
+                    basis_points = _basis_points(point.maximum)
+                    if point.timestamp is None or basis_points is None:
+                        log.warning(
+                            "%s: skipped a point of %s with timeStamp %r and maximum %r (expected a timeStamp "
+                            "and a percentage)",
+                            what,
+                            deployment_id,
+                            point.timestamp,
+                            point.maximum,
+                        )
                         continue
-                    minutes[floor_minute(point.timestamp)][field] += int(point.total or 0)
-    return {key: dict(minutes) for key, minutes in out.items()}, answered
+                    minute = floor_minute(point.timestamp)
+                    out[deployment_id][minute] = max(out[deployment_id].get(minute, 0), basis_points)
+    return out
+
+
+def _basis_points(percent: Any) -> int | None:
+    """97.125 (percent) -> 9713 basis points, half up; None for no value or not a number >= 0."""
+    if not isinstance(percent, int | float | Decimal) or isinstance(percent, bool) or percent < 0:
+        return None
+    return int((Decimal(str(percent)) * 100).to_integral_value(ROUND_HALF_UP))
+
+
+def fetch_utilization(
+    run: Run, settings: Settings, windows: dict[str, tuple[MeteredDeployment, datetime, datetime]]
+) -> dict[str, Utilization | AzureCallError]:
+    """The PTU utilization of the provisioned deployments in `windows`: one getBatch call per 50 Foundry
+    resources of a subscription and region that hold one (and per day of window), split by deployment.
+    A failed call is the error of each deployment it asked for."""
+    name = settings.metrics.provisioned_utilization
+    groups: dict[tuple[str, str], dict[str, list[tuple[MeteredDeployment, datetime, datetime]]]] = defaultdict(
+        lambda: defaultdict(list)
+    )
+    for deployment, start, end in windows.values():
+        if deployment.provisioned and deployment.account_id and name:
+            key = (deployment.subscription_id, deployment.region)
+            groups[key][deployment.account_id].append((deployment, start, end))
+    out: dict[str, Utilization | AzureCallError] = {}
+    for (_subscription, region), by_account in sorted(groups.items()):
+        client = run.clients.metrics(endpoint_for(settings.arm_endpoint, settings.metrics.batch_endpoint, region))
+        accounts = sorted(by_account)
+        for first in range(0, len(accounts), BATCH_SIZE):
+            members = {a: by_account[a] for a in accounts[first : first + BATCH_SIZE]}
+            split = {a: {d.name.lower(): d.resource_id for d, _, _ in held} for a, held in members.items()}
+            found: dict[str, Utilization] = {d: {} for held in split.values() for d in held.values()}
+            cursor = min(s for held in members.values() for _, s, _ in held)
+            end = max(e for held in members.values() for _, _, e in held)
+            try:
+                while cursor < end:
+                    stop = min(cursor + MAX_SPAN, end)
+                    what = f"{name} by metrics:getBatch in {region} {_iso(cursor)}/{_iso(stop)}"
+                    results = query_batch(
+                        client, list(members), FOUNDRY_NAMESPACE, [name], cursor, stop, FOUNDRY_SPLIT, "Maximum"
+                    )
+                    for deployment_id, minutes in parse_utilization(results, split, name, what).items():
+                        found[deployment_id].update(minutes)
+                    cursor = stop
+            except AzureCallError as exc:
+                out.update(dict.fromkeys(found, exc))
+                continue
+            out.update(found)
+    return out
 
 
 def fetch_batches(

@@ -138,15 +138,19 @@ def _foundry(foundry: pd.DataFrame, hours: int) -> None:
     st.caption(
         f"Busiest minute in the last {hours} h against each deployment's own limits, from its capacity "
         "(thousands of TPM, or PTUs) and the rateLimits Azure states; a provisioned deployment states requests "
-        "only. Their regional quota is on the Quota page."
+        "only, and its headroom is its PTU utilization: Azure throttles at 100%. Their regional quota is on the "
+        "Quota page."
     )
     foundry = _with_shares(foundry)
+    foundry["peak_utilization_pct"] = pd.to_numeric(foundry["peak_utilization_pct"])  # a bar, not exact money
     names = {
         "sku": "deployment type",
         "peak_tpm": "peak TPM",
         "tpm_limit": "TPM limit",
         "peak_rpm": "peak RPM",
         "rpm_limit": "RPM limit",
+        "peak_utilization_pct": "peak PTU utilization %",
+        "minutes_near_utilization": "minutes near full PTUs",
     }
     shown = foundry.rename(columns=names)[
         [
@@ -163,6 +167,8 @@ def _foundry(foundry: pd.DataFrame, hours: int) -> None:
             "peak RPM",
             "RPM limit",
             "RPM used %",
+            "peak PTU utilization %",
+            "minutes near full PTUs",
         ]
     ]
     table(
@@ -173,6 +179,7 @@ def _foundry(foundry: pd.DataFrame, hours: int) -> None:
         column_config={
             "TPM used %": _percent(),
             "RPM used %": _percent(),
+            "peak PTU utilization %": _percent(),
             **_counts("capacity", "peak TPM", "TPM limit", "peak RPM", "RPM limit"),
         },
     )

@@ -8,7 +8,7 @@ from pathlib import Path
 from azure.monitor.querymetrics import MetricsQueryResult
 
 from collector.settings import MetricSettings
-from collector.sources.traffic import parse_batch, parse_metrics
+from collector.sources.traffic import parse_batch, parse_metrics, parse_utilization
 from tests.contract.conftest import spec_body
 
 # Source: Azure/azure-rest-api-specs, Microsoft.Insights/stable/2024-02-01/examples/GetMetric.json: a
@@ -45,3 +45,32 @@ def test_a_batch_answer_is_matched_to_its_resource_by_the_metric_ids(contract: P
     assert found[other] == {}  # no traffic, not an error
     points = sum(len(s["data"]) for m in body["value"] if m["name"]["value"] == "BlobCount" for s in m["timeseries"])
     assert sum(m["requests"] for m in found[resource].values()) == 3 * points > 0
+
+
+def test_utilization_is_each_minutes_maximum_per_deployment_in_basis_points(contract: Path) -> None:
+    """The example is split by a dimension ("Tier eq '*'") and answers maximum: read as a Foundry
+    resource's AzureOpenAIProvisionedManagedUtilizationV2 split by ModelDeploymentName, aggregated by
+    Maximum (Learn, supported metrics of Microsoft.CognitiveServices/accounts: Percent, Average and
+    Maximum, dimension ModelDeploymentName). Azure names the dimension lower-case in metadatavalues
+    ("tier" for the filter's "Tier"), so the deployment's is matched whatever its case."""
+    body = spec_body(contract / "monitor", EXAMPLE)
+    resource = body["value"][0]["id"].split("/providers/Microsoft.Insights/metrics/")[0]
+    start, end = body["timespan"].split("/")
+    for metric in body["value"]:
+        for series in metric["timeseries"]:
+            for value in series["metadatavalues"]:
+                value["name"] = {"value": "modeldeploymentname", "localizedValue": "modeldeploymentname"}
+    entry = {"starttime": start, "endtime": end, "interval": body["interval"], "value": body["value"]}
+    results = [MetricsQueryResult._from_generated(entry)]
+    tiers = {
+        str(v["value"]).lower(): [p["maximum"] for p in series["data"]]
+        for m in body["value"]
+        if m["name"]["value"] == "BlobCount"
+        for series in m["timeseries"]
+        for v in series["metadatavalues"]
+    }
+    asked = {resource: {tier: f"{resource}/deployments/{tier}" for tier in tiers}}
+    found = parse_utilization(results, asked, "BlobCount", "example")  # BlobCapacity: another metric, ignored
+    for tier, maxima in tiers.items():
+        minutes = found[f"{resource}/deployments/{tier}"]
+        assert sorted(minutes.values()) == sorted(round(m * 100) for m in maxima) and len(minutes) == len(maxima)

@@ -341,6 +341,11 @@ def test_foundry_deployments_show_their_own_limits(on_store: Store) -> None:
         for r in frame.to_dict("records")
     }
     assert shown == served
+    # A provisioned deployment's headroom is its PTU utilization: it reached 100% (throttled) in the
+    # window; the others have none.
+    utilization = {r["deployment"]: r["peak PTU utilization %"] for r in frame.to_dict("records")}
+    assert utilization.pop("gpt-4o-ptu") == 100
+    assert all(pd.isna(v) for v in utilization.values())
 
 
 def test_cost_per_million_tokens_is_spend_over_measured_tokens(on_store: Store) -> None:

@@ -3,17 +3,31 @@ hubs), collected by the official SDKs into SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+import logging
+import time
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
+import pytest
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from collector.alerts.rules import quota as quota_rule
 from collector.alerts.rules import rate_limits
-from collector.db.models import Deployment, FoundryAccount, FoundryProject, InventoryEvent, ResourceAttribution
+from collector.azure.arm import AzureCallError
+from collector.db.models import (
+    Deployment,
+    FoundryAccount,
+    FoundryProject,
+    InventoryEvent,
+    ResourceAttribution,
+    TrafficMinute,
+)
+from collector.jobs import traffic as traffic_job
 from collector.jobs.quota import run_quota
 from collector.jobs.traffic import run_metrics
+from collector.metrics_store import business_families
 from collector.periods import floor_minute
 from collector.read.headroom import deployment_headroom
 from collector.read.monthly_report import build_report, detail_rows
@@ -152,7 +166,15 @@ def test_foundry_traffic_split_by_deployment_against_its_own_limits(db_url: str,
         # region of Foundry resources (their deployments split by ModelDeploymentName, not a call each).
         serverless = {(e.id.split("/")[2].lower(), e.location) for e in server.tenant.serverless_endpoints}
         accounts = {(a.subscription_id, a.location) for a in server.tenant.foundry_accounts if a.deployments}
-        assert server.stats.count("metrics_batch") - calls == len(serverless) + len(accounts)
+        # ...and one for the PTU utilization of the resources holding a provisioned deployment.
+        provisioned = {
+            (a.subscription_id, a.location)
+            for a in server.tenant.foundry_accounts
+            if any(d.provisioned for d in a.deployments)
+        }
+        assert provisioned and server.stats.count("metrics_batch") - calls == (
+            len(serverless) + len(accounts) + len(provisioned)
+        )
         assert run_metrics(settings, engine, now=now).status == "succeeded"  # a rerun changes nothing
         window = timedelta(hours=2)
         with Session(engine) as session:
@@ -161,7 +183,8 @@ def test_foundry_traffic_split_by_deployment_against_its_own_limits(db_url: str,
                 (d.workspace_id, d.name): d.resource_id
                 for d in session.scalars(select(Deployment).where(Deployment.kind == "foundry"))
             }
-            alerts = [c for c in rate_limits(session, settings, now) if "DeepSeek-R1" in c.subject]
+            fired = rate_limits(session, settings, now)
+            alerts = [c for c in fired if "DeepSeek-R1" in c.subject]
         end = floor_minute(now)
         truth = server.tenant.peak_truth(end - window, end)
         accounts_by_name = {a.name: a.id.lower() for a in server.tenant.foundry_accounts}
@@ -169,7 +192,97 @@ def test_foundry_traffic_split_by_deployment_against_its_own_limits(db_url: str,
         for row in rows:
             expected = truth[ids[(accounts_by_name[row.resource], row.deployment)]]
             assert (row.peak_tpm, row.peak_rpm) == (expected["peak_tpm"], expected["peak_rpm"]), row.deployment
+            # A provisioned deployment's peak PTU utilization as Azure Monitor states it; none for the others.
+            utilization = expected.get("peak_utilization_bp")
+            assert row.peak_utilization_pct == (None if utilization is None else Decimal(utilization) / 100)
         deepseek = next(r for r in rows if r.deployment == "DeepSeek-R1")
         assert deepseek.peak_tpm is not None and deepseek.peak_tpm >= 0.9 * 50_000  # its burst near its own limit
         # 90-100% of its limit: a warning, critical at the limit itself
         assert [c.rule for c in alerts] == ["rate_limit"] and alerts[0].severity in ("warning", "critical")
+        # The provisioned deployment states no tokens per minute: its headroom is its utilization, and it
+        # reached 100% (throttled) in an hour of the window.
+        ptu = next(r for r in rows if r.deployment == "gpt-4o-ptu")
+        assert ptu.tpm_limit is None and ptu.peak_utilization_pct == Decimal(100)
+        assert ptu.minutes_near_utilization is not None and ptu.minutes_near_utilization >= 1
+        [alert] = [c for c in fired if "gpt-4o-ptu" in c.subject]
+        assert alert.severity == "critical" and alert.details["busiest"] == "PTU utilization"
+        assert alert.message.startswith("peak PTU utilization 100.0% of 15 PTUs") and "throttled" in alert.message
+        # /metrics judges as the rule does: no headroom left, and the utilization beside it.
+        with Session(engine) as session:
+            families = {f.name: f for f in business_families(session, settings, now)}
+        gauges = {
+            name: {s.labels["deployment"]: s.value for s in families[name].samples}
+            for name in (
+                "costwatch_rate_headroom_ratio",
+                "costwatch_rate_ptu_utilization_ratio",
+                "costwatch_rate_tpm_limit",
+            )
+        }
+        assert gauges["costwatch_rate_ptu_utilization_ratio"] == {"gpt-4o-ptu": 1.0}
+        assert gauges["costwatch_rate_headroom_ratio"]["gpt-4o-ptu"] == 0.0
+        assert (
+            "gpt-4o-ptu" not in gauges["costwatch_rate_tpm_limit"]
+            and gauges["costwatch_rate_tpm_limit"]["gpt-4o"] == 450_000
+        )
+        low = {d for d, v in gauges["costwatch_rate_headroom_ratio"].items() if v <= 1 - 0.9 + 1e-12}
+        assert low == {c.subject.split(" ")[0] for c in fired}
+
+
+def _ptu_minutes(engine: Engine) -> list[TrafficMinute]:
+    with Session(engine) as session:
+        return list(
+            session.scalars(
+                select(TrafficMinute).where(TrafficMinute.deployment_id.endswith("/deployments/gpt-4o-ptu"))
+            )
+        )
+
+
+def test_a_metric_azure_lacks_leaves_tokens_stored_without_utilization(
+    db_url: str, engine: Engine, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Azure Monitor answers an unknown metric name with 400 "Failed to find metric configuration": the
+    provisioned deployment's tokens are still stored, its utilization unknown (None, never 0), and the
+    utilization already stored for the minutes it re-pulls stays as it was."""
+    with emulator(foundry=True) as server:
+        settings = settings_for(server, db_url, metrics={"first_lookback_hours": 2})
+        assert collect_all(server, settings, engine).status == "succeeded"
+        assert run_metrics(settings, engine).status == "succeeded"
+        before = {m.minute: m.utilization_bp for m in _ptu_minutes(engine)}
+        assert before and None not in before.values()
+        later = time.time() + 30 * 60  # half an hour on, for Azure Monitor and the collector alike
+        server.tenant.clock = lambda: later
+        settings = settings_for(
+            server, db_url, metrics={"first_lookback_hours": 2, "provisioned_utilization": "PtuUtilizationV9"}
+        )
+        with caplog.at_level(logging.WARNING, logger="collector.jobs.traffic"):
+            assert run_metrics(settings, engine, now=datetime.fromtimestamp(later, UTC)).status == "succeeded"
+        after = {m.minute: m for m in _ptu_minutes(engine)}
+        assert {minute: after[minute].utilization_bp for minute in before} == before
+        new = [m for minute, m in after.items() if minute not in before]
+        assert new and all(m.utilization_bp is None for m in new) and sum(m.total_tokens for m in new) > 0
+        assert "no PtuUtilizationV9 from Azure Monitor" in caplog.text and "Failed to find metric" in caplog.text
+
+
+def test_a_failed_utilization_call_fails_the_scope_and_the_next_run_stores_both(
+    db_url: str, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A throttled or failing utilization call must not leave minutes stored without it (the next pull
+    starts after them): the deployment's scope fails, and the next run stores its tokens and utilization."""
+    with emulator(foundry=True) as server:
+        settings = settings_for(server, db_url, metrics={"first_lookback_hours": 2})
+        assert collect_all(server, settings, engine).status == "succeeded"
+        fetched = traffic_job.fetch_utilization
+
+        def failing(run: Any, settings: Any, due: dict[str, Any]) -> dict[str, Any]:
+            return {
+                d: AzureCallError("HTTP 503 ServiceUnavailable: try again later") for d in fetched(run, settings, due)
+            }
+
+        monkeypatch.setattr(traffic_job, "fetch_utilization", failing)
+        summary = run_metrics(settings, engine)
+        assert summary.status == "partial" and [f for f in summary.failures if "gpt-4o-ptu" in f]
+        assert _ptu_minutes(engine) == []
+        monkeypatch.undo()
+        assert run_metrics(settings, engine).status == "succeeded"
+        stored_minutes = _ptu_minutes(engine)
+        assert stored_minutes and all(m.utilization_bp is not None for m in stored_minutes)
