@@ -17,7 +17,8 @@ hold the same offer, so the resource group alone cannot tell them apart. The rul
 Resources under a project workspace's ID (managed compute) belong to that project. A Foundry
 resource (Microsoft.CognitiveServices/accounts of kind AIServices or OpenAI) is spend kind `foundry`:
 it goes to the project a mapping or its `costwatch-project` tag names (a hub project or a Foundry
-project), else to its only Foundry project, else it stays unattributed with the reason (its projects
+project), else to its only project: its only Foundry project, or the only hub project connected to it
+(through a connection of the project or of its hub), else it stays unattributed with the reason (its projects
 share its deployments, so the bill cannot tell them apart). Its model is per meter, not per resource
 (collector.foundry_models). Anything else is not AI spend and is kept apart as `other`.
 "Projects" are hub projects and plain Azure ML workspaces
@@ -96,6 +97,9 @@ class FoundryInfo:
     kind: str  # AIServices | OpenAI: a Foundry resource; any other kind is not a model deployment's
     tags: dict[str, str]
     projects: tuple[Project, ...] = ()
+    # The hub projects that use it through a connection of their own or of their hub, each with how
+    # ("connection aoai of hub hub-prod").
+    connected: tuple[tuple[Project, str], ...] = ()
 
 
 def foundry_account(resource_id: str) -> str | None:
@@ -114,7 +118,8 @@ class Attribution:
     project_id: str | None
     project: str | None
     model: str | None
-    # mapping | tag | offer-match | only-project | ambiguous | no-candidate | not-in-inventory | workspace | not-ai
+    # mapping | tag | offer-match | only-project | connection | ambiguous | no-candidate | not-in-inventory |
+    # workspace | not-ai
     rule: str
     detail: str = ""
 
@@ -278,16 +283,21 @@ def _attribute_foundry(
         project, rule = explicit
         return Attribution(resource_id, "foundry", project.resource_id, project.name, NO_MODEL, rule)
     fix = "tag the Foundry resource with the project's name or map it in [attribution.resources]"
-    if len(account.projects) == 1:
-        project = account.projects[0]
-        detail = f"only project of Foundry resource {account.name}"
-        return Attribution(resource_id, "foundry", project.resource_id, project.name, NO_MODEL, "only-project", detail)
-    if account.projects:
-        names = ", ".join(sorted(p.name for p in account.projects))
-        detail = (
-            f"{len(account.projects)} projects share Foundry resource {account.name} and its deployments: "
-            f"{names}; {fix}"
+    # Its own Foundry projects and the hub projects connected to it: one of them all is the owner.
+    candidates = {p.resource_id: (p, "") for p in account.projects}  # its own: no "how"
+    for project, how in account.connected:
+        candidates.setdefault(project.resource_id, (project, how))
+    if len(candidates) == 1:
+        [(project, how)] = candidates.values()
+        rule, detail = (
+            ("connection", f"only project connected to {account.name}, through {how}")
+            if how
+            else ("only-project", f"only project of Foundry resource {account.name}")
         )
+        return Attribution(resource_id, "foundry", project.resource_id, project.name, NO_MODEL, rule, detail)
+    if candidates:
+        names = ", ".join(sorted(f"{p.name} (through {how})" if how else p.name for p, how in candidates.values()))
+        detail = f"{len(candidates)} projects share Foundry resource {account.name} and its deployments: {names}; {fix}"
         return Attribution(resource_id, "foundry", None, UNATTRIBUTED, NO_MODEL, "ambiguous", detail)
     detail = f"{account.kind} resource {account.name} has no project and no tag; {fix}"
     return Attribution(resource_id, "foundry", None, UNATTRIBUTED, NO_MODEL, "no-candidate", detail)

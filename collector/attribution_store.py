@@ -27,6 +27,7 @@ from collector.db.models import (
     ResourceAttribution,
     SaasResource,
     Workspace,
+    WorkspaceConnection,
     is_project,
 )
 from collector.db.upsert import upsert
@@ -65,15 +66,24 @@ class Attributions:
             select(Deployment.workspace_id, Deployment.model_id).where(Deployment.kind == "foundry").distinct()
         ):
             deployed[account_id].append(model)
+        hub_projects = [
+            attribution.Project(w.resource_id, w.name, w.subscription_id, w.resource_group)
+            for w in session.scalars(select(Workspace).where(is_project()))
+        ]
+        connected = _connected(session, hub_projects)
         foundry = [
-            attribution.FoundryInfo(a.resource_id, a.name, a.kind, a.tags or {}, tuple(projects[a.resource_id]))
+            attribution.FoundryInfo(
+                a.resource_id,
+                a.name,
+                a.kind,
+                a.tags or {},
+                tuple(projects[a.resource_id]),
+                connected.get(a.resource_id.lower(), ()),
+            )
             for a in accounts
         ]
         return cls(
-            [
-                attribution.Project(w.resource_id, w.name, w.subscription_id, w.resource_group)
-                for w in session.scalars(select(Workspace).where(is_project()))
-            ],
+            hub_projects,
             [
                 attribution.SaasInfo(
                     s.resource_id,
@@ -176,3 +186,31 @@ def _store(session: Session, results: list[attribution.Attribution]) -> object:
     now = utcnow()
     upsert(session, ResourceAttribution, [{**vars(a), "updated_at": now} for a in results], ("resource_id",))
     return now
+
+
+def _connected(
+    session: Session, projects: list[attribution.Project]
+) -> dict[str, tuple[tuple[attribution.Project, str], ...]]:
+    """Per model resource (lower-case ID): the projects that use it through a current connection, with
+    how. A project's own connection is that project's; a hub's is shared by every project of the hub."""
+    by_id = {p.resource_id.lower(): p for p in projects}
+    workspaces = {
+        w.resource_id.lower(): w for w in session.scalars(select(Workspace).where(Workspace.removed_at.is_(None)))
+    }
+    of_hub: dict[str, list[attribution.Project]] = defaultdict(list)
+    for w in workspaces.values():
+        if w.hub_resource_id and w.resource_id.lower() in by_id:
+            of_hub[w.hub_resource_id.lower()].append(by_id[w.resource_id.lower()])
+    out: dict[str, list[tuple[attribution.Project, str]]] = defaultdict(list)
+    current = select(WorkspaceConnection).where(WorkspaceConnection.removed_at.is_(None))
+    for c in session.scalars(current.order_by(WorkspaceConnection.resource_id)):
+        holder = workspaces.get(c.workspace_id.lower())
+        if holder is None:
+            continue
+        if c.workspace_id.lower() in by_id:
+            out[c.account_id].append((by_id[c.workspace_id.lower()], f"its connection {c.name}"))
+        else:  # a hub's: shared with its projects
+            out[c.account_id] += [
+                (p, f"connection {c.name} of hub {holder.name}") for p in of_hub[c.workspace_id.lower()]
+            ]
+    return {account: tuple(found) for account, found in out.items()}

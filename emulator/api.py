@@ -150,6 +150,7 @@ class EmulatorApi:
             ("GET", _WS + r"/marketplaceSubscriptions/(?P<name>[^/]+)", "marketplace_subscription", self._get_child),
             ("GET", _WS + r"/serverlessEndpoints", "serverless_endpoints", self._list_children),
             ("GET", _WS + r"/serverlessEndpoints/(?P<name>[^/]+)", "serverless_endpoint", self._get_child),
+            ("GET", _WS + r"/connections", "connections", self._list_children),
             ("GET", _WS + r"/onlineEndpoints", "online_endpoints", self._list_children),
             ("GET", _WS + r"/onlineEndpoints/(?P<name>[^/]+)", "online_endpoint", self._get_child),
             ("GET", _ONLINE + r"/deployments", "online_deployments", self._list_deployments),
@@ -225,6 +226,13 @@ class EmulatorApi:
             children[("onlineendpoints", o.workspace_id.lower())].append(
                 arm.online_endpoint_json(o, t.tenant_id, names[o.id.lower()])
             )
+        by_name = {w.name: w for w in t.workspaces}
+        for account in t.foundry_accounts:
+            holder = by_name.get(account.connected_from)
+            if holder is not None:
+                children[("connections", holder.id.lower())].append(account.connection_json(holder.id))
+        for w in t.workspaces:  # every workspace's storage connection: not a model's, never attributed by
+            children[("connections", w.id.lower())].append(arm.storage_connection_json(w))
         return _Live(
             version,
             children,

@@ -310,3 +310,24 @@ def compute_usage_json(u: Usage) -> JSON:
         "limit": u.limit,
         "name": {"value": u.name, "localizedValue": u.localized_name},
     }
+
+
+def storage_connection_json(ws: Workspace) -> JSON:
+    """A workspace's connection to its default blob store, in the REST spec's WorkspaceConnection shape
+    (2025-09-01 examples): not a model resource's, so it never names a project's costs."""
+    short = ws.workspace_guid.replace("-", "")[:8]
+    account = f"/subscriptions/{ws.subscription_id}/resourceGroups/{ws.resource_group}/providers"
+    account += f"/Microsoft.Storage/storageAccounts/st{short}"
+    name = "workspaceblobstore"
+    return {
+        "id": f"{ws.id}/connections/{name}",
+        "name": name,
+        "type": "Microsoft.MachineLearningServices/workspaces/connections",
+        "properties": {
+            "category": "AzureBlob",
+            "target": f"https://st{short}.blob.core.windows.net/",
+            "authType": "AAD",
+            "isSharedToAll": True,
+            "metadata": {"ResourceId": account, "ContainerName": "azureml-blobstore"},
+        },
+    }

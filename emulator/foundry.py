@@ -115,6 +115,10 @@ class FoundryAccount:
     tags: tuple[tuple[str, str], ...] = ()
     projects: tuple[str, ...] = ()
     deployments: tuple[FoundryDeployment, ...] = ()
+    # The hub (or project) whose connection uses it, and the projects that reaches (filled in from the
+    # tenant's workspaces when it is generated).
+    connected_from: str = ""
+    connected_projects: tuple[str, ...] = ()
 
     @property
     def id(self) -> str:
@@ -127,12 +131,32 @@ class FoundryAccount:
         tagged = dict(self.tags).get(ATTRIBUTION_TAG)
         if tagged:
             return tagged
-        return self.projects[0] if len(self.projects) == 1 else UNATTRIBUTED
+        candidates = {*self.projects, *self.connected_projects}
+        return candidates.pop() if len(candidates) == 1 else UNATTRIBUTED
+
+    def connection_json(self, workspace_id: str) -> JSON:
+        """The connection of `workspace_id` to this resource, as workspaces/{ws}/connections lists it: the
+        REST spec's WorkspaceConnection shape (2025-09-01 examples), with the metadata a hub's Azure OpenAI
+        connection carries (ApiType, ResourceId) and no credentials (a list never returns them)."""
+        name = f"{self.name}_aoai"
+        return {
+            "id": f"{workspace_id}/connections/{name}",
+            "name": name,
+            "type": "Microsoft.MachineLearningServices/workspaces/connections",
+            "properties": {
+                "category": "AzureOpenAI" if self.kind == "OpenAI" else "AIServices",
+                "target": f"https://{self.name}.openai.azure.com/",
+                "authType": "AAD",
+                "isSharedToAll": True,
+                "metadata": {"ApiType": "Azure", "ResourceId": self.id, "ApiVersion": "2024-10-21"},
+            },
+        }
 
 
 def accounts(prod: str, eu: str) -> list[FoundryAccount]:
     """The Foundry resources of the seeded tenant: in the prod subscription a Foundry resource with one
-    project and every deployment family, an Azure OpenAI resource tagged for a hub project and a
+    project and every deployment family, an Azure OpenAI resource tagged for a hub project, one a hub
+    uses through its connection (so its only project's) and a
     Computer Vision resource (not a model account); in the EU one a Foundry resource whose two
     projects share it, so its costs stay unattributed with the reason."""
     east, sweden = catalog.EASTUS2, catalog.SWEDENCENTRAL
@@ -162,6 +186,15 @@ def accounts(prod: str, eu: str) -> list[FoundryAccount]:
             deployments=(FoundryDeployment("chat-mini", "gpt-4o-mini", "DataZoneStandard", 200),),
         ),
         FoundryAccount(prod, "rg-foundry-prod", "cv-contoso-ocr", "ComputerVision", east),
+        FoundryAccount(
+            prod,
+            "rg-ai-hub-swedencentral",
+            "oai-contoso-summarizer",
+            "OpenAI",
+            sweden,
+            deployments=(FoundryDeployment("summarize-mini", "gpt-4o-mini", "DataZoneStandard", 100),),
+            connected_from="hub-prod-swedencentral",  # a hub's connection, and the hub has one project
+        ),
         FoundryAccount(
             eu,
             "rg-foundry-research",

@@ -1019,6 +1019,16 @@ def _subscription_plan(count: int) -> list[tuple[str, str, list[tuple[_Blueprint
     return plans
 
 
+def _connected(account: foundry.FoundryAccount, workspaces: list[Workspace]) -> foundry.FoundryAccount:
+    """The projects the account's connection reaches: the project holding it, or every project of the
+    hub holding it."""
+    holder = next((w for w in workspaces if w.name == account.connected_from), None)
+    if holder is None:
+        return replace(account, connected_from="")
+    reached = (holder.name,) if holder.kind != "Hub" else tuple(w.name for w in workspaces if w.hub_id == holder.id)
+    return replace(account, connected_projects=reached)
+
+
 def generate_tenant(spec: TenantSpec) -> Tenant:
     """Build the tenant described by `spec`, deterministically from `spec.seed`."""
     if spec.subscriptions < 1:
@@ -1046,7 +1056,7 @@ def generate_tenant(spec: TenantSpec) -> Tenant:
     saas = _attribute(b.saas, b.msubs, b.workspaces)
     sources = _cost_sources(b, saas)
     accounts = foundry.accounts(b.subscriptions[0].subscription_id, b.subscriptions[-1].subscription_id)
-    accounts = accounts if spec.foundry else []
+    accounts = [_connected(a, b.workspaces) for a in accounts] if spec.foundry else []
     currencies = {s.subscription_id: s.currency for s in b.subscriptions}
     sources += [foundry.cost_source(a, currencies[a.subscription_id], b.history_start, spec.seed) for a in accounts]
     spiked = next((s for s in saas if b.saas_meta[s.id][0].anomaly), None)

@@ -208,6 +208,19 @@ class FoundryProject(_Inventory, Base):
     tags: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
 
+class WorkspaceConnection(_Inventory, Base):
+    """A hub's or project's connection (workspaces/{ws}/connections) to a Foundry or Azure OpenAI
+    resource: how a hub project uses a resource it does not hold, and so whose its costs are."""
+
+    __tablename__ = "workspace_connections"
+
+    resource_id: Mapped[str] = mapped_column(ResourceIdStr, primary_key=True)
+    workspace_id: Mapped[str] = mapped_column(ResourceIdStr, index=True)
+    name: Mapped[str] = mapped_column(String(256))
+    category: Mapped[str] = mapped_column(String(64))  # AzureOpenAI | AIServices | CognitiveService
+    account_id: Mapped[str] = mapped_column(ResourceIdStr, index=True)  # the resource's ID, lower-case
+
+
 class Deployment(_Inventory, Base):
     """A model deployment: a serverless endpoint, a managed online endpoint's deployment, or a Foundry
     resource's deployment (kind foundry; `workspace_id` then holds the Foundry resource's ID)."""

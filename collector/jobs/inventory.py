@@ -30,6 +30,7 @@ from collector.db.models import (
     SaasResource,
     Subscription,
     Workspace,
+    WorkspaceConnection,
 )
 from collector.db.upsert import upsert
 from collector.foundry_models import is_model_account
@@ -47,6 +48,7 @@ TRACKED: dict[type[Base], tuple[str, ...]] = {
     FoundryAccount: ("provisioning_state",),
     FoundryProject: (),
     Deployment: ("provisioning_state", "endpoint_state", "instance_count", "capacity", "sku_name", "model_version"),
+    WorkspaceConnection: ("account_id",),
 }
 # The Foundry columns of a deployment, as a serverless or managed one has them.
 _NOT_FOUNDRY = {
@@ -99,6 +101,7 @@ def sync_subscription(run: Run, subscription_id: str) -> int:
         FoundryProject: [],
         MarketplaceSubscription: [],
         Deployment: [],
+        WorkspaceConnection: [],
     }
     projects = [w["resource_id"] for w in fetched[Workspace] if w["kind"].lower() in PROJECT_KINDS]
     accounts = [a["resource_id"] for a in fetched[FoundryAccount] if is_model_account(a["kind"])]
@@ -109,6 +112,10 @@ def sync_subscription(run: Run, subscription_id: str) -> int:
         for account_projects, deployments in pool.map(partial(_account_inventory, clients), accounts):
             fetched[FoundryProject] += account_projects
             fetched[Deployment] += deployments
+        # Hubs' and projects' connections: a hub project may use a model resource it does not hold.
+        workspaces = [w["resource_id"] for w in fetched[Workspace]]
+        for found in pool.map(partial(inventory.connections, clients), workspaces):
+            fetched[WorkspaceConnection] += found
     prefix = f"/subscriptions/{subscription_id}/"
     now = utcnow()
     with Session(run.engine) as session, session.begin():
@@ -122,7 +129,7 @@ def sync_subscription(run: Run, subscription_id: str) -> int:
     return sum(len(rows) for rows in fetched.values())
 
 
-# Each project takes three ARM lists of its own. ARM answers each in 100 ms or more, so a hub of hundreds
+# Each project takes four ARM lists of its own (a hub one). ARM answers each in 100 ms or more, so a hub of hundreds
 # of projects is listed a few projects at a time; ARM's read limits (a bucket of 250, refilled at 25 a
 # second) take that, and a 429 is waited out by the SDK's retry policy.
 _PROJECTS_AT_ONCE = 4

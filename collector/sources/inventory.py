@@ -36,6 +36,7 @@ DATASET = Dataset(
         "foundry_accounts",
         "foundry_projects",
         "deployments",
+        "workspace_connections",
     ),
     key=("resource_id",),
     window="each subscription's whole current state; what Azure no longer lists gets removed_at, never deleted",
@@ -191,6 +192,50 @@ def marketplace_subscriptions(clients: AzureClients, workspace_id: str) -> Itera
 def serverless_endpoints(clients: AzureClients, workspace_id: str) -> Iterator[Row]:
     what = f"list serverless endpoints of {workspace_id}"
     return fetch(clients, f"{workspace_id}/serverlessEndpoints", ML_API, what, parse_serverless_endpoint, workspace_id)
+
+
+# The connection categories that reach a model resource (Microsoft.CognitiveServices/accounts).
+MODEL_CONNECTIONS = ("azureopenai", "aiservices", "cognitiveservice")
+_ACCOUNT = re.compile(
+    r"^/subscriptions/[^/]+/resourcegroups/[^/]+/providers/microsoft\.cognitiveservices/accounts/[^/]+$"
+)
+
+
+def parse_connection(item: dict[str, Any], workspace_id: str, what: str) -> Row | None:
+    """A hub's or project's connection to a Foundry or Azure OpenAI resource: its category says so and
+    its `metadata.ResourceId` names the resource (docs/azure.md, connections). Other connections (search,
+    storage, registries...) are no model's: None, silently; a model connection without the resource's
+    ID is logged and left out (its costs stay with the resource's other clues)."""
+    resource_id, props = resource_id_of(item), properties_of(item)
+    category = text(props.get("category"))
+    if resource_id is None or category.lower() not in MODEL_CONNECTIONS:
+        return None
+    metadata = {str(k).lower(): v for k, v in as_dict(props.get("metadata")).items()}
+    account_id = text(metadata.get("resourceid")).lower().rstrip("/")
+    if not _ACCOUNT.match(account_id):
+        log.warning(
+            "%s: connection %s (%s) names no Cognitive Services account in metadata.ResourceId (got %r): not "
+            "used to attribute costs",
+            what,
+            text(item.get("name")),
+            category,
+            metadata.get("resourceid"),
+        )
+        return None
+    return {
+        "resource_id": resource_id,
+        "workspace_id": workspace_id,
+        "name": text(item.get("name")),
+        "category": category,
+        "account_id": account_id,
+    }
+
+
+def connections(clients: AzureClients, workspace_id: str) -> list[Row]:
+    """A hub's or project's connections to model resources (see parse_connection)."""
+    what = f"list connections of {workspace_id}"
+    items = list_all(clients.resources, url(clients.settings.arm_endpoint, f"{workspace_id}/connections", ML_API), what)
+    return [row for item in items if (row := parse_connection(item, workspace_id, what)) is not None]
 
 
 def parse_online_deployment(item: dict[str, Any], workspace_id: str) -> Row | None:

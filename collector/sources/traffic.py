@@ -242,6 +242,18 @@ def _basis_points(percent: Any) -> int | None:
     return int((Decimal(str(percent)) * 100).to_integral_value(ROUND_HALF_UP))
 
 
+def _calls(
+    members: dict[str, list[tuple[MeteredDeployment, datetime, datetime]]],
+) -> Iterator[tuple[datetime, datetime]]:
+    """The spans of one batch's calls: its members' widest window, a day (MAX_SPAN) at a time."""
+    cursor = min(s for held in members.values() for _, s, _ in held)
+    end = max(e for held in members.values() for _, _, e in held)
+    while cursor < end:
+        stop = min(cursor + MAX_SPAN, end)
+        yield cursor, stop
+        cursor = stop
+
+
 def fetch_utilization(
     run: Run, settings: Settings, windows: dict[str, tuple[MeteredDeployment, datetime, datetime]]
 ) -> dict[str, Utilization | AzureCallError]:
@@ -264,18 +276,14 @@ def fetch_utilization(
             members = {a: by_account[a] for a in accounts[first : first + BATCH_SIZE]}
             split = {a: {d.name.lower(): d.resource_id for d, _, _ in held} for a, held in members.items()}
             found: dict[str, Utilization] = {d: {} for held in split.values() for d in held.values()}
-            cursor = min(s for held in members.values() for _, s, _ in held)
-            end = max(e for held in members.values() for _, _, e in held)
             try:
-                while cursor < end:
-                    stop = min(cursor + MAX_SPAN, end)
+                for cursor, stop in _calls(members):
                     what = f"{name} by metrics:getBatch in {region} {_iso(cursor)}/{_iso(stop)}"
                     results = query_batch(
                         client, list(members), FOUNDRY_NAMESPACE, [name], cursor, stop, FOUNDRY_SPLIT, "Maximum"
                     )
                     for deployment_id, minutes in parse_utilization(results, split, name, what).items():
                         found[deployment_id].update(minutes)
-                    cursor = stop
             except AzureCallError as exc:
                 out.update(dict.fromkeys(found, exc))
                 continue
@@ -324,11 +332,8 @@ def _fetch_batch(
     split = {r: {d.name.lower(): d.resource_id for d, _, _ in held} for r, held in members.items()}
     minutes: dict[str, Minutes] = {d.resource_id: {} for d in deployments}
     unanswered: dict[str, str] = {}
-    cursor = min(s for held in members.values() for _, s, _ in held)
-    end = max(e for held in members.values() for _, _, e in held)
     try:
-        while cursor < end:
-            stop = min(cursor + MAX_SPAN, end)
+        for cursor, stop in _calls(members):
             what = f"metrics:getBatch in {region} {_iso(cursor)}/{_iso(stop)}"
             if foundry:
                 results = query_batch(client, ids, namespace, names, cursor, stop, filter=FOUNDRY_SPLIT)
@@ -343,7 +348,6 @@ def _fetch_batch(
                 else:
                     asked = d.account_id or d.resource_id
                     unanswered.setdefault(d.resource_id, f"{what}: expected a result for {asked}, got none")
-            cursor = stop
     except AzureCallError as exc:
         return dict.fromkeys(minutes, exc)
     # A deployment the answer left out fails its scope (retried next run), never stored as idle.

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+
+import pytest
 
 from collector import attribution
 from collector.settings import AttributionSettings
 from collector.sources import inventory
+from emulator import foundry as emulated
 from tests.contract.conftest import spec_body
+from tests.emulator.test_emulator_contract import assert_shape
 
 SAAS = "saas"
 
@@ -75,3 +80,34 @@ def test_a_different_plan_of_the_same_offer_is_not_a_match(contract: Path) -> No
     row = _saas(contract, "spec_2018-03-01-beta_SaasGetAllInAzureSubscription.json")
     found = _attribute({**row, "plan": "paid"}, "contosoOffer")
     assert found.rule == "no-candidate"
+
+
+def test_connections_of_the_spec_example_reach_no_model_resource() -> None:
+    """The spec's connections list (ContainerRegistry, tests/contract/ml/README.md): none is a model's,
+    so none names a project's costs; the emulator's Azure OpenAI connection has the example's shape."""
+    here = Path(__file__).parent / "ml"
+    body = json.loads((here / "spec_2025-09-01_WorkspaceConnection_list.json").read_text())
+    items = body["responses"]["200"]["body"]["value"]
+    workspace = "/subscriptions/s/resourcegroups/rg/providers/microsoft.machinelearningservices/workspaces/hub"
+    assert [inventory.parse_connection(item, workspace, "example") for item in items] == [None, None]
+    account = next(a for a in emulated.accounts("s1", "s2") if a.connected_from)
+    served = account.connection_json(workspace)
+    assert_shape(served, items[0], "connection")
+    assert_shape(served["properties"], items[0]["properties"], "connection.properties")
+    row = inventory.parse_connection(served, workspace, "emulated")
+    assert row is not None and row["account_id"] == account.id.lower() and row["category"] == "AzureOpenAI"
+
+
+def test_a_model_connection_without_the_resources_id_is_logged_not_guessed(caplog: pytest.LogCaptureFixture) -> None:
+    workspace = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.MachineLearningServices/workspaces/h"
+    item = {
+        "id": f"{workspace}/connections/c",
+        "name": "c",
+        "properties": {
+            "category": "AzureOpenAI",
+            "target": "https://x.openai.azure.com/",
+            "metadata": {"ApiType": "Azure"},
+        },
+    }
+    assert inventory.parse_connection(item, "hub", "list connections of hub") is None
+    assert "connection c (AzureOpenAI) names no Cognitive Services account in metadata.ResourceId" in caplog.text

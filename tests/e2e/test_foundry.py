@@ -60,6 +60,7 @@ def test_foundry_spend_is_exact_by_project_model_and_meter(db_url: str, engine: 
             "DeepSeek-R1",
         }
         assert ("proj-chatbot", "gpt-4o-mini") in foundry  # an Azure OpenAI resource tagged for a hub project
+        assert ("proj-summarizer", "gpt-4o-mini") in foundry  # one its hub uses through a connection
         assert ("(unattributed)", "Mistral-Large-2411") in foundry  # two projects share the research resource
         with Session(engine) as session:
             reasons = {
@@ -69,6 +70,13 @@ def test_foundry_spend_is_exact_by_project_model_and_meter(db_url: str, engine: 
             }
         assert reasons["aif-contoso-prod"][:2] == ("foundry", "only-project")
         assert reasons["oai-contoso-chatbot"][:2] == ("foundry", "tag")
+        # The hub's connection (its storage connection beside it is no model's) reaches its one project.
+        assert reasons["oai-contoso-summarizer"] == (
+            "foundry",
+            "connection",
+            "only project connected to oai-contoso-summarizer, through connection oai-contoso-summarizer_aoai of "
+            "hub hub-prod-swedencentral",
+        )
         kind, rule, detail = reasons["aif-contoso-research"]
         assert (kind, rule) == ("foundry", "ambiguous") and "research-a, research-b" in detail
         assert reasons["cv-contoso-ocr"][:2] == ("other", "not-ai")  # Computer Vision: not a model's spend
@@ -94,10 +102,11 @@ def test_foundry_inventory_quota_and_deployment_limits(db_url: str, engine: Engi
             "aif-contoso-prod": "AIServices",
             "oai-contoso-chatbot": "OpenAI",
             "cv-contoso-ocr": "ComputerVision",
+            "oai-contoso-summarizer": "OpenAI",
             "aif-contoso-research": "AIServices",
         }
         assert projects == {"assistant", "research-a", "research-b"}
-        assert len(foundry) == 8 and not events  # the first sync is the baseline
+        assert len(foundry) == 9 and not events  # the first sync is the baseline
         # Each deployment's limits are its own (capacity 450 -> 450,000 TPM, 2,700 RPM), never the
         # serverless 200,000/1,000; a provisioned one states requests only.
         gpt4o = rows["gpt-4o"]
@@ -188,7 +197,7 @@ def test_foundry_traffic_split_by_deployment_against_its_own_limits(db_url: str,
         end = floor_minute(now)
         truth = server.tenant.peak_truth(end - window, end)
         accounts_by_name = {a.name: a.id.lower() for a in server.tenant.foundry_accounts}
-        assert len(rows) == 8
+        assert len(rows) == 9
         for row in rows:
             expected = truth[ids[(accounts_by_name[row.resource], row.deployment)]]
             assert (row.peak_tpm, row.peak_rpm) == (expected["peak_tpm"], expected["peak_rpm"]), row.deployment

@@ -1,10 +1,12 @@
-"""Attribution rules: mapping, tag, offer match by elimination, and unattributed with candidates."""
+"""Attribution rules: mapping, tag, offer match by elimination, a Foundry resource's projects and connections,
+and unattributed with candidates."""
 
 from __future__ import annotations
 
 from collector.attribution import (
     MANAGED_COMPUTE_MODEL,
     UNATTRIBUTED,
+    FoundryInfo,
     OfferSubscription,
     Project,
     SaasInfo,
@@ -109,3 +111,39 @@ def test_model_name_from_model_id() -> None:
     assert model_name(MODEL + "/versions/2") == "Meta-Llama-3-70B-Instruct"
     assert model_name("Llama-2-70b-chat") == "Llama-2-70b-chat"
     assert model_name("") == ""
+
+
+ACCOUNT = f"{RG}/providers/microsoft.cognitiveservices/accounts/oai-shared"
+
+
+def foundry(projects: tuple[Project, ...] = (), connected: tuple[tuple[Project, str], ...] = ()) -> FoundryInfo:
+    return FoundryInfo(ACCOUNT, "oai-shared", "OpenAI", {}, projects, connected)
+
+
+def test_a_resource_a_hub_project_uses_through_a_connection_is_that_projects() -> None:
+    chat = project("proj-chat")
+    [a] = attribute(
+        [ACCOUNT], [chat], [], [], AttributionSettings(), [foundry(connected=((chat, "its connection aoai"),))]
+    )
+    assert (a.spend_kind, a.project, a.rule) == ("foundry", "proj-chat", "connection")
+    assert a.detail == "only project connected to oai-shared, through its connection aoai"
+
+
+def test_a_hubs_connection_shared_by_two_projects_stays_unattributed_with_both_named() -> None:
+    chat, search = project("proj-chat"), project("proj-search")
+    how = "connection aoai of hub hub-prod"
+    [a] = attribute(
+        [ACCOUNT], [chat, search], [], [], AttributionSettings(), [foundry(connected=((chat, how), (search, how)))]
+    )
+    assert (a.project, a.rule) == (UNATTRIBUTED, "ambiguous")
+    assert "proj-chat (through connection aoai of hub hub-prod), proj-search (through" in a.detail
+
+
+def test_a_foundry_project_and_a_connected_hub_project_are_two_candidates_and_a_tag_settles_it() -> None:
+    own, chat = project("assistant"), project("proj-chat")
+    info = foundry(projects=(own,), connected=((chat, "its connection aoai"),))
+    [a] = attribute([ACCOUNT], [chat], [], [], AttributionSettings(), [info])
+    assert a.rule == "ambiguous" and "assistant, proj-chat (through its connection aoai)" in a.detail
+    tagged = FoundryInfo(ACCOUNT, "oai-shared", "OpenAI", {"costwatch-project": "proj-chat"}, (own,), info.connected)
+    [b] = attribute([ACCOUNT], [chat], [], [], AttributionSettings(), [tagged])
+    assert (b.project, b.rule) == ("proj-chat", "tag")
