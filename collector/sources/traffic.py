@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
@@ -61,6 +61,9 @@ class MeteredDeployment:
     account_id: str = ""
     name: str = ""
     provisioned: bool = False  # PTUs: its headroom is its utilization, not tokens per minute
+
+
+Window = tuple[MeteredDeployment, datetime, datetime]  # a deployment and the span its pull covers
 
 
 def _iso(moment: datetime) -> str:
@@ -243,7 +246,7 @@ def _basis_points(percent: Any) -> int | None:
 
 
 def _calls(
-    members: dict[str, list[tuple[MeteredDeployment, datetime, datetime]]],
+    members: dict[str, list[Window]],
 ) -> Iterator[tuple[datetime, datetime]]:
     """The spans of one batch's calls: its members' widest window, a day (MAX_SPAN) at a time."""
     cursor = min(s for held in members.values() for _, s, _ in held)
@@ -254,66 +257,60 @@ def _calls(
         cursor = stop
 
 
+def _batches(
+    run: Run, settings: Settings, windows: Iterable[Window]
+) -> Iterator[tuple[bool, str, Any, dict[str, list[Window]]]]:
+    """The getBatch calls' members: per subscription and region (and Foundry or not), at most 50
+    resources a batch (a serverless deployment is a resource; Foundry deployments are their Foundry
+    resource's), each with its region's client; (foundry, region, client, {resource: its windows})."""
+    groups: dict[tuple[bool, str, str], dict[str, list[Window]]] = defaultdict(lambda: defaultdict(list))
+    for window in windows:
+        deployment = window[0]
+        key = (bool(deployment.account_id), deployment.subscription_id, deployment.region)
+        groups[key][deployment.account_id or deployment.resource_id].append(window)
+    for (foundry, _subscription, region), by_resource in sorted(groups.items()):
+        client = run.clients.metrics(endpoint_for(settings.arm_endpoint, settings.metrics.batch_endpoint, region))
+        resources = sorted(by_resource)
+        for first in range(0, len(resources), BATCH_SIZE):
+            yield foundry, region, client, {r: by_resource[r] for r in resources[first : first + BATCH_SIZE]}
+
+
 def fetch_utilization(
-    run: Run, settings: Settings, windows: dict[str, tuple[MeteredDeployment, datetime, datetime]]
+    run: Run, settings: Settings, windows: dict[str, Window]
 ) -> dict[str, Utilization | AzureCallError]:
     """The PTU utilization of the provisioned deployments in `windows`: one getBatch call per 50 Foundry
     resources of a subscription and region that hold one (and per day of window), split by deployment.
     A failed call is the error of each deployment it asked for."""
     name = settings.metrics.provisioned_utilization
-    groups: dict[tuple[str, str], dict[str, list[tuple[MeteredDeployment, datetime, datetime]]]] = defaultdict(
-        lambda: defaultdict(list)
-    )
-    for deployment, start, end in windows.values():
-        if deployment.provisioned and deployment.account_id and name:
-            key = (deployment.subscription_id, deployment.region)
-            groups[key][deployment.account_id].append((deployment, start, end))
+    provisioned = [w for w in windows.values() if w[0].provisioned and w[0].account_id and name]
     out: dict[str, Utilization | AzureCallError] = {}
-    for (_subscription, region), by_account in sorted(groups.items()):
-        client = run.clients.metrics(endpoint_for(settings.arm_endpoint, settings.metrics.batch_endpoint, region))
-        accounts = sorted(by_account)
-        for first in range(0, len(accounts), BATCH_SIZE):
-            members = {a: by_account[a] for a in accounts[first : first + BATCH_SIZE]}
-            split = {a: {d.name.lower(): d.resource_id for d, _, _ in held} for a, held in members.items()}
-            found: dict[str, Utilization] = {d: {} for held in split.values() for d in held.values()}
-            try:
-                for cursor, stop in _calls(members):
-                    what = f"{name} by metrics:getBatch in {region} {_iso(cursor)}/{_iso(stop)}"
-                    results = query_batch(
-                        client, list(members), FOUNDRY_NAMESPACE, [name], cursor, stop, FOUNDRY_SPLIT, "Maximum"
-                    )
-                    for deployment_id, minutes in parse_utilization(results, split, name, what).items():
-                        found[deployment_id].update(minutes)
-            except AzureCallError as exc:
-                out.update(dict.fromkeys(found, exc))
-                continue
-            out.update(found)
+    for _foundry, region, client, members in _batches(run, settings, provisioned):
+        split = {a: {d.name.lower(): d.resource_id for d, _, _ in held} for a, held in members.items()}
+        found: dict[str, Utilization] = {d: {} for held in split.values() for d in held.values()}
+        try:
+            for cursor, stop in _calls(members):
+                what = f"{name} by metrics:getBatch in {region} {_iso(cursor)}/{_iso(stop)}"
+                results = query_batch(
+                    client, list(members), FOUNDRY_NAMESPACE, [name], cursor, stop, FOUNDRY_SPLIT, "Maximum"
+                )
+                for deployment_id, minutes in parse_utilization(results, split, name, what).items():
+                    found[deployment_id].update(minutes)
+        except AzureCallError as exc:
+            out.update(dict.fromkeys(found, exc))
+            continue
+        out.update(found)
     return out
 
 
-def fetch_batches(
-    run: Run, settings: Settings, windows: dict[str, tuple[MeteredDeployment, datetime, datetime]]
-) -> dict[str, Minutes | AzureCallError]:
+def fetch_batches(run: Run, settings: Settings, windows: dict[str, Window]) -> dict[str, Minutes | AzureCallError]:
     """The minutes of every deployment in `windows` (id -> (deployment, start, end)) through
     metrics:getBatch: one call per 50 resources of a subscription and region (and per day of window),
     each spanning its members' windows; a failed call is the error of each of its members. A serverless
     deployment is a resource of its own; Foundry deployments are asked through their Foundry resource,
     split by ModelDeploymentName (one call covers 50 resources' deployments)."""
-    groups: dict[tuple[bool, str, str], list[tuple[MeteredDeployment, datetime, datetime]]] = defaultdict(list)
-    for deployment, start, end in windows.values():
-        groups[(bool(deployment.account_id), deployment.subscription_id, deployment.region)].append(
-            (deployment, start, end)
-        )
     out: dict[str, Minutes | AzureCallError] = {}
-    for (foundry, _subscription, region), members in sorted(groups.items()):
-        client = run.clients.metrics(endpoint_for(settings.arm_endpoint, settings.metrics.batch_endpoint, region))
-        by_resource: dict[str, list[tuple[MeteredDeployment, datetime, datetime]]] = defaultdict(list)
-        for member in members:
-            by_resource[member[0].account_id or member[0].resource_id].append(member)
-        resources = sorted(by_resource)
-        for first in range(0, len(resources), BATCH_SIZE):
-            asked = resources[first : first + BATCH_SIZE]
-            out.update(_fetch_batch(client, settings, region, foundry, {r: by_resource[r] for r in asked}))
+    for foundry, region, client, members in _batches(run, settings, windows.values()):
+        out.update(_fetch_batch(client, settings, region, foundry, members))
     return out
 
 
@@ -322,7 +319,7 @@ def _fetch_batch(
     settings: Settings,
     region: str,
     foundry: bool,
-    members: dict[str, list[tuple[MeteredDeployment, datetime, datetime]]],
+    members: dict[str, list[Window]],
 ) -> dict[str, Minutes | AzureCallError]:
     """One batch of at most 50 resources, a day of window per call."""
     ids = list(members)
