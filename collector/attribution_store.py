@@ -31,7 +31,7 @@ from collector.db.models import (
     is_project,
 )
 from collector.db.upsert import upsert
-from collector.foundry_models import is_model_account, model_of_meter
+from collector.foundry_models import is_model_account, is_provisioned, model_of_meter
 from collector.runs import utcnow
 from collector.settings import AttributionSettings
 
@@ -52,6 +52,8 @@ class Attributions:
     # Foundry resource ID -> the models its deployments serve or served (removed ones too: their
     # past costs still name them)
     deployed: dict[str, list[str]] = field(default_factory=dict)
+    # Foundry resource ID -> provisioned deployment type (sku.name) -> the models holding its PTUs
+    provisioned: dict[str, dict[str, list[str]]] = field(default_factory=dict)
 
     @classmethod
     def read(cls, session: Session, settings: AttributionSettings) -> Attributions:
@@ -62,10 +64,15 @@ class Attributions:
             sub, group = groups.get(p.account_id, ("", ""))
             projects[p.account_id].append(attribution.Project(p.resource_id, p.name, sub, group))
         deployed: dict[str, list[str]] = defaultdict(list)
-        for account_id, model in session.execute(
-            select(Deployment.workspace_id, Deployment.model_id).where(Deployment.kind == "foundry").distinct()
+        provisioned: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
+        for account_id, model, sku in session.execute(
+            select(Deployment.workspace_id, Deployment.model_id, Deployment.sku_name)
+            .where(Deployment.kind == "foundry")
+            .distinct()
         ):
             deployed[account_id].append(model)
+            if is_provisioned(sku):
+                provisioned[account_id][sku].append(model)
         hub_projects = [
             attribution.Project(w.resource_id, w.name, w.subscription_id, w.resource_group)
             for w in session.scalars(select(Workspace).where(is_project()))
@@ -105,6 +112,7 @@ class Attributions:
             settings,
             foundry,
             dict(deployed),
+            {account_id: dict(by_sku) for account_id, by_sku in provisioned.items()},
         )
 
     def attribute(self, resource_ids: Iterable[str]) -> list[attribution.Attribution]:
@@ -118,7 +126,7 @@ class Attributions:
         for resource_id, meter in sorted(set(meters)):
             account_id = attribution.foundry_account(resource_id)
             if account_id is not None and is_model_account(kinds.get(account_id, "AIServices")):
-                model = model_of_meter(meter, self.deployed.get(account_id, ()))
+                model = model_of_meter(meter, self.deployed.get(account_id, ()), self.provisioned.get(account_id))
                 out.append({"resource_id": resource_id, "meter": meter, "model": model})
         return out
 

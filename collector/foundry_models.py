@@ -9,12 +9,18 @@ that resource whose name, squashed to letters and digits, begins the squashed me
 such name wins: gpt-4o-mini over gpt-4o), also matched without its vendor ("DeepSeek-R1" as "R1").
 A meter naming no deployed model (the model's deployment was removed, or a non-token meter) keeps
 the words before its version code, so it is never filed under another model.
+
+Provisioned throughput is billed per PTU and hour on one meter per deployment type that names no
+model ("Provisioned Managed Global Unit", "... Data Zone Unit", "... Regional Unit": the Azure
+Reservation product names on Learn's provisioned-throughput onboarding page). Its model is the one
+model of the resource's provisioned deployments of that type; with several, the meter's spend is
+filed under a label naming them, as the bill does not split PTU hours by model.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable, Mapping
 
 # The kinds of Microsoft.CognitiveServices/accounts that deploy models: Foundry (AIServices) and Azure
 # OpenAI. Speech, Vision, Language... accounts are billed too, but are not model deployments.
@@ -48,6 +54,24 @@ _KIND_WORDS = {
 }
 
 
+_PTU_METER = re.compile(r"^provisioned\s+managed\s+(global|data\s*zone|regional)\b", re.IGNORECASE)
+_PTU_SKUS = {
+    "global": "GlobalProvisionedManaged",
+    "datazone": "DataZoneProvisionedManaged",
+    "regional": "ProvisionedManaged",
+}
+# The standard deployment type a token meter names (its words, after the model's).
+_TYPE_WORDS = {
+    "glbl": "Global",
+    "global": "Global",
+    "dzone": "DataZone",
+    "datazone": "DataZone",
+    "regional": "",
+    "regnl": "",
+    "rgnl": "",
+}
+
+
 def is_model_account(kind: str) -> bool:
     return kind.lower() in MODEL_KINDS
 
@@ -64,8 +88,41 @@ def _aliases(model: str) -> list[str]:
     return [n for n in names if n]
 
 
-def model_of_meter(meter: str, models: Iterable[str]) -> str:
-    """The deployed model (one of `models`) the meter bills, else the meter's own model words, else NO_MODEL."""
+def is_provisioned(sku: str) -> bool:
+    """Whether a deployment's sku.name is a provisioned (PTU) type: ProvisionedManaged and its Global
+    and DataZone kin."""
+    return "provisioned" in sku.lower()
+
+
+def provisioned_sku(meter: str) -> str | None:
+    """The provisioned deployment type (sku.name) whose PTU hours the meter bills; None for other meters."""
+    found = _PTU_METER.match(meter.strip())
+    return None if found is None else _PTU_SKUS[_squash(found.group(1))]
+
+
+def meter_sku(meter: str) -> str:
+    """The deployment type (sku.name) a Foundry meter bills: GlobalStandard, DataZoneBatch, Standard
+    (regional), GlobalProvisionedManaged...; '' when the meter names none."""
+    provisioned = provisioned_sku(meter)
+    if provisioned is not None:
+        return provisioned
+    words = _WORD.findall(meter.lower())
+    placed = next((_TYPE_WORDS[w] for w in reversed(words) if w in _TYPE_WORDS), None)
+    if placed is None:
+        return ""
+    return f"{placed}Batch" if "batch" in words else f"{placed}Standard" if placed else "Standard"
+
+
+def model_of_meter(meter: str, models: Iterable[str], provisioned: Mapping[str, Collection[str]] | None = None) -> str:
+    """The deployed model (one of `models`) the meter bills, else the meter's own model words, else
+    NO_MODEL. A PTU meter's model is the one model of `provisioned[its sku]` (the resource's
+    provisioned deployments by type)."""
+    sku = provisioned_sku(meter)
+    if sku is not None:
+        held = sorted(set((provisioned or {}).get(sku, ())))
+        if not held:
+            return NO_MODEL
+        return held[0] if len(held) == 1 else f"(PTUs of {', '.join(held)})"
     squashed = _squash(meter)
     best = ""
     best_length = 0

@@ -68,6 +68,14 @@ MODELS = {
 }
 # The deployment type a meter names: global, data zone, regional.
 _METER_TYPE = {"GlobalStandard": "glbl", "DataZoneStandard": "DZone", "Standard": "regnl"}
+# Provisioned throughput is billed per PTU and hour on one meter per deployment type, whatever the
+# model: "Provisioned Managed Global Unit" at USD 1.00, Data Zone 1.10, Regional 2.00 (the Azure
+# Reservation product names of Learn's provisioned-throughput onboarding page, and the retail prices).
+PTU_METERS = {
+    "GlobalProvisionedManaged": ("Provisioned Managed Global Unit", Decimal("1.00")),
+    "DataZoneProvisionedManaged": ("Provisioned Managed Data Zone Unit", Decimal("1.10")),
+    "ProvisionedManaged": ("Provisioned Managed Regional Unit", Decimal("2.00")),
+}
 
 
 @dataclass(frozen=True)
@@ -341,15 +349,37 @@ def _separator(model: Model) -> str:
     return " " if model.meter_prefix == "R1" else "-"  # "R1 Inp glbl Tokens", as Azure writes it
 
 
-def cost_source(a: FoundryAccount, currency: str, start: date, seed: int) -> CostSource:
-    """The account's daily costs: input and output tokens (cached input for gpt-4o) per standard
-    deployment, each meter naming its model; a non-model account bills its own transactions."""
+def _ptu_meters(a: FoundryAccount, currency: str) -> tuple[list[MeterSpec], dict[str, str]]:
+    """Each provisioned deployment type's PTU hours, 24 a day per PTU; its truth names the model when
+    one model holds all of that type's PTUs on the account (else the meter's spend has no model)."""
+    ptus: dict[str, int] = defaultdict(int)
+    models: dict[str, set[str]] = defaultdict(set)
+    for d in a.deployments:
+        if d.provisioned:
+            ptus[d.sku] += d.capacity
+            models[d.sku].add(d.model)
     meters: list[MeterSpec] = []
     meter_models: dict[str, str] = {}
+    for sku, capacity in sorted(ptus.items()):
+        name, usd = PTU_METERS[sku]
+        price = catalog.local_price(usd, currency)
+        meters.append(
+            MeterSpec(name, _meter_id(name), "Foundry Models", "Azure OpenAI", "1 Hour", price, capacity * 24_000, True)
+        )
+        if len(models[sku]) == 1:
+            meter_models[name] = next(iter(models[sku]))
+    return meters, meter_models
+
+
+def cost_source(a: FoundryAccount, currency: str, start: date, seed: int) -> CostSource:
+    """The account's daily costs: input and output tokens (cached input for gpt-4o) per standard
+    deployment, each meter naming its model, and PTU hours per provisioned deployment type; a
+    non-model account bills its own transactions."""
+    meters, meter_models = _ptu_meters(a, currency)
     scale = random.Random(f"{seed}|foundry|{a.id.lower()}").uniform(0.6, 1.4)
     for d in a.deployments:
         if d.provisioned:
-            continue  # provisioned throughput is billed per PTU hour, not by model: see README
+            continue
         model = MODELS[d.model]
         sep, kind = _separator(model), _METER_TYPE[d.sku]
         volume = max(int(model.daily_m_input * scale * d.capacity / 100), 1)

@@ -35,6 +35,7 @@ from collector.db.models import (
     Workspace,
 )
 from collector.db.upsert import upsert
+from collector.foundry_models import is_provisioned
 from collector.periods import floor_hour, floor_minute
 from collector.runs import Progress, Run, RunSummary, as_utc, quiet, run_job, utcnow
 from collector.settings import LimitSettings, Settings
@@ -267,7 +268,7 @@ def metered_deployments(engine: Engine, limits: LimitSettings) -> list[MeteredDe
             d.requests_per_minute,
             d.workspace_id,
             d.name,
-            provisioned="provisioned" in d.sku_name.lower(),
+            provisioned=is_provisioned(d.sku_name),
         )
         for d, subscription_id, location in foundry
     ]

@@ -154,8 +154,13 @@ def test_monthly_report_lists_foundry_spend_per_project_and_model(db_url: str, e
                 if row.spend_kind == "foundry"
             ]
         assert focus and {r["ServiceName"] for r in focus} == {"Foundry Models"}
-        assert {r["x_TokenType"] for r in focus} == {"input", "output", "cached input"}
+        # PTU hours bill no tokens.
+        assert {r["x_TokenType"] for r in focus} == {"input", "output", "cached input", ""}
         assert {r["RegionId"] for r in focus} == {"eastus2", "swedencentral"}
+        # The provisioned deployment's PTU hours (15 PTUs, 24 a day, USD 1.00 each), under its one model.
+        ptu = next(line for line in report.lines if line.meter == "Provisioned Managed Global Unit")
+        assert (ptu.project, ptu.model, ptu.unit, ptu.token_type) == ("assistant", "gpt-4o", "hours", "")
+        assert ptu.quantity and ptu.quantity % (15 * 24) == 0 and ptu.cost == ptu.quantity * Decimal("1.00")
         output = next(line for line in report.lines if line.meter == "R1 Outp glbl Tokens")
         assert (output.model, output.token_type, output.cost_per_million_tokens) == (
             "DeepSeek-R1",
