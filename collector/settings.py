@@ -345,7 +345,7 @@ class AlertSettings(_Section):
 
 
 class ManagedOption(_Section):
-    """The managed-compute VMs that would carry one model, for the serverless-vs-managed comparison."""
+    """The managed-compute VMs that would carry one model, for the pay-per-token-vs-managed comparison."""
 
     vm_size: str = Field(min_length=1)  # e.g. "Standard_NC24ads_A100_v4"
     instances: int = Field(1, ge=1)  # the fewest instances you would run (24x7)

@@ -1,6 +1,7 @@
 """The dashboard's arithmetic, as pure functions over rows the query layer read: exact (Decimal) sums,
-never across currencies; month-to-date, forecast and budgets; cost per million tokens; and the
-serverless-vs-managed comparison with its break-even traffic.
+never across currencies; month-to-date, forecast and budgets; cost per million tokens per offer
+(serverless, or a Foundry deployment type); pay-per-token against managed compute, and provisioned
+throughput against Foundry standard, each with its break-even traffic.
 """
 
 from __future__ import annotations
@@ -10,11 +11,12 @@ import math
 import re
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any
+from typing import Any, TypeVar
 
+from collector.foundry_models import is_provisioned
 from collector.periods import add_months
 from collector.read.budgets import ProjectKey, project_key
 from collector.read.money import money
@@ -245,12 +247,19 @@ def estimated_span(days: Iterable[tuple[date, bool]]) -> tuple[date, date] | Non
     return (estimated[0], estimated[-1]) if estimated else None
 
 
-# --- serverless usage: cost per million tokens ------------------------------------------------
+# --- token usage: cost per million tokens -----------------------------------------------------
+
+SERVERLESS = "serverless"  # a Marketplace deployment's offer; a Foundry one's is its type (sku.name)
+
+
+def offer_label(offer: str) -> str:
+    """How an offer is named to users: serverless, Foundry GlobalStandard, Foundry GlobalProvisionedManaged."""
+    return offer if offer == SERVERLESS else f"Foundry {offer}"
 
 
 @dataclass(frozen=True)
 class TrafficDay:
-    """One serverless deployment's traffic on one UTC day, from the hourly rollups."""
+    """One serverless or Foundry deployment's traffic on one UTC day, from the hourly rollups."""
 
     deployment: str
     project: str
@@ -262,11 +271,13 @@ class TrafficDay:
     requests: int
     minutes: int  # minutes with data: 1,440 is a whole day
     peak_tpm: int
+    offer: str = SERVERLESS
 
 
 @dataclass(frozen=True)
-class ServerlessUsage:
-    """A project's serverless use of one model over whole days with both traffic and cost data."""
+class TokenUsage:
+    """A project's use of one model through one offer (serverless, or a Foundry deployment type) over
+    whole days with both traffic and cost data."""
 
     project: str
     model: str
@@ -279,6 +290,11 @@ class ServerlessUsage:
     cost: Decimal | None
     peak_tpm: int
     note: str = ""
+    offer: str = SERVERLESS
+
+    @property
+    def provisioned(self) -> bool:
+        return is_provisioned(self.offer)
 
     @property
     def cost_per_million(self) -> Decimal | None:
@@ -287,19 +303,20 @@ class ServerlessUsage:
         return self.cost / self.total_tokens * 1_000_000
 
 
-def serverless_usage(
+def token_usage(
     traffic: Iterable[TrafficDay],
-    spend: Mapping[tuple[str, str, date], Mapping[str, Decimal]],
+    spend: Mapping[tuple[str, str, str, date], Mapping[str, Decimal]],
     last_cost_day: date | None,
-) -> list[ServerlessUsage]:
-    """Per (project, model): traffic and spend over the UTC days on which every deployment with traffic
-    that day has all 1,440 minutes, up to the last day with cost data. `spend` maps (lower-case project,
-    lower-case model, day) to {currency: cost} of the marketplace (SaaS) resources."""
-    by_pair: dict[tuple[str, str], list[TrafficDay]] = defaultdict(list)
+) -> list[TokenUsage]:
+    """Per (project, model, offer): traffic and spend over the UTC days on which every deployment with
+    traffic that day has all 1,440 minutes, up to the last day with cost data. `spend` maps (lower-case
+    project, lower-case model, offer, day) to {currency: cost}: of the marketplace (SaaS) resources for
+    serverless, of the Foundry meters of that deployment type for a Foundry offer."""
+    by_pair: dict[tuple[str, str, str], list[TrafficDay]] = defaultdict(list)
     for t in traffic:
-        by_pair[(t.project, t.model)].append(t)
+        by_pair[(t.project, t.model, t.offer)].append(t)
     out = []
-    for (project, model), days in sorted(by_pair.items()):
+    for (project, model, offer), days in sorted(by_pair.items()):
         per_day: dict[date, list[TrafficDay]] = defaultdict(list)
         for t in days:
             per_day[t.day].append(t)
@@ -311,7 +328,7 @@ def serverless_usage(
         used = [t for d in whole for t in per_day[d]]
         costs: dict[str, Decimal] = defaultdict(Decimal)
         for d in whole:
-            for currency, cost in spend.get((project.lower(), model.lower(), d), {}).items():
+            for currency, cost in spend.get((project.lower(), model.lower(), offer, d), {}).items():
                 costs[currency] += cost
         deployments = tuple(sorted({t.deployment for t in days}))
         peak_by_deployment: dict[str, int] = defaultdict(int)
@@ -326,7 +343,7 @@ def serverless_usage(
             note = f"spend in several currencies ({', '.join(sorted(costs))}): not divided"
         single = next(iter(costs)) if len(costs) == 1 else None
         out.append(
-            ServerlessUsage(
+            TokenUsage(
                 project=project,
                 model=model,
                 deployments=deployments,
@@ -338,12 +355,13 @@ def serverless_usage(
                 cost=costs[single] if single else None,
                 peak_tpm=sum(peak_by_deployment.values()),
                 note=note,
+                offer=offer,
             )
         )
     return out
 
 
-# --- serverless vs managed --------------------------------------------------------------------
+# --- pay per token against managed compute, provisioned against standard ---------------------
 
 
 @dataclass(frozen=True)
@@ -365,14 +383,18 @@ class VmPrice:
 
 @dataclass(frozen=True)
 class Comparison:
+    """A model's measured pay-per-token use of one offer (serverless or a Foundry standard type)
+    against the managed-compute VMs that could carry it."""
+
     model: str
     currency: str
     projects: tuple[str, ...]
     days: int  # whole days measured (the most of any project)
     tokens_per_day: Decimal
-    serverless_per_day: Decimal
+    pay_per_day: Decimal  # what the tokens cost a day at the measured cost per token
     cost_per_million: Decimal | None
     peak_tpm: int
+    offer: str = SERVERLESS
     vm_size: str | None = None
     instances: int | None = None
     vm_per_day: Decimal | None = None
@@ -381,8 +403,8 @@ class Comparison:
     assumptions: tuple[str, ...] = field(default_factory=tuple)
 
     @property
-    def serverless_per_month(self) -> Decimal:
-        return self.serverless_per_day * HOURS_PER_MONTH / 24
+    def pay_per_month(self) -> Decimal:
+        return self.pay_per_day * HOURS_PER_MONTH / 24
 
     @property
     def vm_per_month(self) -> Decimal | None:
@@ -395,39 +417,65 @@ class Comparison:
         return self.breakeven_tokens_per_day / self.tokens_per_day
 
 
+@dataclass(frozen=True)
+class _Measured:
+    """Tokens and cost a day of some usages in one currency (each usage's own days averaged, summed)."""
+
+    usages: tuple[TokenUsage, ...]
+    tokens_per_day: Decimal
+    cost_per_day: Decimal
+
+    @property
+    def per_token(self) -> Decimal | None:
+        return self.cost_per_day / self.tokens_per_day if self.tokens_per_day else None
+
+
+def _measured(usages: Iterable[TokenUsage], currency: str) -> _Measured:
+    kept = tuple(u for u in usages if u.cost is not None and u.currency == currency and u.days and u.total_tokens)
+    return _Measured(
+        kept,
+        sum((Decimal(u.total_tokens) / len(u.days) for u in kept), Decimal(0)),
+        sum(((u.cost or Decimal(0)) / len(u.days) for u in kept), Decimal(0)),
+    )
+
+
+def _missing(usages: Sequence[TokenUsage], fallback: str) -> str:
+    notes = sorted({u.note for u in usages if u.note})
+    return notes[0] if len(notes) == 1 else fallback
+
+
 def compare(
     model: str,
     currency: str,
-    usages: Sequence[ServerlessUsage],
+    usages: Sequence[TokenUsage],
     offer: VmOffer | None,
     price: VmPrice | None,
 ) -> Comparison:
-    """What the measured serverless traffic of a model costs against the VMs that could carry it, and
-    the traffic at which both cost the same. Says what is missing instead of guessing it."""
-    measured = [u for u in usages if u.cost is not None and u.currency == currency and u.days and u.total_tokens]
-    tokens_per_day = sum((Decimal(u.total_tokens) / len(u.days) for u in measured), Decimal(0))
-    cost_per_day = sum(((u.cost or Decimal(0)) / len(u.days) for u in measured), Decimal(0))
-    peak = sum(u.peak_tpm for u in measured)
-    per_token = cost_per_day / tokens_per_day if tokens_per_day else None
+    """What the measured pay-per-token traffic of a model (one offer) costs against the VMs that could
+    carry it, and the traffic at which both cost the same. Says what is missing instead of guessing it."""
+    label = offer_label(usages[0].offer) if usages else SERVERLESS
+    measured = _measured(usages, currency)
+    tokens_per_day, cost_per_day, per_token = measured.tokens_per_day, measured.cost_per_day, measured.per_token
+    peak = sum(u.peak_tpm for u in measured.usages)
     base = Comparison(
         model=model,
         currency=currency,
-        projects=tuple(sorted({u.project for u in measured})),
-        days=max((len(u.days) for u in measured), default=0),
+        projects=tuple(sorted({u.project for u in measured.usages})),
+        days=max((len(u.days) for u in measured.usages), default=0),
         tokens_per_day=tokens_per_day,
-        serverless_per_day=cost_per_day,
+        pay_per_day=cost_per_day,
         cost_per_million=None if per_token is None else per_token * 1_000_000,
         peak_tpm=peak,
+        offer=usages[0].offer if usages else SERVERLESS,
     )
     assumptions = [
-        "serverless: the measured cost per token (your input/output mix) over whole UTC days, "
+        f"{label}: the measured cost per token (your input/output mix) over whole UTC days, "
         "estimated days included; it scales linearly with traffic",
-        "traffic: Azure Monitor token counts of the serverless deployments of this model, summed; "
+        f"traffic: Azure Monitor token counts of the {label} deployments of this model, summed; "
         "peak = sum of each deployment's busiest minute (an upper bound for one shared deployment)",
     ]
     if per_token is None:
-        notes = sorted({u.note for u in usages if u.note})
-        why = notes[0] if len(notes) == 1 else "no whole day of serverless traffic with attributed spend yet"
+        why = _missing(usages, f"no whole day of {label} traffic with attributed spend yet")
         return _with(base, f"not compared: {why}", assumptions)
     if offer is None:
         return _with(
@@ -448,7 +496,7 @@ def compare(
             f"capacity NOT checked: {instances} instance(s) of {offer.vm_size} ({offer.source}) assumed to carry "
             f"a peak of {peak:,} tokens/min; set tpm_per_instance from a load test to check it"
         )
-    base = Comparison(**{**base.__dict__, "vm_size": offer.vm_size, "instances": instances})
+    base = replace(base, vm_size=offer.vm_size, instances=instances)
     if price is None:
         return _with(
             base,
@@ -471,22 +519,137 @@ def compare(
     if vm_per_day < cost_per_day:
         verdict = (
             f"managed would cost less at today's traffic: {money(vm_per_day * HOURS_PER_MONTH / 24, currency)} "
-            f"a month against {money(base.serverless_per_month, currency)} serverless"
+            f"a month against {money(base.pay_per_month, currency)} {label}"
         )
     else:
         verdict = (
-            f"serverless costs less: managed breaks even at {breakeven / tokens_per_day:.1f}x today's traffic "
+            f"{label} costs less: managed breaks even at {breakeven / tokens_per_day:.1f}x today's traffic "
             f"({breakeven:,.0f} tokens a day, about {breakeven / MINUTES_PER_DAY:,.0f} tokens/min on average)"
         )
     return _with(
-        Comparison(**{**base.__dict__, "vm_per_day": vm_per_day, "breakeven_tokens_per_day": breakeven}),
+        replace(base, vm_per_day=vm_per_day, breakeven_tokens_per_day=breakeven),
         verdict,
         assumptions,
     )
 
 
-def _with(base: Comparison, verdict: str, assumptions: list[str]) -> Comparison:
-    return Comparison(**{**base.__dict__, "verdict": verdict, "assumptions": tuple(assumptions)})
+@dataclass(frozen=True)
+class ProvisionedComparison:
+    """A project's provisioned deployments of a model (one type) against the same tokens at the
+    model's measured Foundry standard cost per token."""
+
+    project: str
+    model: str
+    offer: str  # GlobalProvisionedManaged | DataZoneProvisionedManaged | ProvisionedManaged
+    currency: str
+    days: int
+    tokens_per_day: Decimal
+    provisioned_per_day: Decimal  # the PTU hours' cost a day
+    cost_per_million: Decimal | None  # provisioned, at today's traffic
+    standard_offer: str = ""  # the standard type priced against, or ""
+    standard_per_million: Decimal | None = None
+    breakeven_tokens_per_day: Decimal | None = None
+    verdict: str = ""
+    assumptions: tuple[str, ...] = ()
+
+    @property
+    def provisioned_per_month(self) -> Decimal:
+        return self.provisioned_per_day * HOURS_PER_MONTH / 24
+
+    @property
+    def standard_per_month(self) -> Decimal | None:
+        if self.standard_per_million is None:
+            return None
+        return self.tokens_per_day * self.standard_per_million / 1_000_000 * HOURS_PER_MONTH / 24
+
+    @property
+    def breakeven_multiple(self) -> Decimal | None:
+        if self.breakeven_tokens_per_day is None or not self.tokens_per_day:
+            return None
+        return self.breakeven_tokens_per_day / self.tokens_per_day
+
+
+# A provisioned type's standard kin: same data boundary (Learn, "deployment types").
+_STANDARD_OF = {
+    "GlobalProvisionedManaged": "GlobalStandard",
+    "DataZoneProvisionedManaged": "DataZoneStandard",
+    "ProvisionedManaged": "Standard",
+}
+
+
+def compare_provisioned(provisioned: TokenUsage, standard: Sequence[TokenUsage]) -> ProvisionedComparison:
+    """What a provisioned use's PTU hours cost against its tokens at the model's measured Foundry
+    standard cost per token (every visible project's standard use of the model, in the same currency,
+    of the same data boundary where there is one), and the traffic at which both cost the same."""
+    label = offer_label(provisioned.offer)
+    currency = provisioned.currency or ""
+    mine = _measured([provisioned], currency)
+    base = ProvisionedComparison(
+        project=provisioned.project,
+        model=provisioned.model,
+        offer=provisioned.offer,
+        currency=currency,
+        days=len(mine.usages[0].days) if mine.usages else 0,
+        tokens_per_day=mine.tokens_per_day,
+        provisioned_per_day=mine.cost_per_day,
+        cost_per_million=None if mine.per_token is None else mine.per_token * 1_000_000,
+    )
+    assumptions = [
+        f"{label}: the PTU hours billed for this model's provisioned deployments over whole UTC days, "
+        "at the hourly rate (no reservation), whatever the traffic",
+        "traffic: Azure Monitor token counts of those deployments; the PTUs serve at most 100% utilization "
+        "(the Headroom tab shows its peak), so more traffic may need more PTUs",
+    ]
+    if mine.per_token is None:
+        why = _missing([provisioned], f"no whole day of {label} traffic with PTU spend yet")
+        return _with(base, f"not compared: {why}", assumptions)
+    model = provisioned.model.lower()
+    peers = [u for u in standard if u.model.lower() == model and not u.provisioned]
+    kin = [u for u in peers if u.offer == _STANDARD_OF.get(provisioned.offer)]
+    priced = _measured(kin or peers, currency)
+    if priced.per_token is None:
+        return _with(
+            base,
+            f"not compared: no Foundry standard traffic of {provisioned.model} with spend in {currency} "
+            "to price its tokens at",
+            assumptions,
+        )
+    offers = sorted({u.offer for u in priced.usages})
+    assumptions.append(
+        f"standard: the measured cost per token of {provisioned.model} on {', '.join(offers)} "
+        f"({', '.join(sorted({u.project for u in priced.usages}))}), your input/output mix there"
+    )
+    standard_per_day = mine.tokens_per_day * priced.per_token
+    breakeven = mine.cost_per_day / priced.per_token
+    if mine.cost_per_day <= standard_per_day:
+        verdict = (
+            f"provisioned costs less: {money(base.provisioned_per_month, currency)} a month against "
+            f"{money(standard_per_day * HOURS_PER_MONTH / 24, currency)} for the same tokens on standard"
+        )
+    else:
+        verdict = (
+            f"standard would cost less at today's traffic: {money(standard_per_day * HOURS_PER_MONTH / 24, currency)} "
+            f"a month against {money(base.provisioned_per_month, currency)} provisioned; the PTUs would break "
+            f"even at {breakeven / mine.tokens_per_day:.1f}x today's traffic ({breakeven:,.0f} tokens a day), "
+            "if they can carry it (their utilization: Headroom tab)"
+        )
+    return _with(
+        replace(
+            base,
+            standard_offer=", ".join(offers),
+            standard_per_million=priced.per_token * 1_000_000,
+            breakeven_tokens_per_day=breakeven,
+        ),
+        verdict,
+        assumptions,
+    )
+
+
+_Verdicted = TypeVar("_Verdicted", Comparison, ProvisionedComparison)
+
+
+def _with(base: _Verdicted, verdict: str, assumptions: list[str]) -> _Verdicted:
+    return replace(base, verdict=verdict, assumptions=tuple(assumptions))
 
 
 def measured_vm_prices(

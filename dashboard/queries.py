@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from collector.attribution import UNATTRIBUTED, model_name
 from collector.db.engine import make_engine, require_current_schema
+from collector.foundry_models import meter_sku
 from collector.read import costs as read_costs
 from collector.read import inventory as read_inventory
 from collector.read.alerts import alerts
@@ -35,7 +36,7 @@ from collector.read.spend import spend
 from collector.runs import as_utc, utcnow
 from collector.settings import ENV_PREFIX, Settings, load_settings
 from dashboard.auth import alert_project, allowed
-from dashboard.figures import TrafficDay, base_dimensions, pushed_filters, regroup
+from dashboard.figures import SERVERLESS, TrafficDay, base_dimensions, pushed_filters, regroup
 
 Scope = tuple[str, ...] | None
 Filters = tuple[tuple[str, tuple[str, ...]], ...]
@@ -343,11 +344,14 @@ def deployments_frame(window_hours: int, scope: Scope) -> pd.DataFrame:
 
 @st.cache_data(ttl=300, max_entries=16)
 def traffic_days(first_day: date, scope: Scope) -> list[TrafficDay]:
-    """Serverless traffic per deployment and UTC day since first_day, from the hourly rollups."""
+    """Serverless and Foundry traffic per deployment and UTC day since first_day, from the hourly
+    rollups; a Foundry deployment's offer is its type (sku.name), its project its resource's."""
     deployments = {}
     with _session() as session:
         for d, project in read_inventory.deployments(session, scope, kind="serverless"):
-            deployments[d.resource_id] = (d.name, project, model_name(d.model_id))
+            deployments[d.resource_id] = (d.name, project, model_name(d.model_id), SERVERLESS)
+        for d, project in read_inventory.foundry_deployments(session, scope):
+            deployments[d.resource_id] = (d.name, project, model_name(d.model_id), d.sku_name)
         since = datetime.combine(first_day, datetime.min.time(), tzinfo=UTC)
         hours = read_inventory.traffic_hours(session, deployments, since)
         days: dict[tuple[str, date], list[int]] = {}
@@ -356,10 +360,11 @@ def traffic_days(first_day: date, scope: Scope) -> list[TrafficDay]:
             for i, value in enumerate((h.input_tokens, h.output_tokens, h.total_tokens, h.requests, h.minutes)):
                 slot[i] += value
             slot[5] = max(slot[5], h.peak_tpm)
-    return [
-        TrafficDay(deployments[d][0], deployments[d][1], deployments[d][2], day, *values)
-        for (d, day), values in sorted(days.items())
-    ]
+    out = []
+    for (deployment_id, day), (i, o, total, requests, minutes, peak) in sorted(days.items()):
+        name, project, model, offer = deployments[deployment_id]
+        out.append(TrafficDay(name, project, model, day, i, o, total, requests, minutes, peak, offer))
+    return out
 
 
 @st.cache_data(ttl=60, max_entries=32)
@@ -389,17 +394,20 @@ def traffic_hours_frame(deployment: str, project: str, first_hour: datetime, sco
 
 
 @st.cache_data(ttl=300, max_entries=16)
-def marketplace_spend_days(
+def token_spend_days(
     date_from: date, date_to: date, scope: Scope
-) -> dict[tuple[str, str, date], dict[str, Decimal]]:
-    """(lower-case project, lower-case model, day) -> {currency: cost} of serverless (SaaS) spend."""
+) -> dict[tuple[str, str, str, date], dict[str, Decimal]]:
+    """(lower-case project, lower-case model, offer, day) -> {currency: cost}: serverless (SaaS) spend,
+    and Foundry spend by the deployment type its meter names (a PTU meter's: the provisioned type)."""
     with _session() as session:
-        rows = spend(session, date_from, date_to, ["project", "model", "spend_kind", "day"])
-    out: dict[tuple[str, str, date], dict[str, Decimal]] = defaultdict(dict)
+        rows = spend(session, date_from, date_to, ["project", "model", "spend_kind", "meter", "day"])
+    out: dict[tuple[str, str, str, date], dict[str, Decimal]] = defaultdict(dict)
     for r in rows:
-        if r.keys["spend_kind"] != "marketplace" or not allowed(scope, r.keys["project"]):
+        kind = r.keys["spend_kind"]
+        if kind not in ("marketplace", "foundry") or not allowed(scope, r.keys["project"]):
             continue
-        key = (r.keys["project"].lower(), r.keys["model"].lower(), r.keys["day"])
+        offer = SERVERLESS if kind == "marketplace" else meter_sku(r.keys["meter"])
+        key = (r.keys["project"].lower(), r.keys["model"].lower(), offer, r.keys["day"])
         out[key][r.currency] = out[key].get(r.currency, Decimal(0)) + r.cost
     return dict(out)
 

@@ -20,6 +20,7 @@ from collector.jobs.quota import run_quota
 from collector.jobs.traffic import run_metrics
 from collector.periods import add_months
 from collector.read.spend import spend
+from collector.runs import utcnow
 from collector.settings import load_settings
 
 from .server import EmulatorServer
@@ -44,6 +45,8 @@ def run_demo(workdir: Path, *, port: int, dashboard: bool, echo: Callable[[str],
             "COSTWATCH_COSTS__QPU_SHARE": "1.0",
             # The units of its plans' token meters, as an operator states them from the price sheets.
             "COSTWATCH_COSTS__UNITS": json.dumps(server.tenant.meter_units),
+            # Yesterday's traffic whole: a day for the cost per million tokens and the offer comparisons.
+            "COSTWATCH_METRICS__FIRST_LOOKBACK_HOURS": str(24 + utcnow().hour + 2),
         }
         os.environ.update(env)
         settings = load_settings()

@@ -9,9 +9,11 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from collector.attribution import UNATTRIBUTED
 from collector.db.models import (
     Deployment,
     MarketplaceSubscription,
+    ResourceAttribution,
     Subscription,
     TrafficHour,
     Workspace,
@@ -59,6 +61,21 @@ def deployments(
     if name is not None:
         query = query.where(Deployment.name == name)
     return [(d, project or "") for d, project in session.execute(query)]
+
+
+def foundry_deployments(session: Session, projects: Collection[str] | None = None) -> list[tuple[Deployment, str]]:
+    """Foundry deployments (current and removed) with the project their resource's costs go to
+    (collector.attribution; UNATTRIBUTED when none), only of `projects` (lower-case names) when given."""
+    project = func.coalesce(ResourceAttribution.project, UNATTRIBUTED)
+    query = (
+        select(Deployment, project.label("project"))
+        .join(ResourceAttribution, ResourceAttribution.resource_id == Deployment.workspace_id, isouter=True)
+        .where(Deployment.kind == "foundry")
+        .order_by(project, Deployment.name)
+    )
+    if projects is not None:
+        query = query.where(func.lower(project).in_(projects))
+    return [(d, project) for d, project in session.execute(query)]
 
 
 def traffic_hours(session: Session, deployment_ids: Collection[str], since: datetime) -> list[TrafficHour]:

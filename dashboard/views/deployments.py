@@ -1,6 +1,7 @@
 """Each deployment's peak tokens and requests per minute against its limits (and over time), Foundry
-deployments with their own limits, what a million tokens costs per serverless deployment, and
-serverless against managed compute per model."""
+deployments with their own limits, what a million tokens costs per project, model and offer
+(serverless, or a Foundry deployment type), pay-per-token against managed compute per model, and
+provisioned throughput against Foundry standard."""
 
 from __future__ import annotations
 
@@ -18,12 +19,15 @@ from dashboard import access, queries
 from dashboard.auth import DashboardSettings, Viewer
 from dashboard.figures import (
     Comparison,
-    ServerlessUsage,
+    ProvisionedComparison,
+    TokenUsage,
     VmOffer,
     VmPrice,
     compare,
+    compare_provisioned,
     measured_vm_prices,
-    serverless_usage,
+    offer_label,
+    token_usage,
     vm_cores,
 )
 from dashboard.ui import table
@@ -48,7 +52,7 @@ def render() -> None:
         st.info("No deployments yet: run `costwatch collect`.")
         return
     _, as_of = queries.data_span()
-    headroom, per_token, versus = st.tabs(["Headroom", "Cost per million tokens", "Serverless vs managed"])
+    headroom, per_token, versus = st.tabs(["Headroom", "Cost per million tokens", "Compare offers"])
     with headroom:
         _headroom(frame, hours, viewer, as_of)
     usage = _usage(viewer, as_of, project)
@@ -272,30 +276,32 @@ def _percent() -> Any:
 # --- cost per million tokens ------------------------------------------------------------------
 
 
-def _usage(viewer: Viewer, as_of: date | None, project: str | None) -> list[ServerlessUsage]:
+def _usage(viewer: Viewer, as_of: date | None, project: str | None) -> list[TokenUsage]:
     if as_of is None:
         return []
     first = as_of - timedelta(days=MEASURE_DAYS - 1)
-    usage = serverless_usage(
-        queries.traffic_days(first, viewer.scope), queries.marketplace_spend_days(first, as_of, viewer.scope), as_of
+    usage = token_usage(
+        queries.traffic_days(first, viewer.scope), queries.token_spend_days(first, as_of, viewer.scope), as_of
     )
     return [u for u in usage if not project or u.project == project]
 
 
-def _per_token(usage: list[ServerlessUsage], as_of: date | None) -> None:
+def _per_token(usage: list[TokenUsage], as_of: date | None) -> None:
     st.caption(
-        f"Spend of each project's SaaS resource for the model / the tokens its serverless deployments served, over "
-        f"the whole UTC days (up to {MEASURE_DAYS}, to {as_of}) that have both a complete day of traffic and cost "
-        "data. Deployments of one model in one project share one SaaS resource, so they share one figure."
+        f"Spend / the tokens served, over the whole UTC days (up to {MEASURE_DAYS}, to {as_of}) that have both a "
+        "complete day of traffic and cost data. Serverless: the project's SaaS resource for the model, which its "
+        "deployments of that model share. Foundry: the resource's meters of the model and deployment type (a "
+        "provisioned type's PTU hours, whatever the traffic)."
     )
     if not usage:
-        st.info("No serverless traffic collected yet: `costwatch collect --only metrics` (or `costwatch schedule`).")
+        st.info("No traffic collected yet: `costwatch collect --only metrics` (or `costwatch schedule`).")
         return
     frame = pd.DataFrame(
         [
             {
                 "project": u.project,
                 "model": u.model,
+                "offer": offer_label(u.offer),
                 "deployments": ", ".join(u.deployments),
                 "days": len(u.days),
                 "input tokens": u.input_tokens,
@@ -320,7 +326,7 @@ def _per_token(usage: list[ServerlessUsage], as_of: date | None) -> None:
     )
 
 
-# --- serverless vs managed --------------------------------------------------------------------
+# --- compare offers: pay per token against managed, provisioned against standard ---------------
 
 
 def _offers(cfg: DashboardSettings, managed: pd.DataFrame) -> dict[str, VmOffer]:
@@ -363,25 +369,34 @@ def _prices(cfg: DashboardSettings, viewer: Viewer, managed: pd.DataFrame, first
     return price
 
 
-def _versus(usage: list[ServerlessUsage], viewer: Viewer, as_of: date | None, project: str | None) -> None:
+def _versus(usage: list[TokenUsage], viewer: Viewer, as_of: date | None, project: str | None) -> None:
     st.caption(
-        "For each model: what its measured serverless traffic costs, against running managed-compute VMs that "
-        "could carry it 24x7, and the traffic at which both cost the same. Every assumption is listed; where a "
-        "VM or its price is unknown, the comparison says so instead of guessing."
+        "For each model and pay-per-token offer (serverless, Foundry standard): what its measured traffic costs, "
+        "against running managed-compute VMs that could carry it 24x7; and each provisioned Foundry use against "
+        "the same tokens on Foundry standard. Each with the traffic at which both cost the same. Every assumption "
+        "is listed; where a VM or a price is unknown, the comparison says so instead of guessing."
     )
     if as_of is None or not usage:
-        st.info("Nothing to compare yet: it needs serverless traffic and spend for whole days.")
+        st.info("Nothing to compare yet: it needs traffic and spend for whole days.")
         return
+    _versus_managed([u for u in usage if not u.provisioned], viewer, as_of)
+    provisioned = [u for u in usage if u.provisioned]
+    if provisioned:
+        _versus_standard([compare_provisioned(u, usage) for u in provisioned], as_of)
+
+
+def _versus_managed(usage: list[TokenUsage], viewer: Viewer, as_of: date) -> None:
+    st.subheader("Pay per token against managed compute")
     cfg = access.dashboard_settings()
     managed = queries.managed_frame(viewer.scope)
     first = as_of - timedelta(days=MEASURE_DAYS - 1)
     offers = _offers(cfg, managed)
     price = _prices(cfg, viewer, managed, first, as_of)
-    by_model: dict[str, list[ServerlessUsage]] = defaultdict(list)
+    by_model: dict[tuple[str, str], list[TokenUsage]] = defaultdict(list)
     for u in usage:
-        by_model[u.model].append(u)
+        by_model[(u.model, u.offer)].append(u)
     results: list[Comparison] = []
-    for model, usages in sorted(by_model.items()):
+    for (model, _), usages in sorted(by_model.items()):
         currencies = sorted({u.currency for u in usages if u.currency})
         if not currencies:
             results.append(compare(model, "", usages, None, None))
@@ -393,12 +408,13 @@ def _versus(usage: list[ServerlessUsage], viewer: Viewer, as_of: date | None, pr
         [
             {
                 "model": c.model,
+                "offer": offer_label(c.offer),
                 "currency": c.currency,
                 "projects": ", ".join(c.projects),
                 "days": c.days,
                 "tokens per day": int(c.tokens_per_day),
                 "per million tokens": _q(c.cost_per_million),
-                "serverless per month": _q(c.serverless_per_month) if c.cost_per_million is not None else None,
+                "pay-per-token per month": _q(c.pay_per_month) if c.cost_per_million is not None else None,
                 "VM": f"{c.instances} x {c.vm_size}" if c.vm_size else "",
                 "managed per month": _q(c.vm_per_month),
                 "break-even tokens per day": None
@@ -413,8 +429,8 @@ def _versus(usage: list[ServerlessUsage], viewer: Viewer, as_of: date | None, pr
     table(
         summary,
         key="versus",
-        file_name=f"serverless-vs-managed-{as_of}",
-        money=("serverless per month", "managed per month"),
+        file_name=f"pay-per-token-vs-managed-{as_of}",
+        money=("pay-per-token per month", "managed per month"),
         column_config={
             "per million tokens": _unit("per million tokens"),
             **_counts("tokens per day", "break-even tokens per day"),
@@ -428,32 +444,93 @@ def _versus(usage: list[ServerlessUsage], viewer: Viewer, as_of: date | None, pr
             "that VM size; add `[dashboard] vm_hourly_prices` for the others."
         )
     for c in results:
-        with st.expander(f"{c.model} ({c.currency or 'no spend'}): {c.verdict}"):
+        with st.expander(f"{c.model}, {offer_label(c.offer)} ({c.currency or 'no spend'}): {c.verdict}"):
             for line in c.assumptions:
                 st.markdown(f"- {line}")
-            if c.vm_per_day is not None and c.cost_per_million is not None:
-                _breakeven_chart(c)
+            if c.vm_per_month is not None and c.cost_per_million is not None:
+                _breakeven_chart(
+                    c.currency,
+                    c.tokens_per_day,
+                    c.breakeven_tokens_per_day,
+                    (offer_label(c.offer), c.cost_per_million / 1_000_000),
+                    (f"{c.instances} x {c.vm_size}", c.vm_per_month),
+                )
 
 
-def _breakeven_chart(c: Comparison) -> None:
-    """Monthly cost against traffic: serverless grows with it, the VMs stay flat."""
-    top = float(max(c.tokens_per_day * 3, (c.breakeven_tokens_per_day or Decimal(0)) * Decimal("1.5")))
-    per_token = float(c.serverless_per_day / c.tokens_per_day) if c.tokens_per_day else 0.0
+def _versus_standard(results: list[ProvisionedComparison], as_of: date) -> None:
+    st.subheader("Provisioned throughput against Foundry standard")
+    summary = pd.DataFrame(
+        [
+            {
+                "project": c.project,
+                "model": c.model,
+                "offer": offer_label(c.offer),
+                "currency": c.currency,
+                "days": c.days,
+                "tokens per day": int(c.tokens_per_day),
+                "per million tokens": _q(c.cost_per_million),
+                "provisioned per month": _q(c.provisioned_per_month) if c.cost_per_million is not None else None,
+                "standard": c.standard_offer,
+                "standard per million tokens": _q(c.standard_per_million),
+                "standard per month": _q(c.standard_per_month),
+                "break-even tokens per day": None
+                if c.breakeven_tokens_per_day is None
+                else int(c.breakeven_tokens_per_day),
+                "break-even / today": None if c.breakeven_multiple is None else float(c.breakeven_multiple),
+                "verdict": c.verdict,
+            }
+            for c in results
+        ]
+    )
+    table(
+        summary,
+        key="versus_standard",
+        file_name=f"provisioned-vs-standard-{as_of}",
+        money=("provisioned per month", "standard per month"),
+        column_config={
+            "per million tokens": _unit("per million tokens"),
+            "standard per million tokens": _unit("standard per million tokens"),
+            **_counts("tokens per day", "break-even tokens per day"),
+            "break-even / today": st.column_config.NumberColumn(format="%.1fx"),
+            "verdict": st.column_config.TextColumn(width="large"),
+        },
+    )
+    for c in results:
+        with st.expander(f"{c.project}, {c.model}, {offer_label(c.offer)}: {c.verdict}"):
+            for line in c.assumptions:
+                st.markdown(f"- {line}")
+            if c.standard_per_million is not None:
+                _breakeven_chart(
+                    c.currency,
+                    c.tokens_per_day,
+                    c.breakeven_tokens_per_day,
+                    (f"Foundry {c.standard_offer}", c.standard_per_million / 1_000_000),
+                    (offer_label(c.offer), c.provisioned_per_month),
+                )
+
+
+def _breakeven_chart(
+    currency: str,
+    tokens_per_day: Decimal,
+    breakeven: Decimal | None,
+    linear: tuple[str, Decimal],
+    flat: tuple[str, Decimal],
+) -> None:
+    """Monthly cost against traffic: a pay-per-token offer (label, price per token) grows with it, a
+    fixed one (label, cost a month: VMs, PTUs) stays flat."""
+    top = float(max(tokens_per_day * 3, (breakeven or Decimal(0)) * Decimal("1.5")))
     month = 730 / 24
     points = [top * i / 20 for i in range(21)]
     data = pd.DataFrame(
-        [{"tokens per day": x, "option": "serverless", "per month": x * per_token * month} for x in points]
-        + [
-            {"tokens per day": x, "option": f"{c.instances} x {c.vm_size}", "per month": float(c.vm_per_month or 0)}
-            for x in points
-        ]
+        [{"tokens per day": x, "option": linear[0], "per month": x * float(linear[1]) * month} for x in points]
+        + [{"tokens per day": x, "option": flat[0], "per month": float(flat[1])} for x in points]
     )
     lines = (
         alt.Chart(data)
         .mark_line()
         .encode(
             x=alt.X("tokens per day:Q", axis=alt.Axis(format="~s")),
-            y=alt.Y("per month:Q", title=f"per month ({c.currency})"),
+            y=alt.Y("per month:Q", title=f"per month ({currency})"),
             color=alt.Color("option:N", title=None),
             tooltip=[
                 alt.Tooltip("tokens per day:Q", format=",.0f"),
@@ -463,7 +540,7 @@ def _breakeven_chart(c: Comparison) -> None:
         )
     )
     today = (
-        alt.Chart(pd.DataFrame({"x": [float(c.tokens_per_day)], "label": ["today"]}))
+        alt.Chart(pd.DataFrame({"x": [float(tokens_per_day)], "label": ["today"]}))
         .mark_rule(strokeDash=[4, 4])
         .encode(x="x:Q", tooltip=["label:N"])
     )

@@ -39,14 +39,15 @@ from collector.settings import Budget, Settings
 from dashboard import access, nav, queries
 from dashboard.auth import LOCAL, DashboardSettings, Identity, ManagedOption, resolve_viewer
 from dashboard.figures import (
-    ServerlessUsage,
+    SERVERLESS,
+    TokenUsage,
     TrafficDay,
     VmOffer,
     VmPrice,
     compare,
     month_figures,
     regroup,
-    serverless_usage,
+    token_usage,
 )
 from dashboard.filters import SpendView, parse_view
 from emulator import Tenant
@@ -365,17 +366,53 @@ def test_cost_per_million_tokens_is_spend_over_measured_tokens(on_store: Store) 
     assert unattributed["cost"] is None and "unattributed" in unattributed["note"]
 
 
+def test_foundry_costs_per_million_tokens_per_deployment_type_and_ptus_against_standard(on_store: Store) -> None:
+    at = run_page("deployments")
+    (frame,) = [t for t in table_with(at, "per million tokens") if "deployments" in t.columns]
+    tenant, day = on_store.tenant, on_store.as_of
+    account = next(a for a in tenant.foundry_accounts if a.name == "aif-contoso-prod")
+    start = datetime.combine(day, datetime.min.time(), tzinfo=UTC)
+    first = int(start.timestamp() // 60)
+    rows = {r["offer"]: r for r in frame[frame["project"] == "assistant"].to_dict("records") if r["model"] == "gpt-4o"}
+    for offer, meter_words in (("GlobalStandard", "glbl"), ("GlobalProvisionedManaged", "Provisioned Managed Global")):
+        row = rows[f"Foundry {offer}"]
+        deployments = [d for d in account.deployments if d.model == "gpt-4o" and d.sku == offer]
+        tokens = sum(sum(tenant.foundry_series(account, d, first, first + 1440).total_tokens()) for d in deployments)
+        cost = sum(
+            c
+            for (meter, _), c in on_store.truth(["meter"], day, day, project="assistant", model="gpt-4o").items()
+            if meter_words in meter
+        )
+        assert (row["deployments"], row["days"], row["tokens"], row["cost"]) == (
+            ", ".join(d.name for d in deployments),
+            1,
+            tokens,
+            cost,
+        )
+    assert rows["Foundry GlobalProvisionedManaged"]["cost"] == 15 * 24 * Decimal("1.00")  # 15 PTUs, a whole day
+    # The PTUs against the same tokens at gpt-4o's measured GlobalStandard cost per token.
+    (versus,) = table_with(at, "standard per million tokens")
+    (ptu,) = versus.to_dict("records")
+    assert (ptu["project"], ptu["model"], ptu["standard"]) == ("assistant", "gpt-4o", "GlobalStandard")
+    assert ptu["standard per million tokens"] == rows["Foundry GlobalStandard"]["per million tokens"]
+    standard_per_token = rows["Foundry GlobalStandard"]["cost"] / rows["Foundry GlobalStandard"]["tokens"]
+    breakeven = rows["Foundry GlobalProvisionedManaged"]["cost"] / standard_per_token
+    assert ptu["break-even tokens per day"] == int(breakeven)
+    cheaper = "provisioned costs less" if breakeven <= ptu["tokens per day"] else "standard would cost less"
+    assert ptu["verdict"].startswith(cheaper)
+
+
 def test_serverless_vs_managed_uses_measured_prices_and_says_what_is_missing(
     on_store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     at = run_page("deployments")
-    (frame,) = table_with(at, "break-even tokens per day")
-    by = {(r["model"], r["currency"]): r for r in frame.to_dict("records")}
+    (frame,) = table_with(at, "managed per month")
+    by = {(r["model"], r["currency"]): r for r in frame.to_dict("records") if r["offer"] == "serverless"}
     llama = by[("Meta-Llama-3-8B-Instruct", "USD")]
     assert llama["VM"] == "1 x Standard_NC24ads_A100_v4"
     assert llama["managed per month"] == MANAGED_COMPUTE_HOURLY_USD * 730  # measured on the bill
     assert llama["break-even / today"] == pytest.approx(
-        float(llama["managed per month"] / llama["serverless per month"]), rel=1e-3
+        float(llama["managed per month"] / llama["pay-per-token per month"]), rel=1e-3
     )
     assert "price is in USD" in by[("Meta-Llama-3-8B-Instruct", "EUR")]["verdict"]
     assert "no VM is known" in by[("Mistral-large", "USD")]["verdict"]
@@ -388,8 +425,8 @@ def test_serverless_vs_managed_uses_measured_prices_and_says_what_is_missing(
     )
     st.cache_data.clear()
     at = run_page("deployments")
-    (frame,) = table_with(at, "break-even tokens per day")
-    by = {(r["model"], r["currency"]): r for r in frame.to_dict("records")}
+    (frame,) = table_with(at, "managed per month")
+    by = {(r["model"], r["currency"]): r for r in frame.to_dict("records") if r["offer"] == "serverless"}
     assert "no price for Standard_ND96amsr_A100_v4" in by[("Mistral-large", "USD")]["verdict"]
     assert by[("Meta-Llama-3-8B-Instruct", "USD")]["managed per month"] == Decimal("4.00") * 730
 
@@ -626,7 +663,7 @@ def test_month_figures_and_forecast() -> None:
 
 def test_break_even_and_what_is_missing() -> None:
     day = date(2026, 11, 24)
-    usage = ServerlessUsage("p", "m", ("d",), "USD", (day,), 0, 0, 10_000_000, Decimal("20"), 50_000)
+    usage = TokenUsage("p", "m", ("d",), "USD", (day,), 0, 0, 10_000_000, Decimal("20"), 50_000)
     vm = VmOffer("Standard_NC24ads_A100_v4", 1, None, "test")
     c = compare("m", "USD", [usage], vm, VmPrice(Decimal("2"), "USD", "test"))
     assert c.cost_per_million == 2 and c.vm_per_day == 48
@@ -647,7 +684,8 @@ def test_only_whole_days_count_for_cost_per_token() -> None:
         TrafficDay("dep", "p", "m", d1, 1, 1, 2, 1, 455, 1),  # collection started mid-day
         TrafficDay("dep", "p", "m", d2, 600, 400, 1000, 10, 1440, 50),
     ]
-    (u,) = serverless_usage(traffic, {("p", "m", d1): {"USD": Decimal(9)}, ("p", "m", d2): {"USD": Decimal(3)}}, d2)
+    spend = {("p", "m", SERVERLESS, d1): {"USD": Decimal(9)}, ("p", "m", SERVERLESS, d2): {"USD": Decimal(3)}}
+    (u,) = token_usage(traffic, spend, d2)
     assert (u.days, u.total_tokens, u.cost, u.cost_per_million) == ((d2,), 1000, 3, 3000)
 
 
