@@ -29,6 +29,7 @@ from collector.read import costs as read_costs
 from collector.read import inventory as read_inventory
 from collector.read.alerts import alerts
 from collector.read.budgets import ProjectKey, project_cost_centers
+from collector.read.deployment_costs import DeploymentCost, foundry_deployment_costs
 from collector.read.events import inventory_events
 from collector.read.freshness import last_run
 from collector.read.quota import quota_history as quota_history_of
@@ -340,6 +341,14 @@ def deployments_frame(window_hours: int, scope: Scope) -> pd.DataFrame:
     with _session() as session:
         rows = deployment_headroom(session, settings(), timedelta(hours=window_hours), utcnow())
     return pd.DataFrame([vars(r) for r in rows if allowed(scope, r.project)])
+
+
+@st.cache_data(ttl=300, max_entries=16)
+def foundry_costs(date_from: date, date_to: date) -> dict[str, DeploymentCost]:
+    """Deployment resource ID (lower-case) -> what that Foundry deployment cost (the page shows only
+    the deployments of the viewer's scope: deployments_frame)."""
+    with _session() as session:
+        return foundry_deployment_costs(session, date_from, date_to)
 
 
 @st.cache_data(ttl=300, max_entries=16)

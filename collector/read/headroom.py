@@ -40,6 +40,7 @@ class DeploymentRow:
     # Provisioned: the busiest minute's PTU utilization in percent (None: not provisioned, or none stated)
     peak_utilization_pct: Decimal | None = None
     minutes_near_utilization: int | None = None
+    resource_id: str = ""  # the deployment's ARM ID
 
     def busiest(self) -> tuple[str, Decimal] | None:
         """Which limit the deployment came nearest ("tokens", "requests" or "PTU utilization"; the first
@@ -152,6 +153,7 @@ def deployment_headroom(session: Session, settings: Settings, window: timedelta,
                 resource=resource or "",
                 peak_utilization_pct=None if utilization is None else Decimal(int(utilization)) / 100,
                 minutes_near_utilization=None if utilization is None else int(near_used or 0),
+                resource_id=d.resource_id,
             )
         )
     return out

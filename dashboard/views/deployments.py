@@ -113,7 +113,7 @@ def _headroom(frame: pd.DataFrame, hours: int, viewer: Viewer, as_of: date | Non
             },
         )
         _over_time(serverless, hours, viewer)
-    _foundry(frame[frame["kind"] == "foundry"], hours)
+    _foundry(frame[frame["kind"] == "foundry"], hours, as_of)
     managed = frame[frame["kind"] == "managed"]
     if not managed.empty:
         st.subheader("Managed compute")
@@ -134,18 +134,27 @@ def _with_shares(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def _foundry(foundry: pd.DataFrame, hours: int) -> None:
-    """Foundry deployments: their type and capacity, and their busiest minute against their own limits."""
+def _foundry(foundry: pd.DataFrame, hours: int, as_of: date | None) -> None:
+    """Foundry deployments: their type and capacity, their busiest minute against their own limits, and
+    what they cost."""
     if foundry.empty:
         return
     st.subheader("Foundry (billed by Microsoft on the Foundry resource)")
+    first = None if as_of is None else as_of - timedelta(days=MEASURE_DAYS - 1)
     st.caption(
         f"Busiest minute in the last {hours} h against each deployment's own limits, from its capacity "
         "(thousands of TPM, or PTUs) and the rateLimits Azure states; a provisioned deployment states requests "
         "only, and its headroom is its PTU utilization: Azure throttles at 100%. Their regional quota is on the "
-        "Quota page."
+        f"Quota page. Cost: {MEASURE_DAYS} days to {as_of}, the resource's meters of the deployment's model and "
+        "type (a provisioned type's PTU hours); the bill names no deployment, so deployments of one model and "
+        "type on one resource share one figure."
     )
+    costs = {} if first is None or as_of is None else queries.foundry_costs(first, as_of)
     foundry = _with_shares(foundry)
+    cost_of = [costs.get(r.lower()) for r in foundry["resource_id"]]
+    foundry["cost"] = [next(iter(c.costs.values())) if c and len(c.costs) == 1 else None for c in cost_of]
+    foundry["currency"] = [", ".join(sorted(c.costs)) if c else "" for c in cost_of]
+    foundry["cost shared with"] = [", ".join(c.shared_with) if c else "" for c in cost_of]
     foundry["peak_utilization_pct"] = pd.to_numeric(foundry["peak_utilization_pct"])  # a bar, not exact money
     names = {
         "sku": "deployment type",
@@ -173,13 +182,15 @@ def _foundry(foundry: pd.DataFrame, hours: int) -> None:
             "RPM used %",
             "peak PTU utilization %",
             "minutes near full PTUs",
+            "cost",
+            "currency",
+            "cost shared with",
         ]
     ]
     table(
         shown,
         key="foundry",
         file_name=f"foundry-deployments-{hours}h",
-        money=(),
         column_config={
             "TPM used %": _percent(),
             "RPM used %": _percent(),

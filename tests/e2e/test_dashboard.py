@@ -13,6 +13,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -347,6 +348,29 @@ def test_foundry_deployments_show_their_own_limits(on_store: Store) -> None:
     utilization = {r["deployment"]: r["peak PTU utilization %"] for r in frame.to_dict("records")}
     assert utilization.pop("gpt-4o-ptu") == 100
     assert all(pd.isna(v) for v in utilization.values())
+
+
+def test_each_foundry_deployment_costs_its_models_meters_of_its_type(on_store: Store) -> None:
+    at = run_page("deployments")
+    (frame,) = table_with(at, "cost shared with")
+    as_of = on_store.as_of
+    first = as_of - timedelta(days=29)
+    # Ground truth: the resource's meters of the deployment's model, of its type (glbl: global
+    # standard, PTU hours: global provisioned); every emulated deployment is alone of its model and type.
+    meter_words = {"GlobalStandard": "glbl", "DataZoneStandard": "DZone", "GlobalProvisionedManaged": "Provisioned"}
+    truth = on_store.truth(["resource", "model", "meter"], first, as_of)
+    checked = 0
+    for a in on_store.tenant.foundry_accounts:
+        for d in a.deployments:
+            row = frame[(frame["resource"] == a.name) & (frame["deployment"] == d.name)].iloc[0]
+            expected: dict[str, Decimal] = defaultdict(Decimal)
+            for (resource, model, meter, currency), cost in truth.items():
+                if resource == a.id.lower() and model == d.model and meter_words[d.sku] in meter:
+                    expected[currency] += cost
+            ((currency, cost),) = expected.items()
+            assert (row["cost"], row["currency"], row["cost shared with"]) == (cost, currency, ""), d.name
+            checked += 1
+    assert checked == 9
 
 
 def test_cost_per_million_tokens_is_spend_over_measured_tokens(on_store: Store) -> None:
