@@ -396,6 +396,24 @@ def _versus(usage: list[TokenUsage], viewer: Viewer, as_of: date | None, project
         _versus_standard([compare_provisioned(u, usage) for u in provisioned], as_of)
 
 
+def _breakeven(c: Comparison | ProvisionedComparison) -> dict[str, Any]:
+    """A comparison's break-even and verdict columns."""
+    tokens = c.breakeven_tokens_per_day
+    return {
+        "break-even tokens per day": None if tokens is None else int(tokens),
+        "break-even / today": None if c.breakeven_multiple is None else float(c.breakeven_multiple),
+        "verdict": c.verdict,
+    }
+
+
+def _breakeven_columns() -> dict[str, Any]:
+    return {
+        **_counts("tokens per day", "break-even tokens per day"),
+        "break-even / today": st.column_config.NumberColumn(format="%.1fx"),
+        "verdict": st.column_config.TextColumn(width="large"),
+    }
+
+
 def _versus_managed(usage: list[TokenUsage], viewer: Viewer, as_of: date) -> None:
     st.subheader("Pay per token against managed compute")
     cfg = access.dashboard_settings()
@@ -428,11 +446,7 @@ def _versus_managed(usage: list[TokenUsage], viewer: Viewer, as_of: date) -> Non
                 "pay-per-token per month": _q(c.pay_per_month) if c.cost_per_million is not None else None,
                 "VM": f"{c.instances} x {c.vm_size}" if c.vm_size else "",
                 "managed per month": _q(c.vm_per_month),
-                "break-even tokens per day": None
-                if c.breakeven_tokens_per_day is None
-                else int(c.breakeven_tokens_per_day),
-                "break-even / today": None if c.breakeven_multiple is None else float(c.breakeven_multiple),
-                "verdict": c.verdict,
+                **_breakeven(c),
             }
             for c in results
         ]
@@ -444,9 +458,7 @@ def _versus_managed(usage: list[TokenUsage], viewer: Viewer, as_of: date) -> Non
         money=("pay-per-token per month", "managed per month"),
         column_config={
             "per million tokens": _unit("per million tokens"),
-            **_counts("tokens per day", "break-even tokens per day"),
-            "break-even / today": st.column_config.NumberColumn(format="%.1fx"),
-            "verdict": st.column_config.TextColumn(width="large"),
+            **_breakeven_columns(),
         },
     )
     if not cfg.vm_hourly_prices:
@@ -484,11 +496,7 @@ def _versus_standard(results: list[ProvisionedComparison], as_of: date) -> None:
                 "standard": c.standard_offer,
                 "standard per million tokens": _q(c.standard_per_million),
                 "standard per month": _q(c.standard_per_month),
-                "break-even tokens per day": None
-                if c.breakeven_tokens_per_day is None
-                else int(c.breakeven_tokens_per_day),
-                "break-even / today": None if c.breakeven_multiple is None else float(c.breakeven_multiple),
-                "verdict": c.verdict,
+                **_breakeven(c),
             }
             for c in results
         ]
@@ -501,9 +509,7 @@ def _versus_standard(results: list[ProvisionedComparison], as_of: date) -> None:
         column_config={
             "per million tokens": _unit("per million tokens"),
             "standard per million tokens": _unit("standard per million tokens"),
-            **_counts("tokens per day", "break-even tokens per day"),
-            "break-even / today": st.column_config.NumberColumn(format="%.1fx"),
-            "verdict": st.column_config.TextColumn(width="large"),
+            **_breakeven_columns(),
         },
     )
     for c in results:
