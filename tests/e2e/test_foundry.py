@@ -24,18 +24,20 @@ from collector.db.models import (
     ResourceAttribution,
     TrafficMinute,
 )
+from collector.foundry_models import meter_sku
 from collector.jobs import traffic as traffic_job
 from collector.jobs.quota import run_quota
 from collector.jobs.traffic import run_metrics
 from collector.metrics_store import business_families
 from collector.periods import floor_minute
+from collector.read.deployment_costs import foundry_deployment_costs
 from collector.read.headroom import deployment_headroom
 from collector.read.monthly_report import build_report, detail_rows
 from collector.read.quota import latest_quota
 from collector.reports.focus import focus_record
 from collector.runs import utcnow
 from collector.sources.quota import FOUNDRY_PROVIDER
-from tests.emulated import collect_all, emulator, settings_for, stored, truth
+from tests.emulated import collect_all, emulator, history_start, settings_for, stored, truth
 
 BY = ["project", "model", "meter"]
 
@@ -80,6 +82,20 @@ def test_foundry_spend_is_exact_by_project_model_and_meter(db_url: str, engine: 
         kind, rule, detail = reasons["aif-contoso-research"]
         assert (kind, rule) == ("foundry", "ambiguous") and "research-a, research-b" in detail
         assert reasons["cv-contoso-ocr"][:2] == ("other", "not-ai")  # Computer Vision: not a model's spend
+
+        # Each deployment's cost: its resource's meters of its model and type (every emulated deployment
+        # is alone of its model and type on its resource), to the cent.
+        with Session(engine) as session:
+            costs = foundry_deployment_costs(session, history_start(server), server.tenant.today)
+        by_meter = truth(server, ["resource", "model", "meter"])
+        for account in server.tenant.foundry_accounts:
+            for d in account.deployments:
+                expected: dict[str, Decimal] = {}
+                for (resource, model, meter, currency), cost in by_meter.items():
+                    if resource == account.id.lower() and model == d.model and meter_sku(meter) == d.sku:
+                        expected[currency] = expected.get(currency, Decimal(0)) + cost
+                cost = costs[f"{account.id}/deployments/{d.name}".lower()]
+                assert (cost.costs, cost.shared_with) == (expected, ()) and expected, d.name
 
         again = collect_all(server, settings, engine)
         assert again.status == "succeeded"
