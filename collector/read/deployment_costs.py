@@ -36,9 +36,9 @@ class DeploymentCost:
     shared_with: tuple[str, ...] = ()  # the other deployments the bill does not tell apart from it
 
 
-def _group(d: FoundryDeployment) -> tuple[str, str, str]:
+def _group(account_id: str, model: str, sku: str) -> tuple[str, str, str]:
     # PTU hours are billed per type, whatever the model; tokens per model and type.
-    return (d.account_id.lower(), "" if is_provisioned(d.sku) else d.model.lower(), d.sku)
+    return (account_id.lower(), "" if is_provisioned(sku) else model.lower(), sku)
 
 
 def deployment_costs(
@@ -48,13 +48,13 @@ def deployment_costs(
     currency, cost) of Foundry resources."""
     groups: dict[tuple[str, str, str], list[FoundryDeployment]] = defaultdict(list)
     for d in deployments:
-        groups[_group(d)].append(d)
+        groups[_group(d.account_id, d.model, d.sku)].append(d)
     sums: dict[tuple[str, str, str], dict[str, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
     for resource, model, meter, currency, cost in rows:
         account, sku = foundry_account(resource.lower()), meter_sku(meter)
         if account is None or not sku:
             continue
-        sums[(account, "" if is_provisioned(sku) else model.lower(), sku)][currency] += cost
+        sums[_group(account, model, sku)][currency] += cost
     return {
         d.resource_id.lower(): DeploymentCost(
             dict(sums.get(key, {})), tuple(sorted(o.name for o in members if o is not d))
